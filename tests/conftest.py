@@ -1,0 +1,36 @@
+import json, os, subprocess, sys
+from pathlib import Path
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get('SEGCORE_SHARED_DATA', REPO.parent / 'shared' / 'data'))
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture(scope='session')
+def shared_data():
+    "The real data beside the checkout (../shared/data); tests that need it skip cleanly without it."
+    if not (SHARED / 'hippocampus').is_dir():
+        pytest.skip(f'real data not found at {SHARED}')
+    return SHARED
+
+
+@pytest.fixture(autouse=True)
+def _offline(monkeypatch, tmp_path_factory):
+    "Tests never touch the network and never write into the user's cache."
+    monkeypatch.setenv('SEGCORE_OFFLINE', '1')
+    monkeypatch.setenv('SEGCORE_CACHE', str(tmp_path_factory.getbasetemp() / 'cache'))
+
+
+def segcore(*args, check=True, **kw):
+    "Run the installed `segcore` console script (argument list, never a shell)."
+    exe = BIN / 'segcore'
+    assert exe.exists(), f'console script missing: {exe}'
+    r = subprocess.run([str(exe), *map(str, args)], capture_output=True, text=True, timeout=600, **kw)
+    if check and r.returncode != 0:
+        raise AssertionError(f'segcore {" ".join(map(str, args))} failed ({r.returncode}):\n{r.stdout}\n{r.stderr}')
+    return r
+
+
+def read_json(p):
+    return json.loads(Path(p).read_text())
