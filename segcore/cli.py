@@ -9,8 +9,8 @@ from pathlib import Path
 from .core import SegcoreError, DataError, atomic_write_json, atomic_write_text, environment_info, SYNTHETIC_NOTE
 
 # %% auto 0
-__all__ = ['STAGES', 'cmd_audit', 'usable_patients', 'cmd_split', 'cmd_phantom', 'cmd_fetch', 'git_commit', 'run_journey',
-           'cmd_journey', 'build_parser', 'main']
+__all__ = ['STAGES', 'cmd_audit', 'usable_patients', 'cmd_split', 'cmd_phantom', 'cmd_fetch', 'cmd_train', 'cmd_evaluate',
+           'git_commit', 'run_journey', 'cmd_journey', 'build_parser', 'main']
 
 # %% ../nbs/07_cli.ipynb 5
 def cmd_audit(a) -> int:
@@ -44,6 +44,32 @@ def cmd_phantom(a) -> int:
 def cmd_fetch(a) -> int:
     from segcore.sources import fetch_decathlon
     print(fetch_decathlon(a.task, root=a.root))
+    return 0
+
+def cmd_train(a) -> int:
+    from segcore.config import load_config
+    from segcore.train import train, Interrupted
+    extra = {'data': a.data} if a.data else {}
+    cfg = load_config(a.profile, a.config, a.set or [], **extra)
+    try: s = train(cfg, a.out, progress=not a.quiet)
+    except Interrupted as e:
+        print(f'segcore train: {e}', file=sys.stderr); return 143
+    v = s['validation']
+    print(f"{s['status']}: {s['epochs_run']} epochs in {s['train_seconds']:.0f} s on {s['device']}; validation ({v['split']}) "
+          f"n={v['n']}: mean foreground Dice {v['mean_foreground_dice']:.4f} (95% CI {v['ci95'][0]:.4f}-{v['ci95'][1]:.4f})"
+          + (' [SYNTHETIC]' if s['data']['synthetic'] else ''))
+    print(f'run folder: {a.out}')
+    return 0
+
+def cmd_evaluate(a) -> int:
+    from segcore.evaluate import evaluate_run
+    if not (a.model and a.data): raise SegcoreError('evaluate needs --model RUN and --data DIR')
+    r = evaluate_run(a.model, a.data, a.json, progress=not a.quiet, split=a.split)
+    s = r['summary']
+    print(f"{s['split']}: n={s['n_cases']} cases: mean foreground Dice {s['mean_foreground_dice']:.4f} (95% CI {s['ci95'][0]:.4f}-{s['ci95'][1]:.4f}); "
+          + ', '.join(f"class {k}: {v['mean']:.4f}" for k, v in s['per_class'].items())
+          + (f"; {len(r['skipped'])} case(s) skipped" if r['skipped'] else ''))
+    if s['seen_in_training']: print(f"warning: {len(s['seen_in_training'])} of these cases were used in training/validation of this run")
     return 0
 
 # %% ../nbs/07_cli.ipynb 7
@@ -122,6 +148,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument('--seed', type=int, default=0); s.add_argument('--overwrite', action='store_true'); s.set_defaults(fn=cmd_phantom)
     s = sub.add_parser('fetch', help='download a Medical Segmentation Decathlon task through MONAI (checksum verified)')
     s.add_argument('--task', default='Task04_Hippocampus'); s.add_argument('--root'); s.set_defaults(fn=cmd_fetch)
+    s = sub.add_parser('train', help='train a model (resumes from OUT/last.pt when present)')
+    s.add_argument('--data', help='dataset folder, or phantom | decathlon (default: auto)'); s.add_argument('--out', required=True)
+    s.add_argument('--profile', choices=('quick', 'full')); s.add_argument('--config', help='YAML/JSON config file')
+    s.add_argument('--set', action='append', metavar='KEY=VALUE', help='override a config key (repeatable)')
+    s.add_argument('--quiet', action='store_true'); s.set_defaults(fn=cmd_train)
+    s = sub.add_parser('evaluate', help="score a run's model on a labelled folder of any layout")
+    s.add_argument('--model', help='run folder'); s.add_argument('--data', help='labelled dataset folder')
+    s.add_argument('--split', choices=('all', 'test', 'val'), default='all', help="all cases, or the run's held-out test / validation cases")
+    s.add_argument('--json'); s.add_argument('--quiet', action='store_true'); s.set_defaults(fn=cmd_evaluate)
     s = sub.add_parser('journey', help='run the study journey and write HTML reports (the main job)')
     s.add_argument('--data', default=None, help='dataset folder, or phantom | phantom2d | decathlon (default: auto)')
     s.add_argument('--out', default='reports/latest'); s.add_argument('--profile', choices=('quick', 'full'), default='quick')

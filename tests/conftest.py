@@ -7,6 +7,10 @@ SHARED = Path(os.environ.get('SEGCORE_SHARED_DATA', REPO.parent / 'shared' / 'da
 BIN = Path(sys.executable).parent
 
 
+def pytest_configure(config):
+    config.addinivalue_line('markers', 'slow: long real-data runs; run with SEGCORE_SLOW=1')
+
+
 @pytest.fixture(scope='session')
 def shared_data():
     "The real data beside the checkout (../shared/data); tests that need it skip cleanly without it."
@@ -15,11 +19,16 @@ def shared_data():
     return SHARED
 
 
-@pytest.fixture(autouse=True)
-def _offline(monkeypatch, tmp_path_factory):
-    "Tests never touch the network and never write into the user's cache."
-    monkeypatch.setenv('SEGCORE_OFFLINE', '1')
-    monkeypatch.setenv('SEGCORE_CACHE', str(tmp_path_factory.getbasetemp() / 'cache'))
+@pytest.fixture(autouse=True, scope='session')
+def _offline(tmp_path_factory):
+    "Tests (and the processes they start) never touch the network nor the user's cache; set before any fixture."
+    old = {k: os.environ.get(k) for k in ('SEGCORE_OFFLINE', 'SEGCORE_CACHE')}
+    os.environ['SEGCORE_OFFLINE'] = '1'
+    os.environ['SEGCORE_CACHE'] = str(tmp_path_factory.getbasetemp() / 'cache')
+    yield
+    for k, v in old.items():
+        if v is None: os.environ.pop(k, None)
+        else: os.environ[k] = v
 
 
 def segcore(*args, check=True, **kw):
