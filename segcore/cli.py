@@ -10,7 +10,7 @@ from .core import SegcoreError, DataError, atomic_write_json, atomic_write_text,
 
 # %% auto 0
 __all__ = ['STAGES', 'cmd_audit', 'usable_patients', 'cmd_split', 'cmd_phantom', 'cmd_fetch', 'cmd_train', 'cmd_evaluate',
-           'git_commit', 'run_journey', 'cmd_journey', 'build_parser', 'main']
+           'cmd_predict', 'cmd_postprocess', 'git_commit', 'run_journey', 'cmd_journey', 'build_parser', 'main']
 
 # %% ../nbs/07_cli.ipynb 5
 def cmd_audit(a) -> int:
@@ -62,14 +62,43 @@ def cmd_train(a) -> int:
     return 0
 
 def cmd_evaluate(a) -> int:
-    from segcore.evaluate import evaluate_run
-    if not (a.model and a.data): raise SegcoreError('evaluate needs --model RUN and --data DIR')
+    from segcore.evaluate import evaluate_run, evaluate_folders
+    if a.pred or a.labels:
+        if not (a.pred and a.labels): raise SegcoreError('evaluate needs both --pred DIR and --labels DIR')
+        r = evaluate_folders(a.pred, a.labels, a.json, tolerance_mm=a.tolerance_mm)
+        s = r['summary']
+        print(f"n={s['n_cases']} cases: mean foreground Dice {s['mean_foreground_dice']:.4f} (95% CI {s['ci95'][0]:.4f}-{s['ci95'][1]:.4f})")
+        for k, m in s['per_class'].items():
+            print(f"  class {k}: Dice {m['dice']['mean']:.4f}, HD95 {m['hd95']['mean']:.2f} mm, ASSD {m['assd']['mean']:.2f} mm, "
+                  f"NSD@{a.tolerance_mm}mm {m['nsd']['mean']:.4f}")
+        if r['skipped']: print(f"{len(r['skipped'])} case(s) skipped: " + '; '.join(f"{x['case']}: {x['problem']}" for x in r['skipped'][:5]))
+        return 0
+    if not (a.model and a.data): raise SegcoreError('evaluate needs --model RUN and --data DIR, or --pred DIR and --labels DIR')
     r = evaluate_run(a.model, a.data, a.json, progress=not a.quiet, split=a.split)
     s = r['summary']
     print(f"{s['split']}: n={s['n_cases']} cases: mean foreground Dice {s['mean_foreground_dice']:.4f} (95% CI {s['ci95'][0]:.4f}-{s['ci95'][1]:.4f}); "
           + ', '.join(f"class {k}: {v['mean']:.4f}" for k, v in s['per_class'].items())
           + (f"; {len(r['skipped'])} case(s) skipped" if r['skipped'] else ''))
     if s['seen_in_training']: print(f"warning: {len(s['seen_in_training'])} of these cases were used in training/validation of this run")
+    return 0
+
+def cmd_predict(a) -> int:
+    from segcore.infer import predict_to_folder
+    tta = a.tta_mode if a.tta else 'none'
+    r = predict_to_folder(a.model, a.input, a.out, tta=tta, uncertainty=a.uncertainty, mc_dropout=a.mc_dropout,
+                          postprocess=a.postprocess, progress=not a.quiet)
+    print(f"{len(r['cases'])} case(s) predicted into {r['out']} (masks <case>.nii.gz aligned with their inputs, volumes.csv)")
+    for row in r['volumes']: print(f"  {row['case']} class {row['class']}: {row['volume_mm3']:.1f} mm3")
+    return 0
+
+def cmd_postprocess(a) -> int:
+    from segcore.infer import choose_run_postprocessing
+    r = choose_run_postprocessing(a.model, a.data, progress=not a.quiet)
+    print(f"chosen on {r['split']}:")
+    for row in r['report']:
+        print(f"  {'KEEP' if row['kept'] else 'drop'} {row['step']} {row.get('params', {})} class {row['class']}: "
+              f"Dice {row['before']:.5f} -> {row['after']:.5f}")
+    print(f"saved to {a.model}/postprocessing.json (applied by segcore predict)")
     return 0
 
 # %% ../nbs/07_cli.ipynb 7
@@ -155,8 +184,22 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument('--quiet', action='store_true'); s.set_defaults(fn=cmd_train)
     s = sub.add_parser('evaluate', help="score a run's model on a labelled folder of any layout")
     s.add_argument('--model', help='run folder'); s.add_argument('--data', help='labelled dataset folder')
+    s.add_argument('--pred', help='folder of predicted masks (<case>.nii.gz)'); s.add_argument('--labels', help='folder of reference labels')
+    s.add_argument('--tolerance-mm', type=float, default=1.0, help='tolerance of the normalized surface Dice')
     s.add_argument('--split', choices=('all', 'test', 'val'), default='all', help="all cases, or the run's held-out test / validation cases")
     s.add_argument('--json'); s.add_argument('--quiet', action='store_true'); s.set_defaults(fn=cmd_evaluate)
+    s = sub.add_parser('predict', help='predict masks for a NIfTI file, a folder or a DICOM series')
+    s.add_argument('--model', required=True, action='append', help='run folder (repeat for a fold ensemble)')
+    s.add_argument('--input', required=True); s.add_argument('--out', required=True)
+    s.add_argument('--tta', action='store_true', help='test-time augmentation (exact inverses)')
+    s.add_argument('--tta-mode', default='flips', choices=('flips', 'rot90', 'd4'))
+    s.add_argument('--uncertainty', action='store_true', help='also write entropy, variance, mutual-information and energy maps')
+    s.add_argument('--mc-dropout', type=int, default=0, metavar='N', help='N Monte-Carlo dropout draws per TTA member')
+    s.add_argument('--postprocess', default='auto', help="auto (the run's postprocessing.json if any), none, or a JSON file")
+    s.add_argument('--quiet', action='store_true'); s.set_defaults(fn=cmd_predict)
+    s = sub.add_parser('postprocess', help="choose post-processing on a run's validation fold (nnU-Net rule)")
+    s.add_argument('--model', required=True); s.add_argument('--data', help="default: the run's training data")
+    s.add_argument('--quiet', action='store_true'); s.set_defaults(fn=cmd_postprocess)
     s = sub.add_parser('journey', help='run the study journey and write HTML reports (the main job)')
     s.add_argument('--data', default=None, help='dataset folder, or phantom | phantom2d | decathlon (default: auto)')
     s.add_argument('--out', default='reports/latest'); s.add_argument('--profile', choices=('quick', 'full'), default='quick')

@@ -9,11 +9,12 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 from .core import DataError, SegcoreError, atomic_write_json, environment_info
-from .train import load_checkpoint, resolve_device, amp_dtype, bootstrap_ci
+from .train import load_checkpoint, resolve_device, amp_dtype
+from .stats import bootstrap_ci
 from .pipeline import preprocess, predict_logits, dice_per_class
 
 # %% auto 0
-__all__ = ['load_run_model', 'to_source_grid', 'predict_image', 'evaluate_run']
+__all__ = ['load_run_model', 'to_source_grid', 'predict_image', 'evaluate_run', 'evaluate_folders']
 
 # %% ../nbs/14_evaluate.ipynb 5
 def load_run_model(run_dir, device='auto', which='best.pt'):
@@ -105,6 +106,57 @@ def evaluate_run(run_dir, data, json_out=None, device='auto', progress=True, spl
                                  'val': "the run's validation fold (patient-grouped)"}[split],
                        'seen_in_training': seen,
                        'trained_epoch': ck.get('epoch')},
+           'environment': environment_info()}
+    if json_out: atomic_write_json(json_out, out)
+    return out
+
+# %% ../nbs/14_evaluate.ipynb 10
+_UNCERTAINTY = ('_entropy', '_variance', '_mutual_information', '_energy')
+
+def _label_files(folder: Path) -> dict:
+    from segcore.io import image_ext, strip_ext
+    for sub in ('labelsTr', 'labels', 'masks'):
+        if (folder / sub).is_dir(): folder = folder / sub; break
+    return {strip_ext(p): p for p in sorted(folder.iterdir()) if p.is_file() and image_ext(p)}
+
+def evaluate_folders(pred_dir, labels_dir, json_out=None, tolerance_mm: float = 1.0, classes=None) -> dict:
+    "Metrics per case and class for predicted masks in `pred_dir` against references in `labels_dir`."
+    from segcore.io import read_image
+    from segcore.metrics import case_metrics
+    from segcore.stats import describe
+    pred_dir, labels_dir = Path(pred_dir), Path(labels_dir)
+    for d in (pred_dir, labels_dir):
+        if not d.is_dir(): raise DataError(d, 'folder does not exist', 'missing')
+    preds = {k: v for k, v in _label_files(pred_dir).items() if not k.endswith(_UNCERTAINTY)}
+    refs = _label_files(labels_dir)
+    common = sorted(set(preds) & set(refs))
+    if not common: raise DataError(pred_dir, f'no prediction matches a reference label by name in {labels_dir}')
+    rows, skipped = [], []
+    for c in common:
+        try: p, r = read_image(preds[c]), read_image(refs[c])
+        except DataError as e: skipped.append({'case': c, 'file': e.path, 'problem': e.problem}); continue
+        pa, ra = np.asarray(p.array), np.asarray(r.array)
+        if pa.shape != ra.shape:
+            skipped.append({'case': c, 'file': str(preds[c]), 'problem': f'shape {pa.shape} differs from the reference {ra.shape}'}); continue
+        if not np.allclose(p.affine, r.affine, atol=1e-3):
+            skipped.append({'case': c, 'file': str(preds[c]), 'problem': 'affine differs from the reference (not on the same grid)'}); continue
+        ks = classes or sorted(int(k) for k in np.unique(ra) if k != 0) or [1]
+        rows += case_metrics(pa.astype(np.int64), ra.astype(np.int64), ks, spacing=r.spacing[:ra.ndim] if r.ndim >= ra.ndim else r.spacing,
+                             tolerance_mm=tolerance_mm, case=c)
+    if not rows: raise DataError(pred_dir, f'no case could be scored ({len(skipped)} skipped)')
+    metrics = ('dice', 'iou', 'precision', 'recall', 'hd95', 'assd', 'nsd', 'vol_diff_mm3')
+    per_class = {}
+    for k in sorted({r['class'] for r in rows}):
+        per_class[str(k)] = {m: describe([r[m] for r in rows if r['class'] == k and r.get(m) is not None]) for m in metrics}
+    cases = sorted({r['case'] for r in rows})
+    per_case = [np.nanmean([r['dice'] for r in rows if r['case'] == c]) for c in cases]
+    mean_fg = describe(per_case)
+    out = {'format': 'segcore-evaluate/1', 'pred': str(pred_dir.resolve()), 'labels': str(labels_dir.resolve()),
+           'cases': rows, 'skipped': skipped,
+           'unmatched': {'predictions': sorted(set(preds) - set(refs)), 'labels': sorted(set(refs) - set(preds))},
+           'summary': {'n_cases': len(cases), 'tolerance_mm': tolerance_mm, 'mean_foreground_dice': mean_fg['mean'],
+                       'ci95': [mean_fg['ci_low'], mean_fg['ci_high']], 'per_class': per_class,
+                       'empty_masks': 'see segcore.metrics: both empty -> Dice 1, distances 0; one empty -> Dice 0, distances NaN (excluded from means)'},
            'environment': environment_info()}
     if json_out: atomic_write_json(json_out, out)
     return out

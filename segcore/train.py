@@ -13,10 +13,11 @@ from tqdm.auto import tqdm
 from .core import SegcoreError, DataError, atomic_write_bytes, atomic_write_json, atomic_write_text, environment_info, SYNTHETIC_NOTE
 from .config import TrainConfig, save_config, config_diff
 from .pipeline import PatchSampler, load_prepared, predict_logits, dice_per_class
+from .stats import bootstrap_ci
 
 # %% auto 0
-__all__ = ['resolve_device', 'amp_dtype', 'build_optimizer', 'warmup_cosine', 'build_scheduler', 'bootstrap_ci',
-           'save_checkpoint', 'load_checkpoint', 'Interrupted', 'is_oom', 'Trainer', 'train']
+__all__ = ['resolve_device', 'amp_dtype', 'build_optimizer', 'warmup_cosine', 'build_scheduler', 'save_checkpoint',
+           'load_checkpoint', 'Interrupted', 'is_oom', 'Trainer', 'train']
 
 # %% ../nbs/13_train.ipynb 5
 def resolve_device(name: str = 'auto') -> torch.device:
@@ -51,16 +52,6 @@ def build_scheduler(cfg: TrainConfig, opt, steps_per_epoch: int):
     return None
 
 # %% ../nbs/13_train.ipynb 8
-def bootstrap_ci(values, n_boot: int = 2000, seed: int = 0, alpha: float = 0.05) -> tuple:
-    "(mean, low, high): percentile bootstrap CI of the mean of `values` (NaNs dropped)."
-    v = np.asarray(values, float); v = v[~np.isnan(v)]
-    if len(v) == 0: return (float('nan'),) * 3
-    if len(v) == 1: return (float(v[0]),) * 3
-    rng = np.random.default_rng(seed)
-    means = v[rng.integers(0, len(v), (n_boot, len(v)))].mean(1)
-    return float(v.mean()), float(np.quantile(means, alpha / 2)), float(np.quantile(means, 1 - alpha / 2))
-
-# %% ../nbs/13_train.ipynb 11
 def save_checkpoint(obj: dict, path) -> Path:
     buf = io.BytesIO(); torch.save(obj, buf)
     return atomic_write_bytes(path, buf.getvalue())
@@ -72,7 +63,7 @@ def load_checkpoint(path, map_location='cpu') -> dict:
     try: return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e: raise DataError(path, f'checkpoint cannot be loaded ({type(e).__name__}: {e})', 'unreadable') from e
 
-# %% ../nbs/13_train.ipynb 13
+# %% ../nbs/13_train.ipynb 10
 class Interrupted(SegcoreError):
     "Training stopped by a signal after saving a checkpoint; rerunning the same command resumes."
 
@@ -306,7 +297,8 @@ class Trainer:
                     if res['val_dice_mean'] > self.best:
                         self.best, self.best_epoch, self.bad_vals = res['val_dice_mean'], epoch + 1, 0
                         save_checkpoint({'model': self.model.state_dict(), 'model_spec': self.model_spec(), 'epoch': epoch + 1,
-                                         'val': res, 'config': cfg.to_dict(), 'classes': list(range(self.n_classes))}, self.run / 'best.pt')
+                                         'val': res, 'config': cfg.to_dict(), 'classes': list(range(self.n_classes)),
+                                         'class_names': {str(k): v for k, v in (self.index.classes or {}).items()}}, self.run / 'best.pt')
                         atomic_write_json(self.run / 'val_cases.json', rows)
                     else: self.bad_vals += 1
                 if cfg.early_stopping and self.bad_vals >= cfg.early_stopping: status = 'early_stopped'
@@ -334,7 +326,7 @@ class Trainer:
             return None
 
     def finish(self, status) -> dict:
-        "Write `summary.json`: validation Dice per class with n, split and bootstrap 95 % CI (best checkpoint)."
+        "Write `summary.json`: validation Dice per class with n, split and bootstrap 95 % CI (`segcore.stats`), best checkpoint."
         rows = json.loads((self.run / 'val_cases.json').read_text()) if (self.run / 'val_cases.json').exists() else []
         fg = list(range(1, self.n_classes))
         per_case = [np.nanmean([r[f'dice_{k}'] for k in fg]) for r in rows]
