@@ -10,7 +10,8 @@ from .core import SegcoreError, DataError, atomic_write_json, atomic_write_text,
 
 # %% auto 0
 __all__ = ['STAGES', 'cmd_audit', 'usable_patients', 'cmd_split', 'cmd_phantom', 'cmd_fetch', 'cmd_train', 'cmd_evaluate',
-           'cmd_predict', 'cmd_postprocess', 'git_commit', 'run_journey', 'cmd_journey', 'build_parser', 'main']
+           'cmd_predict', 'cmd_postprocess', 'cmd_hpo', 'git_commit', 'run_journey', 'cmd_journey', 'build_parser',
+           'main']
 
 # %% ../nbs/07_cli.ipynb 5
 def cmd_audit(a) -> int:
@@ -51,6 +52,15 @@ def cmd_train(a) -> int:
     from segcore.train import train, Interrupted
     extra = {'data': a.data} if a.data else {}
     cfg = load_config(a.profile, a.config, a.set or [], **extra)
+    if a.seeds > 1:
+        from segcore.train import train_seeds
+        from segcore.stats import format_mean_sd
+        try: r = train_seeds(cfg, a.out, a.seeds, progress=not a.quiet)
+        except Interrupted as e:
+            print(f'segcore train: {e}', file=sys.stderr); return 143
+        print(f"{a.seeds} seeds: validation mean foreground Dice {format_mean_sd(r['mean_foreground_dice'], 4)}")
+        print(f'per-seed runs and seeds_summary.json in {a.out}')
+        return 0
     try: s = train(cfg, a.out, progress=not a.quiet)
     except Interrupted as e:
         print(f'segcore train: {e}', file=sys.stderr); return 143
@@ -100,6 +110,11 @@ def cmd_postprocess(a) -> int:
               f"Dice {row['before']:.5f} -> {row['after']:.5f}")
     print(f"saved to {a.model}/postprocessing.json (applied by segcore predict)")
     return 0
+
+def cmd_hpo(a) -> int:
+    from segcore.hpo import hpo_cli
+    return hpo_cli(a.space, a.data, a.trials, storage=a.storage, study=a.study, workers=a.workers, out=a.out,
+                   objectives=a.objectives, pruner=a.pruner, seed=a.seed)
 
 # %% ../nbs/07_cli.ipynb 7
 def git_commit(cwd=None) -> str | None:
@@ -181,6 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument('--data', help='dataset folder, or phantom | decathlon (default: auto)'); s.add_argument('--out', required=True)
     s.add_argument('--profile', choices=('quick', 'full')); s.add_argument('--config', help='YAML/JSON config file')
     s.add_argument('--set', action='append', metavar='KEY=VALUE', help='override a config key (repeatable)')
+    s.add_argument('--seeds', type=int, default=1, help='train N seeds (seed, seed+1, …; same split) into OUT/seed-K and report mean ± sd')
     s.add_argument('--quiet', action='store_true'); s.set_defaults(fn=cmd_train)
     s = sub.add_parser('evaluate', help="score a run's model on a labelled folder of any layout")
     s.add_argument('--model', help='run folder'); s.add_argument('--data', help='labelled dataset folder')
@@ -200,6 +216,14 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser('postprocess', help="choose post-processing on a run's validation fold (nnU-Net rule)")
     s.add_argument('--model', required=True); s.add_argument('--data', help="default: the run's training data")
     s.add_argument('--quiet', action='store_true'); s.set_defaults(fn=cmd_postprocess)
+    s = sub.add_parser('hpo', help='Optuna hyperparameter search (SQLite by default, PostgreSQL for many workers/machines)')
+    s.add_argument('--space', required=True, help='search space file, e.g. configs/hpo/unet.json')
+    s.add_argument('--data', default=None); s.add_argument('--trials', type=int, required=True, help="the study's target number of trials")
+    s.add_argument('--storage', help='sqlite:///FILE (default: in the output folder) or postgresql://USER@HOST:PORT/DB (password from PGPASSWORD)')
+    s.add_argument('--study', help='study name (default: from the space file)'); s.add_argument('--workers', type=int, default=1)
+    s.add_argument('--out', help='output folder (default runs/hpo-<study>)'); s.add_argument('--objectives', default='dice', help='dice | dice,time | dice,memory')
+    s.add_argument('--pruner', default='median', choices=('median', 'hyperband', 'none')); s.add_argument('--seed', type=int, default=0)
+    s.set_defaults(fn=cmd_hpo)
     s = sub.add_parser('journey', help='run the study journey and write HTML reports (the main job)')
     s.add_argument('--data', default=None, help='dataset folder, or phantom | phantom2d | decathlon (default: auto)')
     s.add_argument('--out', default='reports/latest'); s.add_argument('--profile', choices=('quick', 'full'), default='quick')
@@ -213,5 +237,8 @@ def main(argv=None) -> int:
     try: return a.fn(a)
     except SegcoreError as e:
         print(f'segcore {a.command}: error: {e}', file=sys.stderr); return 2
+    except OSError as e:        # disk full, unwritable or occupied output path, …: say which file and why
+        where = ' -> '.join(str(f) for f in (e.filename, e.filename2) if f) or 'output'
+        print(f'segcore {a.command}: error: {where}: {e.strerror or e} (files already written are intact)', file=sys.stderr); return 2
     except KeyboardInterrupt:
         print(f'segcore {a.command}: interrupted', file=sys.stderr); return 130

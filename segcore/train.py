@@ -17,7 +17,7 @@ from .stats import bootstrap_ci
 
 # %% auto 0
 __all__ = ['resolve_device', 'amp_dtype', 'build_optimizer', 'warmup_cosine', 'build_scheduler', 'save_checkpoint',
-           'load_checkpoint', 'Interrupted', 'is_oom', 'Trainer', 'train']
+           'load_checkpoint', 'Interrupted', 'is_oom', 'Trainer', 'train', 'train_seeds']
 
 # %% ../nbs/13_train.ipynb 5
 def resolve_device(name: str = 'auto') -> torch.device:
@@ -77,8 +77,10 @@ def _fault(name: str):
 
 class Trainer:
     "Train `cfg` into `run_dir`; `fit()` resumes from `run_dir/last.pt` when it exists."
-    def __init__(self, cfg: TrainConfig, run_dir, progress: bool = True):
+    def __init__(self, cfg: TrainConfig, run_dir, progress: bool = True, on_validation=None):
+        "`on_validation(epoch, results)` is called after each validation (HPO reports and prunes there)."
         self.cfg, self.run = cfg, Path(run_dir)
+        self.on_validation = on_validation
         self.progress = progress
         self.device = resolve_device(cfg.device)
         self.amp = amp_dtype(cfg.amp, self.device)
@@ -301,6 +303,7 @@ class Trainer:
                                          'class_names': {str(k): v for k, v in (self.index.classes or {}).items()}}, self.run / 'best.pt')
                         atomic_write_json(self.run / 'val_cases.json', rows)
                     else: self.bad_vals += 1
+                    if self.on_validation is not None: self.on_validation(epoch + 1, res)
                 if cfg.early_stopping and self.bad_vals >= cfg.early_stopping: status = 'early_stopped'
                 if over_time and epoch + 1 < cfg.epochs: status = 'time_limit'
                 if status != 'completed' or epoch + 1 == cfg.epochs: row['status'] = status
@@ -351,6 +354,24 @@ def _main_thread() -> bool:
     import threading
     return threading.current_thread() is threading.main_thread()
 
-def train(cfg: TrainConfig, run_dir, progress=True) -> dict:
+def train(cfg: TrainConfig, run_dir, progress=True, on_validation=None) -> dict:
     "Train (or resume) `cfg` into `run_dir` and return the run summary."
-    return Trainer(cfg, run_dir, progress).fit()
+    return Trainer(cfg, run_dir, progress, on_validation).fit()
+
+def train_seeds(cfg: TrainConfig, out, n_seeds: int, progress=True) -> dict:
+    """Train `cfg` with seeds `cfg.seed … cfg.seed + n_seeds - 1` (same data split) into `out/seed-K`, and
+    write `out/seeds_summary.json`: validation Dice per seed and their mean ± sd (the reproducibility check).
+    Each seed's run resumes like any run, so an interrupted series continues where it stopped."""
+    import dataclasses
+    from segcore.stats import seed_summary
+    out = Path(out); per_seed = {}
+    for k in range(n_seeds):
+        c = dataclasses.replace(cfg, seed=cfg.seed + k)
+        s = train(c, out / f'seed-{c.seed}', progress)
+        per_seed[c.seed] = {'mean_foreground_dice': s['validation']['mean_foreground_dice'],
+                            **{f'dice_{k2}': v['mean'] for k2, v in s['validation']['dice_per_class'].items()}}
+    keys = list(next(iter(per_seed.values())))
+    res = {'n_seeds': n_seeds, 'split': 'validation fold %d, same patient-grouped split for every seed' % cfg.fold,
+           'per_seed': per_seed, **{k2: seed_summary([v[k2] for v in per_seed.values()]) for k2 in keys}}
+    atomic_write_json(out / 'seeds_summary.json', res)
+    return res
