@@ -43,7 +43,8 @@ def case_row(index: DatasetIndex, case, expected_ndim=None) -> tuple:
         first = read_image(case.images[0]) if loaded is not None else None
     except Exception as e:      # a reader bug must not stop the audit of every other case
         return dict(row, usable=False), [Finding(case.case_id, row['image'], 'internal_error', f'{type(e).__name__}: {e}')]
-    for f in found: f.file = os.path.relpath(f.file, index.root) if f.file and os.path.isabs(f.file) or (f.file and os.path.exists(f.file)) else f.file
+    for f in found:      # report files relative to the dataset folder
+        if f.file and (os.path.isabs(f.file) or os.path.exists(f.file)): f.file = os.path.relpath(f.file, index.root)
     if loaded is None:
         return dict(row, usable=False), found
     lab = loaded.label
