@@ -7,6 +7,19 @@ SHARED = Path(os.environ.get('SEGCORE_SHARED_DATA', REPO.parent / 'shared' / 'da
 BIN = Path(sys.executable).parent
 
 
+COUNTS = []
+
+
+def record_count(what, total, passed):
+    "Remember a catalogue's size and pass count; printed in the test summary (CI log)."
+    COUNTS.append((what, total, passed))
+
+
+def pytest_terminal_summary(terminalreporter):
+    for what, total, passed in COUNTS:
+        terminalreporter.write_line(f'{what}: {total} cases, {passed} passed')
+
+
 def pytest_configure(config):
     config.addinivalue_line('markers', 'slow: long real-data runs; run with SEGCORE_SLOW=1')
 

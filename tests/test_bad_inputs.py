@@ -79,7 +79,8 @@ def test_audit_records_every_bad_input(bad_dataset, tmp_path):
     expected |= {('empty_label', 'empty_label'), ('dup', 'duplicate_id'), ('passwd', 'path_outside_root'),
                  (None, 'non_image_file')}
     passed = expected & kinds
-    print(f'bad-input catalogue (audit): {len(expected)} cases, {len(passed)} passed')
+    from conftest import record_count
+    record_count('bad-input catalogue (audit)', len(expected), len(passed))
     assert passed == expected, expected - kinds
     for name, (_, _, kind, text) in CATALOGUE.items():
         f = next(f for f in rep['findings'] if f['case'] == name and f['kind'] == kind)
@@ -96,7 +97,8 @@ def test_loaders_raise_naming_the_file(bad_dataset):
         assert e.value.kind == kind and text in str(e.value), str(e.value)
         assert name in str(e.value.path)
         n += 1
-    print(f'bad-input catalogue (loaders): {len(CATALOGUE)} cases, {n} passed')
+    from conftest import record_count
+    record_count('bad-input catalogue (loaders)', len(CATALOGUE), n)
     assert load_case(idx.case('good1'), idx).label.max() == 2
 
 

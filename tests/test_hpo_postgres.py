@@ -69,7 +69,8 @@ def test_workers_share_a_postgres_study_exactly(postgres, tmp_path, monkeypatch,
     storage = optuna.storages.RDBStorage(postgres.replace('postgresql://segcore@', f'postgresql+psycopg2://segcore:{PASSWORD}@'))
     trials = optuna.load_study(study_name='pg-exact', storage=storage).get_trials(deepcopy=False)
     numbers = [t.number for t in trials]
-    print(f'postgres HPO: {k} workers, {n} trials requested, {len(trials)} recorded, {len(set(numbers))} distinct')
+    from conftest import record_count
+    record_count(f'postgres HPO ({k} workers): trials requested vs recorded distinct', n, len(set(numbers)) if len(trials) == n else 0)
     assert len(trials) == n and sorted(numbers) == list(range(n))                      # none lost, none duplicated
     assert all(t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED) for t in trials)
     workers = {t.user_attrs.get('worker') for t in trials}

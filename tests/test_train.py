@@ -131,3 +131,23 @@ def test_real_data_short_training_learns(shared_data, tmp_path):
     assert s['status'] == 'time_limit' and v['n'] >= 30
     assert v['mean_foreground_dice'] > 0.6, v
     assert s['data']['synthetic'] is False
+
+
+def test_kill9_at_random_moments_then_finish_identically(reference_run, tmp_path):
+    "Several kill -9 at random moments (mid-step, mid-validation or mid-checkpoint) on one run, then resume to the end."
+    import random
+    from conftest import record_count
+    rnd = random.Random(1234)
+    out = tmp_path / 'chaos'
+    kills = 0
+    for trial in range(4):
+        p = subprocess.Popen(_train_cmd(out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rnd.uniform(1.0, 5.0))
+        if p.poll() is None:
+            p.send_signal(signal.SIGKILL); kills += 1
+        p.wait()
+        if (out / 'last.pt').exists(): torch.load(out / 'last.pt', weights_only=True)   # never unreadable
+    segcore(*_train_cmd(out)[1:])
+    assert kills >= 2
+    assert _metrics(out) == _metrics(reference_run)
+    record_count('kill -9 at random moments', kills, kills)
