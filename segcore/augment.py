@@ -106,7 +106,7 @@ def augment_config(spec=None) -> AugmentConfig:
     d = dict(spec); name = d.pop('preset', None)
     return preset(name, **d) if name is not None else AugmentConfig(**d)
 
-# %% ../nbs/11_augment.ipynb 10
+# %% ../nbs/11_augment.ipynb 11
 def _rand(g: torch.Generator, shape, device, normal=False) -> torch.Tensor:
     "Uniform [0, 1) (or standard normal) float32 tensor of `shape` from `g`, on `device`."
     t = (torch.randn if normal else torch.rand)(tuple(shape), generator=g, device=g.device)
@@ -124,7 +124,7 @@ def _bview(t, ndim) -> torch.Tensor:
     "Per-sample tensor `t` (B,) reshaped to broadcast against a (B, ...) tensor of `ndim` dims."
     return t.view(-1, *([1] * (ndim - 1)))
 
-# %% ../nbs/11_augment.ipynb 13
+# %% ../nbs/11_augment.ipynb 14
 def rotation_matrix(angles: torch.Tensor, ndim: int = 3) -> torch.Tensor:
     """Content rotation matrices (B, d, d) from `angles` in radians: (B,) or (B, 1) in 2D (axis 0 → axis 1),
     (B, 3) in 3D (rotations about axes 0, 1, 2, applied in that order)."""
@@ -175,7 +175,7 @@ def warp(image: torch.Tensor, label: torch.Tensor | None, A: torch.Tensor, disp:
     lab = F.grid_sample(label.float(), grid, mode='nearest', padding_mode=pad_mode, align_corners=True)
     return out, lab.round().to(label.dtype)
 
-# %% ../nbs/11_augment.ipynb 19
+# %% ../nbs/11_augment.ipynb 20
 def random_affine(g: torch.Generator, B: int, ndim: int, cfg: AugmentConfig, device) -> torch.Tensor:
     "Per-sample random sampling matrices (B, d, d) (rotation, isotropic zoom, shear) from `cfg`."
     n_ang = 1 if ndim == 2 else 3
@@ -195,7 +195,7 @@ def elastic_displacement(g: torch.Generator, B: int, shape, magnitude: float, sp
     u = F.interpolate(u, size=tuple((c - 1) * s + 1 for c in coarse), mode='bilinear' if d == 2 else 'trilinear', align_corners=True)
     return u[(..., *[slice(0, n) for n in shape])]
 
-# %% ../nbs/11_augment.ipynb 24
+# %% ../nbs/11_augment.ipynb 25
 def spatial_augment(image: torch.Tensor, label: torch.Tensor | None, cfg: AugmentConfig, generator: torch.Generator) -> tuple:
     "Random flips, affine and elastic deformation (one resampling) of `image` (B, C, *S) and `label` (B, 1, *S)."
     B, shape, dev = image.shape[0], tuple(image.shape[2:]), image.device
@@ -220,7 +220,7 @@ def spatial_augment(image: torch.Tensor, label: torch.Tensor | None, cfg: Augmen
         if label is not None: label = torch.where(_bview(m, label.ndim), label.flip(axis + 2), label)
     return image, label
 
-# %% ../nbs/11_augment.ipynb 26
+# %% ../nbs/11_augment.ipynb 27
 def legendre(x: torch.Tensor, degree: int) -> torch.Tensor:
     "Legendre polynomials P_0..P_degree at `x` (n,) → (degree+1, n)."
     P = [torch.ones_like(x), x]
@@ -289,7 +289,7 @@ def intensity_augment(image: torch.Tensor, cfg: AugmentConfig, generator: torch.
         x = gate(cfg.gamma_prob, y, x)
     return x.to(image.dtype)
 
-# %% ../nbs/11_augment.ipynb 32
+# %% ../nbs/11_augment.ipynb 33
 def augment_batch(image: torch.Tensor, label: torch.Tensor | None, cfg: AugmentConfig, generator: torch.Generator) -> tuple:
     """Augment a batch on its device: `image` float (B, C, *S), `label` integer (B, 1, *S) or None, 2D or 3D.
     Spatial transforms (flips, affine + elastic in one resampling, nearest for labels), then intensity
@@ -300,7 +300,7 @@ def augment_batch(image: torch.Tensor, label: torch.Tensor | None, cfg: AugmentC
     image, label = spatial_augment(image, label, cfg, generator)
     return intensity_augment(image, cfg, generator), label
 
-# %% ../nbs/11_augment.ipynb 49
+# %% ../nbs/11_augment.ipynb 51
 def monai_transforms(cfg: AugmentConfig, spatial_dims: int, keys=('image', 'label'), label_dtype=torch.int64,
                      seed: int | None = None):
     "MONAI dictionary transforms for `cfg` on channel-first cases: `keys[0]` is the image, the other keys are labels."

@@ -9,9 +9,8 @@ from pathlib import Path
 from .core import SegcoreError, DataError, atomic_write_json, atomic_write_text, environment_info, SYNTHETIC_NOTE
 
 # %% auto 0
-__all__ = ['STAGES', 'cmd_audit', 'usable_patients', 'cmd_split', 'cmd_phantom', 'cmd_fetch', 'cmd_train', 'cmd_evaluate',
-           'cmd_predict', 'cmd_postprocess', 'cmd_hpo', 'git_commit', 'run_journey', 'cmd_journey', 'build_parser',
-           'main']
+__all__ = ['cmd_audit', 'usable_patients', 'cmd_split', 'cmd_phantom', 'cmd_fetch', 'cmd_train', 'cmd_evaluate', 'cmd_predict',
+           'cmd_postprocess', 'cmd_hpo', 'cmd_journey', 'cmd_bench', 'cmd_docs', 'build_parser', 'main']
 
 # %% ../nbs/07_cli.ipynb 5
 def cmd_audit(a) -> int:
@@ -117,65 +116,42 @@ def cmd_hpo(a) -> int:
                    objectives=a.objectives, pruner=a.pruner, seed=a.seed)
 
 # %% ../nbs/07_cli.ipynb 7
-def git_commit(cwd=None) -> str | None:
-    "The current git commit of the checkout, if any (argument list, no shell)."
-    try:
-        r = subprocess.run(['git', 'rev-parse', 'HEAD'], cwd=cwd or Path(__file__).resolve().parent, capture_output=True, text=True, timeout=10)
-        return r.stdout.strip() or None if r.returncode == 0 else None
-    except (OSError, subprocess.SubprocessError): return None
-
-def _index_html(run: dict) -> str:
-    import html
-    e = lambda x: html.escape(str(x))
-    rows = ''.join(f'<tr><td>{e(s["stage"])}</td><td>{e(s["title"])}</td><td>{e(s["status"])}</td><td>{s["seconds"]:.1f}</td>'
-                   f'<td>{"".join(f"<a href={chr(34)}{e(p)}{chr(34)}>{e(p)}</a> " for p in s["outputs"])}</td><td>{e(s.get("summary", ""))}</td></tr>'
-                   for s in run['stages'])
-    banner = f'<p style="background:#b00020;color:#fff;padding:10px;font-weight:bold">{e(SYNTHETIC_NOTE)}</p>' if run['data']['synthetic'] else ''
-    return (f'<!doctype html><html><head><meta charset="utf-8"><title>segcore journey</title><style>body{{font-family:system-ui,sans-serif;margin:2em}}'
-            f'td,th{{border:1px solid #ccc;padding:4px 8px}}table{{border-collapse:collapse}}</style></head><body>{banner}'
-            f'<h1>segcore journey</h1><p>Data: <code>{e(run["data"]["path"])}</code> ({e(run["data"]["kind"])}; {e(run["data"]["note"])})<br>'
-            f'Data sha256 <code>{e(run["data"].get("sha256", "")[:16])}</code> · profile {e(run["profile"])} · commit <code>{e(run["git_commit"])}</code> · '
-            f'{e(run["environment"]["date"])}</p><table><tr><th>stage</th><th>title</th><th>status</th><th>seconds</th><th>outputs</th><th>summary</th></tr>'
-            f'{rows}</table></body></html>')
-
-STAGES = {'01': 'data audit and patient-grouped split'}
-
-def run_journey(data=None, out='reports/latest', profile='quick', stages=None, seed=0, quiet=False) -> dict:
-    "Run the journey stages on `data` (resolved by `segcore.sources.resolve_data`), writing reports into `out`."
-    from segcore.sources import resolve_data
-    from segcore.audit import audit, write_audit, audit_summary
-    from segcore.splits import make_splits
-    out = Path(out); out.mkdir(parents=True, exist_ok=True)
-    src = resolve_data(data)
-    stages = sorted(stages or STAGES)
-    unknown = [s for s in stages if s not in STAGES]
-    if unknown: raise SegcoreError(f'unknown stage(s) {", ".join(unknown)}; available so far: {", ".join(STAGES)}')
-    run = {'format': 'segcore-run/1', 'profile': profile, 'seed': seed, 'git_commit': git_commit(),
-           'data': {'path': str(src.path), 'kind': src.kind, 'synthetic': src.synthetic, 'note': src.note},
-           'environment': environment_info(), 'device': 'cpu', 'stages': []}
-    print(src.note)
-    if '01' in stages:
-        t0 = time.time()
-        rep = audit(src.path, progress=not quiet)
-        write_audit(rep, out/'01_data_audit.json', out/'01_data_audit.html')
-        splits = make_splits(usable_patients(rep), n_folds=5, test_fraction=0.2, seed=seed)
-        splits.save(out/'splits.json')
-        run['data']['sha256'] = rep['data']['sha256']
-        run['stages'].append({'stage': '01', 'title': STAGES['01'], 'status': 'done', 'seconds': time.time() - t0,
-                              'outputs': ['01_data_audit.html', '01_data_audit.json', 'splits.json'],
-                              'summary': f"{rep['usable_pairs']} usable pairs of {rep['n_cases']} cases; "
-                                         f"{len(rep['findings'])} findings; held-out test: {len(splits.held_out().case_ids)} cases"})
-        print(audit_summary(rep))
-    atomic_write_json(out/'run.json', run)
-    atomic_write_text(out/'index.html', _index_html(run))
-    print(f'report: {out/"index.html"}')
-    return run
-
 def cmd_journey(a) -> int:
-    run_journey(a.data, a.out, a.profile, a.stages.split(',') if a.stages else None, a.seed, a.quiet)
+    from segcore.journey import run_journey
+    run = run_journey(a.data, a.out, a.profile, a.stages, a.seed, a.quiet)
+    return 1 if any(s['status'] == 'failed' for s in run['stages']) else 0
+
+# %% ../nbs/07_cli.ipynb 9
+def cmd_bench(a) -> int:
+    from segcore import bench
+    from segcore.config import parse_override
+    ov = dict(parse_override(kv) for kv in (a.set or []))
+    if a.data: ov['data'] = a.data
+    if a.device != 'auto': ov['device'] = a.device
+    if a.kind == 'infer':
+        if not a.model: raise SegcoreError('bench infer needs --model RUN')
+        r = bench.bench_infer(a.model, a.data, n_cases=a.cases, repeats=a.repeats, device=a.device)
+    elif a.kind == 'metrics':
+        if not a.data: raise SegcoreError('bench metrics needs --data DATA')
+        r = bench.bench_metrics(a.data, n_cases=a.cases)
+    elif a.kind == 'data':
+        r = bench.bench_data(a.config, steps=a.steps, profile=a.profile, **ov)
+    else:
+        if not a.run: raise SegcoreError('bench train needs --run RUN (the training folder)')
+        r = bench.bench_train(a.run, a.config, profile=a.profile, **ov)
+    j, h = bench.write_bench(r, a.out, command=' '.join(['segcore', 'bench', *sys.argv[2:]]))
+    print(json.dumps({k: v for k, v in r.items() if not isinstance(v, (list, dict))}, indent=1))
+    print(f'written: {j} and {h}')
     return 0
 
-# %% ../nbs/07_cli.ipynb 8
+# %% ../nbs/07_cli.ipynb 10
+def cmd_docs(a) -> int:
+    from segcore.docs import build_docs
+    pages = build_docs(a.out, force=a.force)
+    print(f'{len(pages) - 1} pages written; open {pages[0]}')
+    return 0
+
+# %% ../nbs/07_cli.ipynb 11
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog='segcore', description='Reproducible medical image segmentation studies.')
     sub = p.add_subparsers(dest='command', required=True)
@@ -224,10 +200,20 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument('--out', help='output folder (default runs/hpo-<study>)'); s.add_argument('--objectives', default='dice', help='dice | dice,time | dice,memory')
     s.add_argument('--pruner', default='median', choices=('median', 'hyperband', 'none')); s.add_argument('--seed', type=int, default=0)
     s.set_defaults(fn=cmd_hpo)
+    s = sub.add_parser('bench', help='speed benchmarks side by side with a reference (JSON + HTML under reports/benchmarks/)')
+    s.add_argument('kind', choices=('train', 'infer', 'data', 'metrics'))
+    s.add_argument('--data'); s.add_argument('--model', help='run folder (infer)'); s.add_argument('--run', help='training folder (train)')
+    s.add_argument('--config', help='YAML/JSON config (train, data)'); s.add_argument('--profile', choices=('quick', 'full')); s.add_argument('--set', action='append', metavar='KEY=VALUE')
+    s.add_argument('--device', default='auto', choices=('auto', 'cpu', 'cuda')); s.add_argument('--cases', type=int, default=8)
+    s.add_argument('--repeats', type=int, default=1); s.add_argument('--steps', type=int, default=20)
+    s.add_argument('--out', default='reports/benchmarks'); s.set_defaults(fn=cmd_bench)
+    s = sub.add_parser('docs', help='build the documentation offline (nbdev processing + nbconvert) into _docs/')
+    s.add_argument('--out'); s.add_argument('--force', action='store_true'); s.set_defaults(fn=cmd_docs)
     s = sub.add_parser('journey', help='run the study journey and write HTML reports (the main job)')
     s.add_argument('--data', default=None, help='dataset folder, or phantom | phantom2d | decathlon (default: auto)')
-    s.add_argument('--out', default='reports/latest'); s.add_argument('--profile', choices=('quick', 'full'), default='quick')
-    s.add_argument('--stages', help='comma-separated stage numbers'); s.add_argument('--seed', type=int, default=0)
+    s.add_argument('--out', default='reports/latest'); s.add_argument('--profile', choices=('quick', 'full', 'smoke'), default='quick',
+                   help='quick: CPU-sized (~15 min); full: GPU; smoke: a few steps per run (tests)')
+    s.add_argument('--stages', help='comma-separated stage numbers, e.g. 01,02 (default: all)'); s.add_argument('--seed', type=int, default=0)
     s.add_argument('--quiet', action='store_true'); s.set_defaults(fn=cmd_journey)
     return p
 

@@ -4,13 +4,13 @@
 
 # %% ../nbs/00_core.ipynb 3
 from __future__ import annotations
-import hashlib, json, os, tempfile, datetime, platform, sys
+import errno, hashlib, json, os, tempfile, datetime, platform, sys
 from pathlib import Path
 import numpy as np
 
 # %% auto 0
-__all__ = ['SYNTHETIC_NOTE', 'SegcoreError', 'DataError', 'LeakageError', 'atomic_write_bytes', 'atomic_write_text', 'to_json',
-           'atomic_write_json', 'sha256_file', 'hash_files', 'environment_info']
+__all__ = ['SYNTHETIC_NOTE', 'SegcoreError', 'DataError', 'LeakageError', 'file_mode', 'atomic_write_bytes', 'atomic_write_text',
+           'to_json', 'atomic_write_json', 'sha256_file', 'hash_files', 'environment_info']
 
 # %% ../nbs/00_core.ipynb 5
 class SegcoreError(Exception):
@@ -26,14 +26,28 @@ class LeakageError(SegcoreError):
     "Raised when held-out (test) cases would reach training or tuning."
 
 # %% ../nbs/00_core.ipynb 8
+def file_mode() -> int:
+    "Permissions of a new file under the current umask (mkstemp alone gives 0600: reports must stay readable to others)."
+    m = os.umask(0); os.umask(m)
+    return 0o666 & ~m
+
+def _disk_full_fault(path: Path) -> bool:
+    "Fault-injection hook for tests: `SEGCORE_FAULT=enospc@NAME` fails writes of files whose name contains NAME."
+    return any(p.startswith('enospc@') and p[7:] and p[7:] in path.name for p in os.environ.get('SEGCORE_FAULT', '').split(','))
+
 def atomic_write_bytes(path, data: bytes) -> Path:
-    "Write `data` to `path` atomically (temp file in the same folder, fsync, `os.replace`)."
+    """Write `data` to `path` atomically (temp file in the same folder, fsync, `os.replace`): a crash or a full
+    disk leaves the previous file untouched and no temp file behind."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
     try:
         with os.fdopen(fd, 'wb') as f:
+            if _disk_full_fault(path):
+                f.write(data[:len(data) // 2]); f.flush()
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
             f.write(data); f.flush(); os.fsync(f.fileno())
+        os.chmod(tmp, file_mode())
         os.replace(tmp, path)
     except BaseException:
         try: os.unlink(tmp)
@@ -71,7 +85,7 @@ def atomic_write_json(path, obj, indent=2) -> Path:
     "Write `obj` as JSON to `path` atomically."
     return atomic_write_text(path, to_json(obj, indent) + '\n')
 
-# %% ../nbs/00_core.ipynb 14
+# %% ../nbs/00_core.ipynb 18
 def sha256_file(path, chunk=1 << 20) -> str:
     "SHA-256 hex digest of a file's bytes."
     h = hashlib.sha256()
@@ -97,6 +111,6 @@ def environment_info() -> dict:
     return {'python': sys.version.split()[0], 'platform': platform.platform(), 'versions': vers,
             'date': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')}
 
-# %% ../nbs/00_core.ipynb 17
+# %% ../nbs/00_core.ipynb 21
 SYNTHETIC_NOTE = ('SYNTHETIC DATA: these results come from a generated phantom dataset, not from patient '
                   'images. They test the pipeline; they say nothing about clinical performance.')

@@ -110,7 +110,7 @@ def evaluate_run(run_dir, data, json_out=None, device='auto', progress=True, spl
     if json_out: atomic_write_json(json_out, out)
     return out
 
-# %% ../nbs/14_evaluate.ipynb 10
+# %% ../nbs/14_evaluate.ipynb 11
 _UNCERTAINTY = ('_entropy', '_variance', '_mutual_information', '_energy')
 
 def _label_files(folder: Path) -> dict:

@@ -211,7 +211,7 @@ def load_space(path) -> SearchSpace:
     except (ValueError, yaml.YAMLError) as e: raise SegcoreError(f'{path}: not valid {"JSON" if path.suffix.lower() == ".json" else "YAML/JSON"} ({e})') from None
     return space_from_dict(d, str(path))
 
-# %% ../nbs/19_hpo.ipynb 14
+# %% ../nbs/19_hpo.ipynb 15
 _SECRETS: set = set()      # passwords seen in this process: scrubbed from every message we print
 
 def _env_password() -> str | None:
@@ -279,7 +279,7 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
     except Exception as e:
         raise SegcoreError(f'cannot open the HPO storage {mask_url(url)}: {scrub(f"{type(e).__name__}: {e}")}') from None
 
-# %% ../nbs/19_hpo.ipynb 17
+# %% ../nbs/19_hpo.ipynb 18
 OBJECTIVES = {'dice': 'maximize', 'time': 'minimize', 'memory': 'minimize'}
 
 def parse_objectives(objectives) -> tuple:
@@ -332,7 +332,7 @@ def create_study(name: str, storage, directions=('maximize',), sampler='tpe', se
             study.set_metric_names(names)
     return study
 
-# %% ../nbs/19_hpo.ipynb 19
+# %% ../nbs/19_hpo.ipynb 20
 @contextlib.contextmanager
 def study_lock(url: str, study_name: str):
     "Hold a lock on (storage, study) across processes and machines: PostgreSQL advisory lock, or a file lock beside a SQLite file."
@@ -410,7 +410,7 @@ def claim_trial(study: optuna.Study) -> int | None:
         if _retry(lambda: _compare_and_set(study, t._trial_id, TrialState.WAITING, TrialState.RUNNING)): return t._trial_id
     return None
 
-# %% ../nbs/19_hpo.ipynb 21
+# %% ../nbs/19_hpo.ipynb 22
 def report_validation(trial, epoch: int, dice: float, last_epoch: int | None = None):
     """Report a validation Dice at `epoch`; raise `optuna.TrialPruned` if the pruner says so (single-objective
     studies only; never at `last_epoch`, when the training is done anyway)."""
@@ -464,7 +464,7 @@ def run_trials(study: optuna.Study, objective, tag: str = '', progress: bool = T
         done.append(run_claimed_trial(study, tid, objective, tag, progress).number)
     return done
 
-# %% ../nbs/19_hpo.ipynb 25
+# %% ../nbs/19_hpo.ipynb 26
 def trial_overrides(space: SearchSpace, values: dict, data=None, base_overrides=None) -> dict:
     "All `TrainConfig` overrides of a trial with parameter `values`."
     return _merge(space.base, space.overrides(values), base_overrides or {}, {'data': str(data)} if data is not None else {})
@@ -528,7 +528,7 @@ def make_objective(space: SearchSpace, out, data=None, objectives=('dice',), bas
         return tuple(float('nan') if metrics[o] is None else metrics[o] for o in objectives)
     return objective
 
-# %% ../nbs/19_hpo.ipynb 27
+# %% ../nbs/19_hpo.ipynb 28
 def _info(study) -> dict: return study.user_attrs.get('segcore_hpo', {}) or {}
 
 def _objectives_of(study) -> list:
@@ -597,7 +597,7 @@ def hpo_summary(study: optuna.Study, space_file=None, storage=None) -> dict:
         s['best'] = _trial_dict(study, best_trial(study)) if done else None
     return s
 
-# %% ../nbs/19_hpo.ipynb 29
+# %% ../nbs/19_hpo.ipynb 30
 def default_study_name(space: SearchSpace, data=None) -> str:
     "`<space name>-<data name>`, e.g. 'unet-phantom'."
     tail = re.sub(r'[^A-Za-z0-9_.-]+', '-', Path(str(data)).name).strip('-') if data is not None else ''
@@ -700,7 +700,7 @@ def run_hpo(space, data=None, out=None, n_trials: int = 10, storage=None, study=
     study_frame(st).to_csv(out / 'trials.csv', index=False)
     return s
 
-# %% ../nbs/19_hpo.ipynb 31
+# %% ../nbs/19_hpo.ipynb 32
 def hpo_cli(space, data, trials, storage=None, study=None, workers=1, out=None, objectives='dice', pruner='median', seed=0) -> int:
     "`segcore hpo`: run the study, print the best result, the exported config and the optuna-dashboard command."
     s = run_hpo(space, data, out, trials, storage=storage, study=study, workers=workers, objectives=objectives, pruner=pruner, seed=seed)
@@ -757,5 +757,5 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print('segcore hpo: interrupted', file=sys.stderr); return 130
 
-# %% ../nbs/19_hpo.ipynb 32
+# %% ../nbs/19_hpo.ipynb 33
 if __name__ == '__main__' and 'get_ipython' not in globals(): sys.exit(main())

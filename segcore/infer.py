@@ -91,7 +91,7 @@ def uncertainty_maps(probs: torch.Tensor, logits: torch.Tensor | None = None) ->
     if logits is not None: out['energy'] = -torch.logsumexp(logits.mean(0), 0)
     return out
 
-# %% ../nbs/18_infer.ipynb 19
+# %% ../nbs/18_infer.ipynb 20
 class Predictor:
     "Predict label maps (and uncertainty) for raw images with the best checkpoints of one or more runs."
     def __init__(self, runs, device='auto', tta: str = 'none', mc_dropout: int = 0, postprocess='auto'):
@@ -148,7 +148,7 @@ def _load_postprocessing(run, spec):
     import json
     return Postprocessor.from_dict(json.loads(p.read_text()))
 
-# %% ../nbs/18_infer.ipynb 21
+# %% ../nbs/18_infer.ipynb 22
 def collect_inputs(path) -> list:
     "[(case name, path)] for a file, a DICOM series folder, a folder of images / series, or a dataset folder."
     from segcore.io import image_ext, strip_ext, dicom_files
@@ -195,7 +195,7 @@ def predict_to_folder(runs, input_path, out_dir, tta='none', uncertainty=False, 
     atomic_write_text(out_dir / 'volumes.csv', buf.getvalue())
     return {'cases': [n for n, _ in vols], 'volumes': rows, 'out': str(out_dir)}
 
-# %% ../nbs/18_infer.ipynb 23
+# %% ../nbs/18_infer.ipynb 24
 def choose_run_postprocessing(run_dir, data=None, device='auto', progress=True) -> dict:
     "Predict the run's validation fold, choose post-processing steps that improve its Dice, save them in the run."
     import json

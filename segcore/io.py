@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
 import nibabel as nib
-from .core import DataError
+from .core import DataError, file_mode
 
 # %% auto 0
 __all__ = ['NIFTI_EXTS', 'ITK_EXTS', 'IMAGE2D_EXTS', 'IMAGE_EXTS', 'CT_WINDOWS', 'Volume', 'make_affine', 'vox2world',
@@ -255,7 +255,9 @@ def _atomic_target(path: Path):
     return Path(tmp)
 
 def _commit(tmp: Path, path: Path):
-    try: os.replace(tmp, path)
+    try:
+        os.chmod(tmp, file_mode())
+        os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True); raise
 
@@ -308,7 +310,7 @@ def write_mask_like(mask, like: Volume, path) -> Path:
     dt = np.uint8 if mask.min() >= 0 and mask.max() < 256 else np.int16
     return write_nifti(mask.astype(dt), like.affine, path)
 
-# %% ../nbs/01_io.ipynb 29
+# %% ../nbs/01_io.ipynb 32
 def resample(vol: Volume, spacing, is_label: bool = False) -> Volume:
     "Resample `vol` to voxel `spacing` (mm) with MONAI `Spacing` (linear for images, nearest for labels)."
     import torch
@@ -326,7 +328,7 @@ def resample(vol: Volume, spacing, is_label: bool = False) -> Volume:
     a = a[..., 0] if vol.n_channels == 1 and vol.array.ndim == vol.ndim else a.reshape(a.shape[:vol.ndim] + vol.array.shape[vol.ndim:])
     return Volume(a, out.affine.cpu().numpy(), vol.path, dict(vol.meta, resampled_from=vol.spacing.tolist()))
 
-# %% ../nbs/01_io.ipynb 33
+# %% ../nbs/01_io.ipynb 36
 def zscore(array, mask=None, eps: float = 1e-8) -> np.ndarray:
     "Zero-mean unit-variance `array` (float32); statistics from `mask` voxels only when given (nnU-Net-style)."
     a = np.asarray(array, np.float32)

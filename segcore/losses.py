@@ -275,7 +275,7 @@ class WeightSchedule:
         loss.weights.update(ws)
         return ws
 
-# %% ../nbs/10_losses.ipynb 59
+# %% ../nbs/10_losses.ipynb 60
 def ds_weights(n: int) -> list[float]:
     "Deep-supervision weights 1/2^i for `n` heads, normalised to sum 1."
     w = [0.5 ** i for i in range(n)]

@@ -168,7 +168,7 @@ def nsd(pred, ref, spacing=None, tolerance_mm: float = 1.0) -> float:
     "Normalized surface Dice: fraction of both surfaces within `tolerance_mm` of the other; 1 if both empty, 0 if one is."
     return _distance_stats(*surface_distances(pred, ref, spacing), tolerance_mm)['nsd']
 
-# %% ../nbs/15_metrics.ipynb 37
+# %% ../nbs/15_metrics.ipynb 38
 METRIC_COLUMNS = ('dice', 'iou', 'precision', 'recall', 'specificity', 'hd95', 'assd', 'nsd',
                   'vol_pred_mm3', 'vol_ref_mm3', 'vol_diff_mm3', 'vol_diff_rel')
 
@@ -198,7 +198,7 @@ def case_metrics(pred, ref, classes, spacing=None, tolerance_mm: float = 1.0, ca
         rows.append({'case': case, 'class': int(c) if isinstance(c, (int, np.integer)) else c, **m})
     return rows
 
-# %% ../nbs/15_metrics.ipynb 41
+# %% ../nbs/15_metrics.ipynb 42
 def metrics_table(rows) -> pd.DataFrame:
     "Tidy DataFrame (one row per case × class; columns case, class, then the metrics) from dicts or lists of dicts."
     flat = [r for item in rows for r in ([item] if isinstance(item, dict) else item)]
@@ -216,7 +216,7 @@ def summarise(df: pd.DataFrame) -> pd.DataFrame:
     out = out.reset_index(); out['metric'] = out['metric'].astype(str)
     return out
 
-# %% ../nbs/15_metrics.ipynb 44
+# %% ../nbs/15_metrics.ipynb 45
 def lesion_detection(pred, ref, spacing=None, min_overlap: float | str = 0.1) -> dict:
     """Lesion-wise detection of the components of `pred` against those of `ref` (non-zero = lesion, full connectivity).
     Returns tp, fn, fp, sensitivity (NaN if no ref lesion), n_ref, n_pred and `lesions`: per reference lesion

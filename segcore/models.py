@@ -114,7 +114,7 @@ def insert_attention(model: nn.Module, after, reduction: int = 8, **kw) -> nn.Mo
         setattr(model.get_submodule(parent), child, nn.Sequential(m, att))
     return model
 
-# %% ../nbs/09_models.ipynb 22
+# %% ../nbs/09_models.ipynb 23
 class SqueezeExcitation(nn.Module):
     "Squeeze-excitation (Hu et al. 2018): global average pool → MLP `C → C/r → C` → sigmoid, multiplied into `x` `(B, C, *spatial)`."
     def __init__(self, channels: int, reduction: int = 8):
@@ -162,7 +162,7 @@ class AttentionGate(nn.Module):
     def attention(self, g, x): return torch.sigmoid(self.psi(F.relu(self.wg(g) + self.wx(x))))
     def forward(self, g, x): return x * self.attention(g, x)
 
-# %% ../nbs/09_models.ipynb 24
+# %% ../nbs/09_models.ipynb 25
 class AttentionResUNetSE(nn.Module):
     "U-Net of `ResSEBlock`s with `AttentionGate`s on the skips: `(B, C_in, *S)` → logits `(B, K, *S)`; `S` must be divisible by `2**(len(channels)-1)`."
     def __init__(self, spatial_dims: int, in_channels: int, out_channels: int, channels: Sequence[int] = (16, 32, 64, 128, 256),
@@ -193,7 +193,7 @@ class AttentionResUNetSE(nn.Module):
             x = att(dec(torch.cat([gate(g, skip), g], 1)))
         return self.head(x)
 
-# %% ../nbs/09_models.ipynb 27
+# %% ../nbs/09_models.ipynb 28
 class FPNDecoder(nn.Module):
     "Feature pyramid over 2D features `[(B, C_i, H_i, W_i)]` (finest first) → `(B, channels, H_0, W_0)`."
     def __init__(self, in_channels: Sequence[int], channels: int = 64):
@@ -222,7 +222,7 @@ class EncoderFPN(nn.Module):
         y = self.head(self.decoder(self.encoder(x)))
         return F.interpolate(y, size=x.shape[2:], mode='bilinear', align_corners=False)
 
-# %% ../nbs/09_models.ipynb 31
+# %% ../nbs/09_models.ipynb 32
 WIDTHS = {'tiny': (8, 16, 32, 64), 'small': (16, 32, 64, 128, 256), 'base': (32, 64, 128, 256, 320)}
 MODELS: dict[str, Callable[..., nn.Module]] = {}
 MODEL_EXTRAS: dict[str, str] = {}   # model name -> optional package it needs
@@ -266,7 +266,7 @@ def build_model(name: str, in_channels: int, out_channels: int, spatial_dims: in
                               **({'img_size': img_size} if img_size else {}), **({'options': opts} if opts else {}))
     return model
 
-# %% ../nbs/09_models.ipynb 33
+# %% ../nbs/09_models.ipynb 34
 from monai.networks import nets as _nets
 from monai.networks.blocks import ResidualUnit
 
@@ -295,7 +295,7 @@ def _segresnet(in_channels, out_channels, spatial_dims, size, img_size, **kw):
     return _nets.SegResNet(spatial_dims=spatial_dims, in_channels=in_channels, out_channels=out_channels,
                            **{'init_filters': WIDTHS[size][0], **_rename(kw, dropout='dropout_prob')})
 
-# %% ../nbs/09_models.ipynb 36
+# %% ../nbs/09_models.ipynb 37
 _UNETR = {'tiny': dict(feature_size=8, hidden_size=96, mlp_dim=192, num_heads=4),
           'small': dict(feature_size=16, hidden_size=384, mlp_dim=1536, num_heads=6),
           'base': dict(feature_size=32, hidden_size=768, mlp_dim=3072, num_heads=12)}
@@ -318,7 +318,7 @@ def _swinunetr(in_channels, out_channels, spatial_dims, size, img_size, **kw):
     require('einops', 'swinunetr')
     return _nets.SwinUNETR(in_channels, out_channels, spatial_dims=spatial_dims, **{**_SWIN[size], **_rename(kw, dropout='drop_rate')})
 
-# %% ../nbs/09_models.ipynb 42
+# %% ../nbs/09_models.ipynb 44
 def dynunet_plan(img_size: Sequence[int] | None, levels: int, spatial_dims: int = 3, min_size: int = 4):
     "Kernels and strides (one entry per level) for `DynUNet`, from the patch size `img_size` or, if None, halving every level."
     if img_size is None:
@@ -342,7 +342,7 @@ def _dynunet(in_channels, out_channels, spatial_dims, size, img_size, deep_super
     return _nets.DynUNet(spatial_dims, in_channels, out_channels, deep_supervision=deep_supervision,
                          deep_supr_num=deep_supr_num, **{**args, **kw})
 
-# %% ../nbs/09_models.ipynb 47
+# %% ../nbs/09_models.ipynb 49
 @register_model('attention_res_unet_se')
 def _attention_res_unet_se(in_channels, out_channels, spatial_dims, size, img_size, **kw):
     return AttentionResUNetSE(spatial_dims, in_channels, out_channels, **{'channels': WIDTHS[size], **kw})

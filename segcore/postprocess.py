@@ -15,7 +15,7 @@ __all__ = ['LABEL_STEPS', 'PROBS_STEPS', 'dice', 'threshold_per_class', 'tune_th
            'keep_largest_component', 'fill_holes', 'closing', 'hysteresis', 'adaptive_erosion', 'Postprocessor',
            'choose_postprocessing']
 
-# %% ../nbs/17_postprocess.ipynb 6
+# %% ../nbs/17_postprocess.ipynb 7
 def _structure(ndim: int, connectivity: int | None = None) -> np.ndarray:
     "Neighbourhood for `ndi.label`: `connectivity` orthogonal hops (1 … `ndim`), `None` = full (`ndim`)."
     c = ndim if connectivity is None else int(connectivity)
@@ -52,7 +52,7 @@ def _footprint(ndim: int, radius: int, shape: str = 'ball') -> np.ndarray:
     g = np.indices((2 * r + 1,) * ndim) - r
     return (g ** 2).sum(0) <= r * r
 
-# %% ../nbs/17_postprocess.ipynb 9
+# %% ../nbs/17_postprocess.ipynb 10
 def dice(pred, ref, k: int, empty: float = 1.0) -> float:
     "Dice of class `k` between label maps `pred` and `ref` (same shape); `empty` when both lack the class."
     pred, ref = np.asarray(pred), np.asarray(ref)
@@ -61,7 +61,7 @@ def dice(pred, ref, k: int, empty: float = 1.0) -> float:
     den = int(p.sum()) + int(r.sum())
     return float(2 * np.logical_and(p, r).sum() / den) if den else float(empty)
 
-# %% ../nbs/17_postprocess.ipynb 12
+# %% ../nbs/17_postprocess.ipynb 13
 def _label_dtype(n_classes: int): return np.uint8 if n_classes <= 256 else np.int32
 
 def threshold_per_class(probs, thresholds: dict | None = None) -> np.ndarray:
@@ -81,7 +81,7 @@ def threshold_per_class(probs, thresholds: dict | None = None) -> np.ndarray:
     out[~cand.any(0)] = 0
     return out.astype(_label_dtype(K))
 
-# %% ../nbs/17_postprocess.ipynb 17
+# %% ../nbs/17_postprocess.ipynb 18
 def tune_thresholds(probs_list, refs, classes, grid=np.linspace(0.1, 0.9, 17), metric=dice) -> dict:
     """{class: threshold} maximising mean `metric(pred, ref, k)` over the cases, for `threshold_per_class`.
     `probs_list`: list of (K, *spatial) probabilities; `refs`: matching reference label maps (*spatial);
@@ -97,7 +97,7 @@ def tune_thresholds(probs_list, refs, classes, grid=np.linspace(0.1, 0.9, 17), m
         th[k] = float(grid[best[np.argmin(np.abs(grid[best] - 0.5))]])
     return th
 
-# %% ../nbs/17_postprocess.ipynb 21
+# %% ../nbs/17_postprocess.ipynb 22
 def remove_small_components(label, min_size_voxels: float | None = None, min_size_mm3: float | None = None,
                             spacing=None, classes=None, connectivity: int | None = None) -> np.ndarray:
     """Set to background every component of each class in `classes` smaller than the minimum size (sizes ≥ it stay).
@@ -127,7 +127,7 @@ def keep_largest_component(label, classes=None, connectivity: int | None = None)
         out[(lab > 0) & (lab != sizes.argmax())] = 0
     return out
 
-# %% ../nbs/17_postprocess.ipynb 30
+# %% ../nbs/17_postprocess.ipynb 31
 def fill_holes(label, classes=None) -> np.ndarray:
     "Fill the background voxels enclosed by each class in `classes` with that class (innermost enclosing class wins); 2D/3D."
     label = _as_label(label); out = label.copy(); bg = label == 0
@@ -143,7 +143,7 @@ def fill_holes(label, classes=None) -> np.ndarray:
     out[best >= 0] = best[best >= 0]
     return out
 
-# %% ../nbs/17_postprocess.ipynb 36
+# %% ../nbs/17_postprocess.ipynb 37
 def closing(label, radius: int = 1, classes=None, shape: str = 'ball') -> np.ndarray:
     "Per-class binary closing of `label` (*spatial) that only turns background voxels into a class; contested voxels stay 0."
     label = _as_label(label); out = label.copy()
@@ -159,7 +159,7 @@ def closing(label, radius: int = 1, classes=None, shape: str = 'ball') -> np.nda
     out[fill] = who[fill]
     return out
 
-# %% ../nbs/17_postprocess.ipynb 40
+# %% ../nbs/17_postprocess.ipynb 41
 def hysteresis(probs_k, low: float, high: float, connectivity: int | None = None) -> np.ndarray:
     "Boolean mask (*spatial) of the `probs_k ≥ low` components (`connectivity`, None = full) that contain a voxel ≥ `high`."
     p = np.asarray(probs_k, float)
@@ -168,7 +168,7 @@ def hysteresis(probs_k, low: float, high: float, connectivity: int | None = None
     keep = np.zeros(n + 1, bool); keep[np.unique(lab[p >= high])] = True   # high ≥ low: never component 0
     return keep[lab]
 
-# %% ../nbs/17_postprocess.ipynb 43
+# %% ../nbs/17_postprocess.ipynb 44
 def adaptive_erosion(label, min_size: int, radius: int = 1, classes=None, shape: str = 'ball',
                      connectivity: int | None = None, keep_vanishing: bool = True) -> np.ndarray:
     "Erode (by `radius`, 'ball'/'box') only the components of each class with more than `min_size` voxels; eroded voxels → 0."
@@ -187,7 +187,7 @@ def adaptive_erosion(label, min_size: int, radius: int = 1, classes=None, shape:
         out[removed] = 0
     return out
 
-# %% ../nbs/17_postprocess.ipynb 46
+# %% ../nbs/17_postprocess.ipynb 47
 LABEL_STEPS = {'keep_largest_component': keep_largest_component, 'remove_small_components': remove_small_components,
                'fill_holes': fill_holes, 'closing': closing, 'adaptive_erosion': adaptive_erosion}
 PROBS_STEPS = {'threshold_per_class': threshold_per_class}
@@ -248,7 +248,7 @@ class Postprocessor:
     def __eq__(self, other): return isinstance(other, Postprocessor) and self.to_dict() == other.to_dict()
     def __repr__(self): return f"Postprocessor({[(s['name'], s['params']) for s in self.steps]})"
 
-# %% ../nbs/17_postprocess.ipynb 51
+# %% ../nbs/17_postprocess.ipynb 52
 def choose_postprocessing(preds, refs, classes,
                           candidates=('keep_largest_component', 'remove_small_components', 'fill_holes'),
                           metric=dice, min_improvement: float = 0.0, small_sizes=(10, 100, 1000),

@@ -74,7 +74,7 @@ def fetch_decathlon(task: str = 'Task04_Hippocampus', root=None, url: str | None
         shutil.rmtree(stage, ignore_errors=True)
     return dest
 
-# %% ../nbs/06_sources.ipynb 21
+# %% ../nbs/06_sources.ipynb 22
 @dataclass
 class DataSource:
     "Where the data is (`path`), what it is (`kind`: 'user' | 'shared' | 'decathlon' | 'phantom') and why it was chosen (`note`)."
@@ -83,7 +83,7 @@ class DataSource:
     synthetic: bool
     note: str
 
-# %% ../nbs/06_sources.ipynb 23
+# %% ../nbs/06_sources.ipynb 24
 def shared_data_dir() -> Path | None:
     "`$SEGCORE_SHARED_DATA` if set, else `shared/data` beside the checkout if it exists, else None."
     env = os.environ.get('SEGCORE_SHARED_DATA')
@@ -91,7 +91,7 @@ def shared_data_dir() -> Path | None:
     p = Path(segcore.__file__).resolve().parents[2] / 'shared' / 'data'
     return p if p.is_dir() else None
 
-# %% ../nbs/06_sources.ipynb 26
+# %% ../nbs/06_sources.ipynb 27
 _TASK = 'Task04_Hippocampus'
 
 def _host_reachable(url: str, timeout: float = 3.0) -> bool:

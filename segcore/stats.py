@@ -13,7 +13,7 @@ import scipy.stats
 __all__ = ['bootstrap_ci', 'describe', 'format_ci', 'rank_biserial', 'holm', 'paired_comparison', 'compare_table', 'paired_frame',
            'seed_summary', 'format_mean_sd']
 
-# %% ../nbs/16_stats.ipynb 6
+# %% ../nbs/16_stats.ipynb 7
 def _scipy_rng_kw(seed) -> dict:
     "Seed keyword for `scipy.stats.bootstrap` (`rng` since scipy 1.15, `random_state` before)."
     params = inspect.signature(scipy.stats.bootstrap).parameters
@@ -34,7 +34,7 @@ def bootstrap_ci(values, n_boot: int = 2000, seed: int = 0, alpha: float = 0.05,
         return float(v.mean()), float(r.confidence_interval.low), float(r.confidence_interval.high)
     raise ValueError(f"unknown bootstrap method {method!r}; use 'percentile' or 'bca'")
 
-# %% ../nbs/16_stats.ipynb 16
+# %% ../nbs/16_stats.ipynb 17
 def describe(values, n_boot: int = 2000, seed: int = 0, alpha: float = 0.05) -> dict:
     "n, mean, sd (ddof=1), median and bootstrap CI of `values`; NaNs are dropped and counted in `n_nan`."
     v = np.asarray(values, float).ravel(); ok = v[~np.isnan(v)]
@@ -54,7 +54,7 @@ def format_ci(d: dict, digits: int = 3) -> str:
     level = round(100 * d.get('ci_level', 0.95), 1)
     return f"mean {_fmt(d['mean'], digits)} ({level:g}% CI {_fmt(d['ci_low'], digits)}–{_fmt(d['ci_high'], digits)}), n={d['n']}"
 
-# %% ../nbs/16_stats.ipynb 19
+# %% ../nbs/16_stats.ipynb 20
 def rank_biserial(d) -> float:
     "Matched-pairs rank-biserial correlation of differences `d`: (W+ − W−)/(W+ + W−), zeros dropped."
     d = np.asarray(d, float); d = d[(d != 0) & ~np.isnan(d)]
@@ -73,7 +73,7 @@ def holm(pvalues) -> np.ndarray:
     out[order] = adj
     return out
 
-# %% ../nbs/16_stats.ipynb 22
+# %% ../nbs/16_stats.ipynb 23
 def _pairs(a, b) -> tuple:
     "Paired float arrays from `a`, `b` (by position); two Series must share their index."
     if isinstance(a, pd.Series) and isinstance(b, pd.Series) and not a.index.equals(b.index):
@@ -112,7 +112,7 @@ def paired_comparison(a, b, names=('A', 'B'), alternative: str = 'two-sided', n_
                 d_z=float(d.mean() / sd) if n > 1 and sd > 0 else nan,
                 alternative=alternative, note='; '.join(notes))
 
-# %% ../nbs/16_stats.ipynb 30
+# %% ../nbs/16_stats.ipynb 31
 def compare_table(per_case: pd.DataFrame, baseline: str, alternative: str = 'two-sided', n_boot: int = 2000, seed: int = 0, alpha: float = 0.05) -> pd.DataFrame:
     "One row per method of `per_case` (columns = methods, index = cases) compared with `baseline`, with Holm-adjusted p-values."
     if baseline not in per_case.columns: raise KeyError(f'baseline {baseline!r} is not a column; columns: {list(per_case.columns)}')
@@ -129,7 +129,7 @@ def compare_table(per_case: pd.DataFrame, baseline: str, alternative: str = 'two
     out.index.name = f'vs {baseline}'
     return out[cols]
 
-# %% ../nbs/16_stats.ipynb 33
+# %% ../nbs/16_stats.ipynb 34
 def paired_frame(df_a: pd.DataFrame, df_b: pd.DataFrame, key=('case', 'class'), value: str = 'dice', names=('A', 'B')) -> pd.DataFrame:
     "Align tidy tables `df_a`, `df_b` on `key`: common rows only, columns `names`; dropped keys in `.attrs['dropped']`."
     key = [key] if isinstance(key, str) else list(key)
@@ -148,7 +148,7 @@ def paired_frame(df_a: pd.DataFrame, df_b: pd.DataFrame, key=('case', 'class'), 
         warnings.warn('paired_frame: dropped rows not present in both tables: ' + '; '.join(f'{k}: {v}' for k, v in dropped.items() if v))
     return out
 
-# %% ../nbs/16_stats.ipynb 36
+# %% ../nbs/16_stats.ipynb 37
 def seed_summary(values_per_seed) -> dict:
     "n_seeds, mean, sd (ddof=1), min and max of one metric over repeated seeds (NaNs dropped, counted in `n_nan`)."
     vals = list(values_per_seed.values()) if isinstance(values_per_seed, dict) else values_per_seed

@@ -81,12 +81,13 @@ def test_split_cli_round_trip(tmp_path):
 
 def test_journey_on_phantom_writes_reports(tmp_path):
     out = tmp_path / 'run'
-    segcore('journey', '--data', 'phantom', '--out', out, '--quiet')
+    segcore('journey', '--data', 'phantom', '--out', out, '--profile', 'smoke', '--stages', '01', '--quiet')
     run = read_json(out / 'run.json')
     assert run['data']['synthetic'] is True and run['data']['kind'] == 'phantom'
-    assert [s['stage'] for s in run['stages']] == ['01'] and run['stages'][0]['status'] == 'done'
+    st = {s['stage']: s['status'] for s in run['stages']}
+    assert st['01'] == 'done' and all(v == 'not run' for k, v in st.items() if k != '01')
     assert len(run['data']['sha256']) == 64 and run['environment']['versions']['monai']
-    for name in ('index.html', '01_data_audit.html', '01_data_audit.json', 'splits.json'):
+    for name in ('index.html', '01_data_audit.html', 'audit.json', 'audit.html', 'splits.json', 'notebooks/01_data_audit.ipynb'):
         assert (out / name).exists(), name
     assert 'SYNTHETIC DATA' in (out / 'index.html').read_text()
     assert 'SYNTHETIC DATA' in (out / '01_data_audit.html').read_text()
@@ -94,7 +95,7 @@ def test_journey_on_phantom_writes_reports(tmp_path):
 
 def test_journey_default_data_uses_shared_hippocampus(shared_data, tmp_path):
     out = tmp_path / 'run'
-    r = segcore('journey', '--out', out, '--quiet', env={**__import__('os').environ, 'SEGCORE_SHARED_DATA': str(shared_data)})
+    r = segcore('journey', '--out', out, '--stages', '01', '--quiet', env={**__import__('os').environ, 'SEGCORE_SHARED_DATA': str(shared_data)})
     run = read_json(out / 'run.json')
     assert run['data']['kind'] == 'shared' and run['data']['synthetic'] is False
     assert '210 usable pairs' in run['stages'][0]['summary']

@@ -1,0 +1,128 @@
+"""`segcore journey`: all eight papermill stages on the phantom (smoke budgets), the report set they leave,
+a failing stage that keeps the finished ones, and the pages opened in a real browser (headless Chromium)."""
+import json, os, shutil
+from pathlib import Path
+import pytest
+from conftest import segcore, read_json, record_count
+
+STAGE_PAGES = ['01_data_audit', '02_baseline', '03_loss_ablation', '04_augmentation_ablation', '05_architectures',
+               '06_hpo', '07_tta_postprocessing', '08_benchmarks']
+
+
+@pytest.fixture(scope='module')
+def journey(tmp_path_factory):
+    out = tmp_path_factory.mktemp('journey') / 'run'
+    segcore('journey', '--data', 'phantom', '--profile', 'smoke', '--out', out, '--quiet')
+    return out
+
+
+def test_every_stage_runs_and_is_rendered(journey):
+    run = read_json(journey / 'run.json')
+    assert run['format'] == 'segcore-journey/1' and run['profile'] == 'smoke'
+    assert [s['stage'] for s in run['stages']] == [f'{k:02d}' for k in range(1, 9)]
+    assert all(s['status'] == 'done' for s in run['stages']), [(s['stage'], s['status'], s.get('error')) for s in run['stages']]
+    assert len(run['data']['sha256']) == 64 and run['data']['synthetic'] is True
+    assert run['environment']['versions']['torch'] and run['device'] == 'cpu' and run['started'] and run['finished']
+    assert run['config']['baseline']['model'] == 'unet' and 'short' in run['config']
+    idx = (journey / 'index.html').read_text()
+    assert 'SYNTHETIC DATA' in idx
+    for page in STAGE_PAGES:
+        html = (journey / f'{page}.html').read_text()
+        assert f'href="{page}.html"' in idx and f'href="notebooks/{page}.ipynb"' in idx
+        assert 'href="notebooks/' in html and 'href="index.html"' in html          # the executed notebook is linked
+        assert 'SYNTHETIC DATA' in html, page
+        assert 'study = Study(' not in html, f'{page}: code is shown to supervisors'
+        assert '<script src="http' not in html and "<script src='http" not in html, f'{page}: external script'
+        nb = json.loads((journey / 'notebooks' / f'{page}.ipynb').read_text())
+        tags = [c['metadata'].get('tags', []) for c in nb['cells']]
+        assert ['parameters'] in tags and ['injected-parameters'] in tags
+        assert not any(o.get('output_type') == 'error' for c in nb['cells'] for o in c.get('outputs', []))
+
+
+def test_report_content_a_supervisor_expects(journey):
+    page = lambda p: (journey / f'{p}.html').read_text()
+    p2 = page('02_baseline')
+    assert 'Seed spread' in p2 and 'bit-identical' in p2                      # the reproducibility section
+    assert 'held-out test Dice' in p2 and '95% CI' in p2 and 'plotly-graph-div' in p2
+    for p in ('03_loss_ablation', '04_augmentation_ablation', '05_architectures'):
+        h = page(p)
+        assert 'wilcoxon_p_holm' in h and 'paired per case' in h and h.count('data:image/png') >= 4   # box plot + 3 five-panels
+    p6 = page('06_hpo')
+    for k in ('optimisation history', 'parallel coordinates', 'Pareto front', 'held-out test split'):
+        assert k in p6, k
+    p7 = page('07_tta_postprocessing')
+    assert 'TTA + post-processing' in p7 and 'entropy' in p7 and 'hd95' in p7
+    assert 'label agreement' in page('08_benchmarks')
+    s2 = read_json(journey / 'stages' / '02.json')['metrics']
+    assert s2['repeat_identical'] is True and 0 <= s2['test_dice'] <= 1
+    hpo = read_json(journey / 'runs' / 'hpo' / 'hpo_summary.json')
+    assert hpo['n_trials'] == 2 and (journey / 'runs' / 'hpo' / 'best_config.yaml').exists()
+
+
+def test_failing_stage_keeps_finished_ones(journey, tmp_path):
+    out = tmp_path / 'copy'
+    shutil.copytree(journey, out)
+    before = {p: (out / f'{p}.html').read_bytes() for p in ('01_data_audit', '02_baseline')}
+    env = {**os.environ, 'SEGCORE_FAULT': 'journey@03'}
+    r = segcore('journey', '--data', 'phantom', '--profile', 'smoke', '--out', out, '--stages', '03,04', '--quiet', env=env, check=False)
+    assert r.returncode == 1, r.stderr
+    run = read_json(out / 'run.json')
+    st = {s['stage']: s for s in run['stages']}
+    assert st['01']['status'] == st['02']['status'] == 'done' and st['05']['status'] == 'done'   # earlier records kept
+    assert st['03']['status'] == 'failed' and st['04']['status'] == 'not run'
+    err = st['03']['error']
+    nb = json.loads((out / 'notebooks' / '03_loss_ablation.ipynb').read_text())
+    assert err['ename'] == 'RuntimeError' and 'injected failure' in err['evalue']
+    src = ''.join(nb['cells'][err['cell']]['source']).splitlines()
+    assert src[err['line'] - 1].startswith('study.record(') and err['source_line'].startswith('study.record(')   # the line that raised
+    idx = (out / 'index.html').read_text()
+    assert f"failed at cell {err['cell']}, line {err['line']} (study.record(" in idx and 'Stage 03 failed' in idx
+    assert 'failed</b> at cell' in (out / '03_loss_ablation.html').read_text()        # the partial notebook is rendered
+    for p, b in before.items(): assert (out / f'{p}.html').read_bytes() == b
+    r = segcore('journey', '--data', 'phantom', '--profile', 'smoke', '--out', out, '--stages', '03', '--quiet')
+    assert {s['stage']: s['status'] for s in read_json(out / 'run.json')['stages']}['03'] == 'done'
+
+
+def test_other_data_in_the_same_folder_is_refused(journey, tmp_path):
+    out = tmp_path / 'copy2'
+    shutil.copytree(journey, out, ignore=shutil.ignore_patterns('runs'))
+    other = tmp_path / 'other'
+    segcore('phantom', other, '--n', '6')
+    r = segcore('journey', '--data', other, '--profile', 'smoke', '--out', out, '--stages', '01', '--quiet', check=False)
+    assert r.returncode == 2 and 'use another --out' in r.stderr
+
+
+def _browser():
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.skip('playwright is not installed (pip install -e ".[dev]")')
+    exe = shutil.which('chromium') or shutil.which('chromium-browser')
+    if not exe: pytest.skip('Chromium is not installed (Debian package chromium; .ci/run installs it)')
+    return sync_playwright, exe
+
+
+def test_pages_in_headless_chromium(journey, tmp_path):
+    sync_playwright, exe = _browser()
+    import numpy as np
+    from PIL import Image
+    problems, checked = [], 0
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=exe, args=['--no-sandbox'])
+        page = b.new_page(viewport={'width': 1280, 'height': 900})
+        page.on('console', lambda m: problems.append(f'console {m.type}: {m.text}') if m.type == 'error' else None)
+        page.on('pageerror', lambda e: problems.append(f'page error: {e}'))
+        page.on('request', lambda r: problems.append(f'network request: {r.url}') if not r.url.startswith(('file:', 'data:', 'blob:')) else None)
+        for name in ['index'] + STAGE_PAGES:
+            page.goto((journey / f'{name}.html').as_uri()); page.wait_for_load_state('load')
+            if name in ('01_data_audit', '02_baseline', '06_hpo', '07_tta_postprocessing', '08_benchmarks'):
+                page.wait_for_selector('.plotly-graph-div .main-svg', timeout=20000)    # plotly drew its figures
+            if name == 'index':
+                assert page.locator('a', has_text='Loss ablation').count() == 1
+                shot = tmp_path / 'index.png'; page.screenshot(path=str(shot), full_page=True)
+                img = np.asarray(Image.open(shot).convert('L'), float)
+                assert img.shape[0] > 300 and img.std() > 10, 'blank screenshot'
+            checked += 1
+        b.close()
+    record_count('journey pages opened in Chromium without errors', 1 + len(STAGE_PAGES), checked if not problems else 0)
+    assert not problems, problems
