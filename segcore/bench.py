@@ -11,7 +11,7 @@ import torch
 from .core import SegcoreError, atomic_write_json, atomic_write_text, environment_info
 
 # %% auto 0
-__all__ = ['monai_tta_reference', 'bench_infer', 'bench_metrics', 'bench_data', 'bench_train', 'write_bench']
+__all__ = ['monai_tta_reference', 'bench_infer', 'bench_metrics', 'bench_data', 'plan_epochs', 'bench_train', 'write_bench']
 
 # %% ../nbs/22_bench.ipynb 5
 def _sync(device):
@@ -72,7 +72,8 @@ def bench_infer(run, data=None, n_cases: int = 8, repeats: int = 1, device: str 
     return {'kind': 'infer', 'n_volumes': len(imgs), 'tta': tta, 'tta_members': len(members), 'repeats': repeats, 'device': str(dev),
             'segcore_volumes_per_s': vps['segcore'], 'monai_default_volumes_per_s': vps['monai_default'],
             'ratio': vps['segcore'] / vps['monai_default'], 'label_agreement': agree,
-            'segcore_path': f"Gaussian windows, overlap {pred.cfg.get('val_overlap', 0.5)}, batch of 4 windows",
+            'segcore_path': f"Gaussian windows, overlap {pred.cfg.get('val_overlap', 0.5)}, 4 windows per TTA member per pass, "
+                            + ('TTA members batched' if dev.type == 'cuda' else 'one TTA member at a time'),
             'monai_path': 'sliding_window_inference defaults: overlap 0.25, constant weights, sw_batch_size 1'}
 
 # %% ../nbs/22_bench.ipynb 7
@@ -115,8 +116,10 @@ def bench_metrics(data, n_cases: int = 20, tolerance_mm: float = 1.0) -> dict:
             'max_abs_diff_hd95': float(np.abs(o[:, 0] - t[:, 0])[ok[:, 0]].max()), 'max_abs_diff_nsd': float(np.abs(o[:, 1] - t[:, 1])[ok[:, 1]].max())}
 
 # %% ../nbs/22_bench.ipynb 9
-def bench_data(config=None, steps: int = 10, warmup: int = 2, out=None, profile: str | None = None, dummy: bool = True, **overrides) -> dict:
-    "Training steps/s with real patches + augmentation, with a fixed dummy batch (unless `dummy=False`), and their ratio."
+def bench_data(config=None, steps: int = 10, warmup: int = 2, out=None, profile: str | None = None, dummy: bool = True,
+               phases: bool = True, **overrides) -> dict:
+    """Training steps/s with real patches + augmentation, with a fixed dummy batch (unless `dummy=False`), and
+    their ratio; with `phases`, the mean milliseconds of sampling, augmentation and the optimiser step."""
     import tempfile
     from segcore.config import load_config
     from segcore.train import Trainer
@@ -140,20 +143,51 @@ def bench_data(config=None, steps: int = 10, warmup: int = 2, out=None, profile:
         for i in range(steps): tr.train_step(*get(), i)
         _sync(dev); rates[name] = steps / (time.perf_counter() - t0)
     fast = max(rates['dummy'], rates['dummy_again']) if dummy else float('nan')
+    # the profile: each part of a real step timed on its own (synchronised, so these add up to a bit more than a step)
+    ph = {'sample': 0.0, 'augment': 0.0, 'train_step': 0.0}
+    for i in range(steps if phases else 0):
+        _sync(dev); t0 = time.perf_counter()
+        x, y = tr.sampler.sample(cfg.batch_size * cfg.grad_accum, tr.rng); x, y = x.to(dev, non_blocking=True), y.to(dev, non_blocking=True)
+        _sync(dev); t1 = time.perf_counter()
+        x, y = augment_batch(x, y, tr.aug, tr.gen)
+        if cfg.channels_last and x.ndim == 5: x = x.contiguous(memory_format=torch.channels_last_3d)
+        _sync(dev); t2 = time.perf_counter()
+        tr.train_step(x, y, i); _sync(dev); t3 = time.perf_counter()
+        ph['sample'] += t1 - t0; ph['augment'] += t2 - t1; ph['train_step'] += t3 - t2
     return {'kind': 'data', 'device': str(dev), 'steps': steps, 'batch_size': cfg.batch_size, 'patch_size': list(cfg.patch_size),
-            'augment': cfg.augment, 'real_steps_per_s': rates['real'], 'dummy_steps_per_s': fast,
-            'real_samples_per_s': rates['real'] * cfg.batch_size, 'ratio': rates['real'] / fast, 'goal': 0.90}
+            'augment': cfg.augment, 'sample_on_device': cfg.sample_on_device, 'real_steps_per_s': rates['real'], 'dummy_steps_per_s': fast,
+            'real_samples_per_s': rates['real'] * cfg.batch_size, 'ratio': rates['real'] / fast, 'goal': 0.90,
+            **({'phase_ms': {k: 1000 * v / steps for k, v in ph.items()}} if phases else {})}
 
 # %% ../nbs/22_bench.ipynb 11
-def bench_train(out, config=None, profile: str | None = None, **overrides) -> dict:
-    "Train with a held-out scoring hook; the time-to-Dice curve (training seconds, held-out mean foreground Dice)."
+def plan_epochs(cfg, budget_s: float) -> dict:
+    """Overrides that fit a whole schedule (warm-up, cosine) into `budget_s` seconds of training steps, from the
+    step rate measured on this machine (a few steps after a warm-up): a run that stops on a time limit
+    instead would end mid-schedule at a high learning rate."""
+    rate = bench_data(cfg, steps=5, warmup=2, dummy=False, phases=False)['real_steps_per_s']
+    epochs = max(1, int(budget_s * rate // cfg.iterations_per_epoch))
+    return {'epochs': epochs, 'warmup_epochs': min(cfg.warmup_epochs, epochs // 10), 'val_every': max(1, min(cfg.val_every, epochs // 5)),
+            '_steps_per_s': rate}
+
+def bench_train(out, config=None, profile: str | None = None, goal: float | None = None, budget_s: float | None = None, **overrides) -> dict:
+    """Train with a held-out scoring hook at every validation: the time-to-Dice curve (training seconds,
+    held-out mean foreground Dice), and with `goal` the training seconds until the held-out Dice first reached it.
+    With `budget_s`, the number of epochs is planned so the schedule fits that many seconds (`plan_epochs`).
+    `train_seconds` counts the training steps; `wall_seconds` the whole run (data loading, validation,
+    checkpoints) less the held-out scoring, which only this benchmark does."""
     from segcore.config import load_config
     from segcore.train import Trainer
     from segcore.pipeline import load_prepared, predict_logits, dice_per_class
     from segcore.sources import default_cache_dir
+    from segcore.stats import bootstrap_ci
     cfg = load_config(profile, file=config, overrides=overrides)
-    curve, state = [], {}
+    plan = None
+    if budget_s:
+        plan = plan_epochs(cfg, budget_s)
+        cfg = load_config(profile, file=config, overrides={**overrides, **{k: v for k, v in plan.items() if not k.startswith('_')}})
+    curve, state = [], {'scoring': 0.0}
     def on_val(epoch, res):
+        t0 = time.perf_counter()
         t = state['trainer']
         if 'test' not in state:
             ids = t.splits.held_out().case_ids
@@ -164,15 +198,23 @@ def bench_train(out, config=None, profile: str | None = None, **overrides) -> di
             p = predict_logits(t.model, c.image, cfg.patch_size, t.device, cfg.val_overlap, amp_dtype=t.amp).argmax(0).cpu().numpy()
             d.append(np.nanmean(list(dice_per_class(p, c.label, range(1, t.n_classes)).values())))
         t.model.train()
-        secs = sum(r['seconds'] for r in t.history) + (time.time() - state.get('t_ep', time.time()))
-        curve.append({'epoch': epoch, 'val_dice': res['val_dice_mean'], 'heldout_dice': float(np.nanmean(d)), 'n_heldout': len(d)})
+        m, lo, hi = bootstrap_ci(d, seed=0)
+        curve.append({'epoch': epoch, 'val_dice': res['val_dice_mean'], 'heldout_dice': float(np.nanmean(d)), 'heldout_ci_low': lo,
+                      'heldout_ci_high': hi, 'n_heldout': len(d)})
+        state['scoring'] += time.perf_counter() - t0
+    t0 = time.perf_counter()
     t = Trainer(cfg, out, progress=True, on_validation=on_val); state['trainer'] = t
     s = t.fit()
-    hist = {r['epoch']: r for r in t.history}
+    wall = time.perf_counter() - t0 - state['scoring']
     cum = np.cumsum([r['seconds'] for r in t.history])
     for c in curve: c['train_seconds'] = float(cum[c['epoch'] - 1])
+    reached = next((c for c in curve if goal is not None and c['heldout_dice'] >= goal), None)
     return {'kind': 'train', 'device': s['device'], 'config': cfg.to_dict(), 'curve': curve, 'train_seconds': s['train_seconds'],
             'samples_per_s': s['samples_per_s'], 'final_heldout_dice': curve[-1]['heldout_dice'] if curve else None,
+            'final_heldout_ci95': [curve[-1]['heldout_ci_low'], curve[-1]['heldout_ci_high']] if curve else None,
+            'n_heldout': curve[-1]['n_heldout'] if curve else 0, 'split': 'held-out test split (patient-grouped; never used for training or model selection)',
+            'goal_dice': goal, 'seconds_to_goal': reached['train_seconds'] if reached else None, 'wall_seconds': wall,
+            'budget_s': budget_s, 'planned_epochs': plan['epochs'] if plan else None, 'planned_steps_per_s': plan['_steps_per_s'] if plan else None,
             'best_val_dice': s['validation']['mean_foreground_dice'], 'status': s['status'], 'run': str(out)}
 
 # %% ../nbs/22_bench.ipynb 13
@@ -183,9 +225,23 @@ def _device_info() -> dict:
     import os, platform
     return {'type': 'cpu', 'name': platform.processor() or platform.machine(), 'cores': os.cpu_count(), 'torch_threads': torch.get_num_threads()}
 
+def _curve_svg(c, goal=None) -> str:
+    "The time-to-Dice curve as an inline SVG (static, a few kB: benchmark pages stay small and offline)."
+    import io, matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(6.5, 3.6))
+    ax.plot(c['train_seconds'], c['heldout_dice'], 'o-', label=f"held-out (n={int(c['n_heldout'].iloc[-1])})")
+    ax.plot(c['train_seconds'], c['val_dice'], 's--', label='validation fold', alpha=.7)
+    if goal: ax.axhline(goal, color='grey', lw=.8, ls=':', label=f'goal {goal}')
+    ax.set_xlabel('training wall seconds'); ax.set_ylabel('mean foreground Dice'); ax.set_ylim(0, 1); ax.grid(alpha=.3); ax.legend(loc='lower right')
+    buf = io.StringIO(); fig.savefig(buf, format='svg', bbox_inches='tight'); plt.close(fig)
+    svg = buf.getvalue()
+    return svg[svg.index('<svg'):]
+
 def write_bench(result: dict, out_dir='reports/benchmarks', command: str | None = None) -> tuple:
     "Write `<kind>-<time>.json` and `.html` under `out_dir`; returns their paths."
-    from segcore.report import plotly_html, table_html
+    from segcore.report import table_html
     import pandas as pd
     out_dir = Path(out_dir); now = datetime.datetime.now(datetime.timezone.utc)
     rec = {'format': 'segcore-bench/1', **result, 'command': command, 'device_info': _device_info(),
@@ -199,13 +255,7 @@ def write_bench(result: dict, out_dir='reports/benchmarks', command: str | None 
              f'{_html.escape(rec["date"])} · torch {_html.escape(rec["environment"]["versions"].get("torch", "?"))}'
              f' · monai {_html.escape(rec["environment"]["versions"].get("monai", "?"))}</p>',
              table_html(pd.DataFrame([{'key': k, 'value': str(v)} for k, v in flat.items()]))]
-    if result.get('curve'):
-        import plotly.graph_objects as go
-        c = pd.DataFrame(result['curve'])
-        fig = go.Figure([go.Scatter(x=c['train_seconds'], y=c['heldout_dice'], name='held-out', mode='lines+markers'),
-                         go.Scatter(x=c['train_seconds'], y=c['val_dice'], name='validation', mode='lines+markers')])
-        fig.update_layout(xaxis_title='training seconds', yaxis_title='mean foreground Dice', height=420)
-        parts.append(plotly_html(fig, include_js=True))
+    if result.get('curve'): parts.append(_curve_svg(pd.DataFrame(result['curve']), result.get('goal_dice')))
     parts.append('</body></html>')
     h = atomic_write_text(out_dir / f'{stem}.html', '\n'.join(parts))
     return j, h

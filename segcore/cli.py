@@ -117,8 +117,8 @@ def cmd_hpo(a) -> int:
 
 # %% ../nbs/07_cli.ipynb 7
 def cmd_journey(a) -> int:
-    from segcore.journey import run_journey
-    run = run_journey(a.data, a.out, a.profile, a.stages, a.seed, a.quiet)
+    from segcore.journey import run_journey, stage_parameters
+    run = run_journey(a.data, a.out, a.profile, a.stages, a.seed, a.quiet, params=stage_parameters(a.param))
     return 1 if any(s['status'] == 'failed' for s in run['stages']) else 0
 
 # %% ../nbs/07_cli.ipynb 9
@@ -138,7 +138,7 @@ def cmd_bench(a) -> int:
         r = bench.bench_data(a.config, steps=a.steps, profile=a.profile, **ov)
     else:
         if not a.run: raise SegcoreError('bench train needs --run RUN (the training folder)')
-        r = bench.bench_train(a.run, a.config, profile=a.profile, **ov)
+        r = bench.bench_train(a.run, a.config, profile=a.profile, goal=a.goal, budget_s=a.budget_s, **ov)
     j, h = bench.write_bench(r, a.out, command=' '.join(['segcore', 'bench', *sys.argv[2:]]))
     print(json.dumps({k: v for k, v in r.items() if not isinstance(v, (list, dict))}, indent=1))
     print(f'written: {j} and {h}')
@@ -206,6 +206,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument('--config', help='YAML/JSON config (train, data)'); s.add_argument('--profile', choices=('quick', 'full')); s.add_argument('--set', action='append', metavar='KEY=VALUE')
     s.add_argument('--device', default='auto', choices=('auto', 'cpu', 'cuda')); s.add_argument('--cases', type=int, default=8)
     s.add_argument('--repeats', type=int, default=1); s.add_argument('--steps', type=int, default=20)
+    s.add_argument('--goal', type=float, help='held-out Dice to reach (train): the seconds it took are reported')
+    s.add_argument('--budget-s', type=float, help='training seconds (train): epochs planned from the measured step rate so the schedule fits')
     s.add_argument('--out', default='reports/benchmarks'); s.set_defaults(fn=cmd_bench)
     s = sub.add_parser('docs', help='build the documentation offline (nbdev processing + nbconvert) into _docs/')
     s.add_argument('--out'); s.add_argument('--force', action='store_true'); s.set_defaults(fn=cmd_docs)
@@ -214,6 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument('--out', default='reports/latest'); s.add_argument('--profile', choices=('quick', 'full', 'smoke'), default='quick',
                    help='quick: CPU-sized (~15 min); full: GPU; smoke: a few steps per run (tests)')
     s.add_argument('--stages', help='comma-separated stage numbers, e.g. 01,02 (default: all)'); s.add_argument('--seed', type=int, default=0)
+    s.add_argument('--param', action='append', metavar='STAGE.NAME=VALUE', help="a stage notebook's parameter, e.g. 06.trials=24 (repeatable)")
     s.add_argument('--quiet', action='store_true'); s.set_defaults(fn=cmd_journey)
     return p
 

@@ -40,6 +40,7 @@ class TrainConfig:
     pos_ratio: float = 0.33                 # fraction of patches centred on foreground
     class_balanced: bool = True             # foreground centres drawn class by class
     patch_scales: list = field(default_factory=lambda: [1.0])   # multi-scale patches (>1 zooms out)
+    sample_on_device: bool = False          # hold the preprocessed cases on the training device, cut patches there
     # optimisation
     epochs: int = 50
     optimizer: str = 'adamw'                # adam | adamw | sgd
@@ -73,7 +74,7 @@ PROFILES = {
     'quick': dict(model='unet', model_size='small', patch_size=[32, 48, 32], epochs=60, iterations_per_epoch=25, batch_size=8,
                   lr=3e-3, warmup_epochs=2, val_every=10, time_limit_s=480.0),
     # GPU: longer schedule, bf16, larger batches
-    'full': dict(model='unet', model_size='base', epochs=300, iterations_per_epoch=50, batch_size=32, lr=3e-3,
+    'full': dict(model='unet', model_size='base', epochs=300, iterations_per_epoch=50, batch_size=32, lr=3e-3, sample_on_device=True,
                  warmup_epochs=10, val_every=10, channels_last=True),
 }
 

@@ -14,7 +14,8 @@ from .core import (SegcoreError, DataError, atomic_write_json, atomic_write_text
 __all__ = ['STAGES', 'BUDGETS', 'COMPARE_COLUMNS', 'check_stages', 'Study', 'audit_stage', 'geometry_figure', 'label_table',
            'history_frame', 'seed_spread', 'run_card', 'matched_budget', 'ablation', 'compact', 'ablation_verdict',
            'case_predictions', 'visual_cases', 'space_file', 'hpo_stage', 'hpo_figures', 'tta_study', 'method_table',
-           'journey_notebooks', 'render_html', 'git_commit', 'index_html', 'execute_stage', 'run_journey']
+           'journey_notebooks', 'render_html', 'git_commit', 'index_html', 'execute_stage', 'stage_parameters',
+           'run_journey']
 
 # %% ../nbs/21_journey.ipynb 5
 STAGES = {
@@ -42,6 +43,11 @@ BUDGETS = {
               'short': dict(model_size='tiny', epochs=1, iterations_per_epoch=2, batch_size=2, val_every=1000, time_limit_s=None),
               'seeds': 2, 'hpo_trials': 2, 'hpo_val_every': 1, 'bench_cases': 2, 'bench_repeats': 1},
 }
+
+def _pkg_dir() -> Path:
+    "The installed `segcore` package folder (its checkout's configs/ and nbs/ sit beside it in an editable install)."
+    import segcore
+    return Path(segcore.__file__).resolve().parent
 
 def check_stages(stages) -> list:
     "Sorted stage numbers; accepts '1', '01', 1; raises on unknown ones."
@@ -227,7 +233,7 @@ def matched_budget(study: Study, name: str, seconds: float, **extra) -> dict:
     f = study.runs / f'{name}.budget.json'
     if f.exists(): return json.loads(f.read_text())['overrides']
     cfg = study.config('short', **extra)
-    rate = bench_data(cfg, steps=2, warmup=1, dummy=False)['real_steps_per_s']
+    rate = bench_data(cfg, steps=2, warmup=1, dummy=False, phases=False)['real_steps_per_s']
     steps = max(2, int(round(seconds * rate)))
     ov = ({'epochs': 1, 'iterations_per_epoch': steps, 'warmup_epochs': 0} if steps < cfg.iterations_per_epoch else
           {'epochs': int(round(steps / cfg.iterations_per_epoch))})
@@ -301,7 +307,7 @@ def space_file(name: str) -> Path:
     "A search space by name (`configs/hpo/<name>.json` of the checkout) or path."
     p = Path(name)
     if p.suffix in ('.json', '.yaml', '.yml') and p.exists(): return p
-    q = Path(__file__).resolve().parent.parent / 'configs' / 'hpo' / f'{name}.json'
+    q = _pkg_dir().parent / 'configs' / 'hpo' / f'{name}.json'
     if not q.exists(): raise SegcoreError(f'search space {name!r} not found (looked for {p} and {q})')
     return q
 
@@ -390,7 +396,7 @@ def method_table(df: pd.DataFrame, value: str, baseline: str) -> pd.DataFrame:
 def journey_notebooks() -> Path:
     "Folder of the journey notebooks: `$SEGCORE_JOURNEY_NBS` or `nbs/journey` of the checkout."
     env = os.environ.get('SEGCORE_JOURNEY_NBS')
-    p = Path(env) if env else Path(__file__).resolve().parent.parent / 'nbs' / 'journey'
+    p = Path(env) if env else _pkg_dir().parent / 'nbs' / 'journey'
     if not p.is_dir(): raise SegcoreError(f'journey notebooks not found at {p}: install segcore from its checkout (pip install -e .) or set SEGCORE_JOURNEY_NBS')
     return p
 
@@ -437,7 +443,7 @@ def _header(run: dict, rec: dict) -> str:
 def git_commit(cwd=None) -> str | None:
     "The current git commit of the checkout, if any (argument list, no shell)."
     try:
-        r = subprocess.run(['git', 'rev-parse', 'HEAD'], cwd=cwd or Path(__file__).resolve().parent, capture_output=True, text=True, timeout=10)
+        r = subprocess.run(['git', 'rev-parse', 'HEAD'], cwd=cwd or _pkg_dir(), capture_output=True, text=True, timeout=10)
         return r.stdout.strip() or None if r.returncode == 0 else None
     except (OSError, subprocess.SubprocessError): return None
 
@@ -543,13 +549,36 @@ def _write(out: Path, run: dict):
     atomic_write_json(out / 'run.json', run)
     atomic_write_text(out / 'index.html', index_html(run))
 
-def run_journey(data=None, out='reports/latest', profile: str = 'quick', stages=None, seed: int = 0, quiet: bool = False) -> dict:
+def stage_parameters(items) -> dict:
+    """`['06.trials=24', '06.space=segresnet']` → `{'06': {'trials': 24, 'space': 'segresnet'}}` (values read as
+    YAML), checked against the names in each stage notebook's `parameters` cell."""
+    import papermill as pm
+    from segcore.config import parse_override
+    out = {}
+    for it in items or []:
+        key, val = parse_override(it)
+        st, dot, name = key.partition('.')
+        if not dot or not name: raise SegcoreError(f'--param {it!r}: write STAGE.NAME=VALUE, e.g. 06.trials=24')
+        st = check_stages([st])[0]
+        known = pm.inspect_notebook(str(journey_notebooks() / f'{STAGES[st][0]}.ipynb'))
+        fixed = {'data', 'out', 'profile', 'seed', 'stage'}
+        if name not in known or name in fixed:
+            raise SegcoreError(f'--param {it!r}: stage {st} has no parameter {name!r}; its parameters are '
+                               + ', '.join(k for k in known if k not in fixed) + ' (data, out, profile and seed have their own options)')
+        out.setdefault(st, {})[name] = val
+    return out
+
+def run_journey(data=None, out='reports/latest', profile: str = 'quick', stages=None, seed: int = 0, quiet: bool = False,
+                params: dict | None = None) -> dict:
     """Execute the journey notebooks on `data` into `out`: each stage's executed notebook, its HTML, `index.html`
     and `run.json`. Stops at the first failing stage (the stages after it are marked not run); stages that
-    are not run now keep their earlier record. Returns the run record."""
+    are not run now keep their earlier record. `params` (`{stage: {name: value}}`, see `stage_parameters`)
+    replaces a stage's notebook parameters and is recorded with the stage. Returns the run record."""
     from segcore.sources import resolve_data
     if profile not in BUDGETS: raise SegcoreError(f'unknown profile {profile!r}; choose from {", ".join(BUDGETS)}')
     todo = check_stages(stages)
+    params = {check_stages([k])[0]: dict(v) for k, v in (params or {}).items()}
+    if set(params) - set(todo): raise SegcoreError(f'parameters given for stage(s) not run now: {", ".join(sorted(set(params) - set(todo)))}')
     out = Path(out).resolve(); out.mkdir(parents=True, exist_ok=True)
     src = resolve_data(data, progress=not quiet)
     print(src.note)
@@ -569,14 +598,15 @@ def run_journey(data=None, out='reports/latest', profile: str = 'quick', stages=
     for k in todo: recs[k] = {'stage': k, 'title': STAGES[k][1], 'status': 'not run'}
     run['stages'] = [recs[k] for k in STAGES]
     _write(out, run)
-    params = {'data': str(src.path), 'out': str(out), 'profile': profile, 'seed': seed}
+    base = {'data': str(src.path), 'out': str(out), 'profile': profile, 'seed': seed}
     kdir = _kernelspec_dir()
     try:
         for k in todo:
             recs[k] = {'stage': k, 'title': STAGES[k][1], 'status': 'running', 'html': f'{STAGES[k][0]}.html'}
             run['stages'] = [recs[x] for x in STAGES]; _write(out, run)
             if not quiet: print(f'stage {k}: {STAGES[k][1]} …', flush=True)
-            rec = execute_stage(k, out, params, kdir, quiet)
+            rec = execute_stage(k, out, {**params.get(k, {}), **base}, kdir, quiet)
+            if params.get(k): rec['parameters'] = params[k]
             nb = out / rec['notebook']
             if nb.exists(): render_html(nb, out / rec['html'], _header(run, rec))
             recs[k] = rec

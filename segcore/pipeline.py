@@ -16,8 +16,8 @@ from .data import DatasetIndex, load_case, Case
 from .io import Volume, resample, zscore
 
 # %% auto 0
-__all__ = ['Prepared', 'preprocess', 'prepare_case', 'prep_key', 'load_prepared', 'crop_pad', 'PatchSampler', 'predict_logits',
-           'dice_per_class']
+__all__ = ['Prepared', 'preprocess', 'prepare_case', 'prep_key', 'load_prepared', 'crop_pad', 'PatchSampler',
+           'predict_logits_batch', 'predict_logits', 'dice_per_class']
 
 # %% ../nbs/12_pipeline.ipynb 5
 @dataclass
@@ -87,23 +87,31 @@ def _fg_index(label: np.ndarray, max_per_class=20000, seed=0) -> dict:
         out[int(k)] = idx
     return out
 
-def crop_pad(a: np.ndarray, start, size, value=0) -> np.ndarray:
-    "Window of `a`'s last len(size) axes at `start` (may be negative or run past the end), zero-padded."
-    d = len(size); lead = a.shape[:a.ndim - d]; sp = a.shape[a.ndim - d:]
-    out = np.full(lead + tuple(size), value, a.dtype)
+def crop_pad(a: np.ndarray | torch.Tensor, start, size, value=0) -> np.ndarray | torch.Tensor:
+    "Window of `a`'s last len(size) axes at `start` (may be negative or run past the end), zero-padded; a tensor stays on its device."
+    d = len(size); lead = tuple(a.shape[:a.ndim - d]); sp = a.shape[a.ndim - d:]
+    size = tuple(int(n) for n in size); start = [int(v) for v in start]
+    out = a.new_full(lead + size, value) if isinstance(a, torch.Tensor) else np.full(lead + size, value, a.dtype)
     src = tuple(slice(max(s, 0), min(s + n, m)) for s, n, m in zip(start, size, sp))
     dst = tuple(slice(sl.start - s, sl.stop - s) for sl, s in zip(src, start))
     if all(sl.stop > sl.start for sl in src): out[(Ellipsis,) + dst] = a[(Ellipsis,) + src]
     return out
 
 class PatchSampler:
-    "Draws training batches of patches from preprocessed cases."
-    def __init__(self, cases: list, patch_size, pos_ratio=0.33, class_balanced=True, scales=(1.0,)):
+    """Draws training batches of patches from preprocessed cases. With `device`, the cases are held as
+    tensors on that device and patches are cut there (no host-to-device copy per step); the batches are
+    the same as without it for the same generator state."""
+    def __init__(self, cases: list, patch_size, pos_ratio=0.33, class_balanced=True, scales=(1.0,), device=None):
         self.cases = [c for c in cases if c.label is not None]
         if not self.cases: raise ValueError('no labelled case to sample from')
         self.patch = tuple(int(p) for p in patch_size)
         self.pos_ratio, self.class_balanced, self.scales = pos_ratio, class_balanced, tuple(scales)
         self.fg = [_fg_index(c.label, seed=i) for i, c in enumerate(self.cases)]
+        self.device = torch.device(device) if device is not None else None
+        if self.device is not None:
+            self._img = [torch.from_numpy(np.ascontiguousarray(c.image)).to(self.device) for c in self.cases]
+            self._lab = [torch.from_numpy(np.ascontiguousarray(c.label)).to(self.device) for c in self.cases]
+        else: self._img, self._lab = [c.image for c in self.cases], [c.label for c in self.cases]
 
     def _centre(self, i, rng, size) -> np.ndarray:
         shape = np.array(self.cases[i].label.shape)
@@ -117,7 +125,7 @@ class PatchSampler:
         return np.array([rng.integers(l, h + 1) for l, h in zip(lo, hi)])
 
     def sample(self, batch_size: int, rng: np.random.Generator) -> tuple:
-        "(image (B, C, *P) float32, label (B, 1, *P) int64) as torch tensors."
+        "(image (B, C, *P) float32, label (B, 1, *P) int64) as torch tensors (on `device` when given)."
         imgs, labs = [], []
         P = np.array(self.patch)
         for _ in range(batch_size):
@@ -126,31 +134,36 @@ class PatchSampler:
             size = np.maximum(np.round(P * s).astype(int), 1)
             c = self._centre(i, rng, size)
             start = c - size // 2
-            img = crop_pad(self.cases[i].image, start, size); lab = crop_pad(self.cases[i].label, start, size)
+            img = torch.as_tensor(crop_pad(self._img[i], start, size)); lab = torch.as_tensor(crop_pad(self._lab[i], start, size))
             if s != 1.0:
-                ti = F.interpolate(torch.from_numpy(img)[None], size=self.patch, mode='trilinear' if len(P) == 3 else 'bilinear', align_corners=False)[0]
-                tl = F.interpolate(torch.from_numpy(lab)[None, None].float(), size=self.patch, mode='nearest')[0, 0]
-                img, lab = ti.numpy(), tl.numpy().astype(np.uint8)
+                img = F.interpolate(img[None], size=self.patch, mode='trilinear' if len(P) == 3 else 'bilinear', align_corners=False)[0]
+                lab = F.interpolate(lab[None, None].float(), size=self.patch, mode='nearest')[0, 0].to(torch.uint8)
             imgs.append(img); labs.append(lab)
-        return torch.from_numpy(np.stack(imgs)), torch.from_numpy(np.stack(labs)[:, None].astype(np.int64))
+        return torch.stack(imgs), torch.stack(labs)[:, None].long()
 
-# %% ../nbs/12_pipeline.ipynb 14
-def predict_logits(model, image: np.ndarray | torch.Tensor, patch_size, device='cpu', overlap=0.5, sw_batch_size=4,
-                   amp_dtype=None) -> torch.Tensor:
-    "Logits (K, *S) for one preprocessed image (C, *S), by Gaussian-weighted sliding windows."
+# %% ../nbs/12_pipeline.ipynb 16
+def predict_logits_batch(model, images: torch.Tensor, patch_size, device='cpu', overlap=0.5, sw_batch_size=4,
+                         amp_dtype=None) -> torch.Tensor:
+    """Logits (N, K, *S) for N preprocessed images of one shape (N, C, *S), by Gaussian-weighted sliding
+    windows; the windows of all N images share the forward passes (`sw_batch_size` windows per image)."""
     from monai.inferers import sliding_window_inference
     from segcore.models import main_output
-    x = torch.as_tensor(image)[None].to(device)
+    x = torch.as_tensor(images).to(device)
     S = x.shape[2:]; P = tuple(int(p) for p in patch_size)
     pad = [max(p - s, 0) for s, p in zip(S, P)]
     if any(pad):
         x = F.pad(x, [v for p in reversed(pad) for v in (p // 2, p - p // 2)])
     with torch.no_grad(), torch.autocast(device_type=torch.device(device).type, dtype=amp_dtype, enabled=amp_dtype is not None):
-        out = sliding_window_inference(x, P, sw_batch_size, lambda t: main_output(model(t)), overlap=overlap, mode='gaussian')
-    out = out[0].float()
+        out = sliding_window_inference(x, P, sw_batch_size * x.shape[0], lambda t: main_output(model(t)), overlap=overlap, mode='gaussian')
+    out = out.float()
     if any(pad):
-        out = out[(slice(None),) + tuple(slice(p // 2, p // 2 + s) for p, s in zip(pad, S))]
+        out = out[(slice(None), slice(None)) + tuple(slice(p // 2, p // 2 + s) for p, s in zip(pad, S))]
     return out
+
+def predict_logits(model, image: np.ndarray | torch.Tensor, patch_size, device='cpu', overlap=0.5, sw_batch_size=4,
+                   amp_dtype=None) -> torch.Tensor:
+    "Logits (K, *S) for one preprocessed image (C, *S), by Gaussian-weighted sliding windows."
+    return predict_logits_batch(model, torch.as_tensor(image)[None], patch_size, device, overlap, sw_batch_size, amp_dtype)[0]
 
 def dice_per_class(pred: np.ndarray, target: np.ndarray, classes) -> dict:
     "Dice of each class value in `classes` between two label maps; NaN when both are empty."

@@ -144,7 +144,8 @@ class Trainer:
         self.scaler = torch.amp.GradScaler(self.device.type) if self.amp == torch.float16 else None
         from segcore.augment import AugmentConfig, preset
         self.aug = preset(cfg.augment) if isinstance(cfg.augment, str) else AugmentConfig(**cfg.augment)
-        self.sampler = PatchSampler(self.train_cases, cfg.patch_size, cfg.pos_ratio, cfg.class_balanced, cfg.patch_scales)
+        self.sampler = PatchSampler(self.train_cases, cfg.patch_size, cfg.pos_ratio, cfg.class_balanced, cfg.patch_scales,
+                                    device=self.device if cfg.sample_on_device else None)
         self.rng = np.random.default_rng([cfg.seed, 1])
         self.gen = torch.Generator(device=self.device); self.gen.manual_seed(cfg.seed + 2)
 
@@ -271,20 +272,25 @@ class Trainer:
                 if self.device.type == 'cuda': torch.cuda.reset_peak_memory_stats()
                 t_ep = time.time()
                 bar = tqdm(range(start_it, cfg.iterations_per_epoch), desc=f'epoch {epoch + 1}/{cfg.epochs}', disable=not self.progress, leave=False)
+                # the loss is summed on the device (float64: the same sum as adding Python floats), so the step
+                # loop never waits for the GPU; the host reads it for the progress bar every 10 steps and at the end
+                loss_sum = torch.tensor(float(acc['loss']), dtype=torch.float64, device=self.device)
                 for it in bar:
                     x, y = self.sampler.sample(cfg.batch_size * cfg.grad_accum, self.rng)
                     x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
                     x, y = augment_batch(x, y, self.aug, self.gen)
                     if cfg.channels_last and x.ndim == 5: x = x.contiguous(memory_format=torch.channels_last_3d)
                     loss = self.train_step(x, y, epoch * cfg.iterations_per_epoch + it)
-                    acc['loss'] += float(loss) * x.shape[0]; acc['n'] += x.shape[0]
-                    if self.progress: bar.set_postfix(loss=f"{acc['loss'] / acc['n']:.4f}")
+                    loss_sum += loss.detach().double() * x.shape[0]; acc['n'] += x.shape[0]
+                    if self.progress and (it + 1) % 10 == 0: bar.set_postfix(loss=f"{float(loss_sum) / acc['n']:.4f}")
                     if self._signal:
+                        acc['loss'] = float(loss_sum)
                         acc['seconds'] += time.time() - t_ep
                         self.log_event(f'{self._signal}: checkpoint saved at epoch {epoch}, step {it + 1}; rerun the same command to resume')
                         save_checkpoint(self.state(epoch, it + 1, acc), last)
                         self.write_logs()
                         raise Interrupted(f'stopped by {self._signal}; checkpoint saved to {last}')
+                acc['loss'] = float(loss_sum)
                 secs = acc['seconds'] + time.time() - t_ep
                 row = {'epoch': epoch + 1, 'train_loss': acc['loss'] / max(acc['n'], 1), 'lr': self.opt.param_groups[0]['lr'],
                        'seconds': round(secs, 3), 'samples_per_s': round(acc['n'] / max(secs, 1e-9), 2), 'micro_split': self.split}

@@ -24,8 +24,11 @@ def test_bench_train_time_to_dice_curve(tmp_path):
     segcore('phantom', data, '--n', '12')
     out = tmp_path / 'bench'
     segcore('bench', 'train', '--run', tmp_path / 'r', '--data', data, '--out', out, '--set', 'model_size=tiny', '--set', 'patch_size=[32,32,32]',
-            '--set', 'epochs=2', '--set', 'iterations_per_epoch=2', '--set', 'batch_size=2', '--set', 'val_every=1', '--set', 'tensorboard=false')
+            '--set', 'epochs=2', '--set', 'iterations_per_epoch=2', '--set', 'batch_size=2', '--set', 'val_every=1', '--set', 'tensorboard=false', '--goal', '0')
     j = read_json(next(out.glob('train-*.json')))
     assert [c['epoch'] for c in j['curve']] == [1, 2] and j['curve'][0]['n_heldout'] >= 1
     assert j['curve'][0]['train_seconds'] < j['curve'][1]['train_seconds']
-    assert 'plotly' in next(out.glob('train-*.html')).read_text().lower()
+    c = j['curve'][-1]; assert c['heldout_ci_low'] <= c['heldout_dice'] <= c['heldout_ci_high'] and j['final_heldout_ci95'] == [c['heldout_ci_low'], c['heldout_ci_high']]
+    assert j['goal_dice'] == 0 and j['seconds_to_goal'] == j['curve'][0]['train_seconds']     # any Dice reaches goal 0 at the first point
+    h = next(out.glob('train-*.html')).read_text()
+    assert '<svg' in h and 'held-out' in h and len(h) < 200_000                          # a small, self-contained page

@@ -12,7 +12,7 @@ STAGE_PAGES = ['01_data_audit', '02_baseline', '03_loss_ablation', '04_augmentat
 @pytest.fixture(scope='module')
 def journey(tmp_path_factory):
     out = tmp_path_factory.mktemp('journey') / 'run'
-    segcore('journey', '--data', 'phantom', '--profile', 'smoke', '--out', out, '--quiet')
+    segcore('journey', '--data', 'phantom', '--profile', 'smoke', '--out', out, '--quiet', '--param', '06.trials=3')
     return out
 
 
@@ -24,6 +24,8 @@ def test_every_stage_runs_and_is_rendered(journey):
     assert len(run['data']['sha256']) == 64 and run['data']['synthetic'] is True
     assert run['environment']['versions']['torch'] and run['device'] == 'cpu' and run['started'] and run['finished']
     assert run['config']['baseline']['model'] == 'unet' and 'short' in run['config']
+    hpo = next(s for s in run['stages'] if s['stage'] == '06')
+    assert hpo['parameters'] == {'trials': 3} and hpo['summary'].startswith('3 trials')          # a stage parameter from the CLI
     idx = (journey / 'index.html').read_text()
     assert 'SYNTHETIC DATA' in idx
     for page in STAGE_PAGES:
@@ -56,7 +58,7 @@ def test_report_content_a_supervisor_expects(journey):
     s2 = read_json(journey / 'stages' / '02.json')['metrics']
     assert s2['repeat_identical'] is True and 0 <= s2['test_dice'] <= 1
     hpo = read_json(journey / 'runs' / 'hpo' / 'hpo_summary.json')
-    assert hpo['n_trials'] == 2 and (journey / 'runs' / 'hpo' / 'best_config.yaml').exists()
+    assert hpo['n_trials'] == 3 and (journey / 'runs' / 'hpo' / 'best_config.yaml').exists()
 
 
 def test_failing_stage_keeps_finished_ones(journey, tmp_path):
@@ -126,3 +128,9 @@ def test_pages_in_headless_chromium(journey, tmp_path):
         b.close()
     record_count('journey pages opened in Chromium without errors', 1 + len(STAGE_PAGES), checked if not problems else 0)
     assert not problems, problems
+
+
+def test_unknown_stage_parameter_is_a_clear_error(tmp_path):
+    r = segcore('journey', '--data', 'phantom', '--profile', 'smoke', '--out', tmp_path / 'j', '--stages', '06', '--param', '06.trails=3', check=False)
+    assert r.returncode == 2 and "stage 06 has no parameter 'trails'" in r.stderr and 'trials' in r.stderr and 'Traceback' not in r.stderr
+    assert not (tmp_path / 'j').exists()                                                   # refused before anything is written

@@ -17,6 +17,15 @@ def test_same_seed_same_cpu_bit_identical_metrics(tmp_path):
     assert read_json(tmp_path / 'a/summary.json')['validation'] == read_json(tmp_path / 'b/summary.json')['validation']
 
 
+def test_sampling_on_the_device_trains_bit_identically(tmp_path):
+    "The GPU path's device-resident sampler (run here on the CPU) gives the same batches, so the same run."
+    segcore('train', '--data', 'phantom', '--out', tmp_path / 'host', '--quiet', *TINY)
+    segcore('train', '--data', 'phantom', '--out', tmp_path / 'dev', '--quiet', *TINY, '--set', 'sample_on_device=true')
+    assert read_json(tmp_path / 'dev/config.json')['sample_on_device'] is True
+    assert _hist(tmp_path / 'host') == _hist(tmp_path / 'dev')
+    assert read_json(tmp_path / 'host/summary.json')['validation'] == read_json(tmp_path / 'dev/summary.json')['validation']
+
+
 def test_seeds_report_mean_and_sd(tmp_path):
     r = segcore('train', '--data', 'phantom', '--out', tmp_path / 's', '--quiet', '--seeds', '2', *TINY)
     s = read_json(tmp_path / 's/seeds_summary.json')
