@@ -665,7 +665,12 @@ def run_hpo(space, data=None, out=None, n_trials: int = 10, storage=None, study=
             resolve_data(data, progress=progress)
         st = create_study(name, url, objectives, sampler=sampler, seed=seed, pruner=pr)
         _bind_study(st, space, data, objectives, base_overrides, space.path or space_file, url)
+        n_prev = len(st.trials)
         added = reserve_trials(st, n_trials)
+    # a resumed study must not replay the first run's draws: a fresh sampler with the same seed would repeat
+    # them, so the seed moves on with the number of trials already recorded (a new study keeps `seed` exactly)
+    seed = seed + 100_003 * n_prev
+    if n_prev and isinstance(sampler, str): st.sampler = make_sampler(sampler, seed)
     waiting = len(st.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
     _say(f"study {name!r} in {mask_url(url)}: target {n_trials} trials, {len(st.trials) - waiting} already recorded, "
          f"{added} added, {waiting} to run with {workers} worker(s); trial runs in {out / 'trials'}", progress)

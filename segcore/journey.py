@@ -311,15 +311,18 @@ def space_file(name: str) -> Path:
     if not q.exists(): raise SegcoreError(f'search space {name!r} not found (looked for {p} and {q})')
     return q
 
-def hpo_stage(study: Study, space: str = 'unet', trials: int | None = None, objectives=('dice', 'time'), pruner: str = 'median') -> dict:
-    "Run (or resume) the stage's Optuna study and compare the best trial with the short baseline on the held-out split."
+def hpo_stage(study: Study, space: str = 'unet', trials: int | None = None, objectives=('dice', 'time'), pruner: str = 'median',
+              val_every: int | None = None) -> dict:
+    """Run (or resume) the stage's Optuna study and compare the best trial with the short baseline on the held-out split.
+    `val_every` (default: the profile's) sets how often a trial reports its validation Dice, which is what pruning acts on
+    (Optuna prunes single-objective studies only)."""
     import optuna
     from segcore.hpo import run_hpo, normalise_storage, load_space
     from segcore.evaluate import evaluate_run
     from segcore.stats import paired_comparison
     trials = trials or study.budget['hpo_trials']
     out = study.runs / 'hpo'
-    base = study.overrides('short', val_every=study.budget['hpo_val_every'])
+    base = study.overrides('short', val_every=val_every or study.budget['hpo_val_every'])
     sp = load_space(space_file(space))
     base = {k: v for k, v in base.items() if k not in sp.params}      # searched keys are the space's
     s = run_hpo(sp, data=study.data, out=out, n_trials=trials, objectives=objectives, pruner=pruner, seed=study.seed,

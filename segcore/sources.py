@@ -134,7 +134,7 @@ def resolve_data(spec=None, *, offline: bool | None = None, cache=None, progress
         p = fetch_decathlon(_TASK, root=dec_root, progress=progress)
         return DataSource(p, 'decathlon', False, f'the Decathlon {_TASK} was requested: using {p}')
     if spec is not None and not (isinstance(spec, str) and spec.lower() == 'auto'):
-        p = Path(spec).expanduser()
+        p = Path(spec).expanduser().resolve()      # absolute: runs, reports and papermill stages (cwd = their folder) all find it
         if not p.exists(): raise DataError(p, 'does not exist (give an existing data folder, or "phantom")', kind='missing')
         syn = _is_synthetic(p)
         return DataSource(p, 'user', syn, f'using the data you gave at {p}' + (' (marked synthetic)' if syn else ''))

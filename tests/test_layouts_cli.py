@@ -93,6 +93,17 @@ def test_journey_on_phantom_writes_reports(tmp_path):
     assert 'SYNTHETIC DATA' in (out / '01_data_audit.html').read_text()
 
 
+def test_journey_with_relative_data_and_out_paths(tmp_path):
+    "Stages run with their report folder as working directory: a relative --data must still be found."
+    segcore('phantom', tmp_path / 'ph', '--n', '12')
+    segcore('journey', '--data', 'ph', '--out', 'rel/run', '--profile', 'smoke', '--stages', '01', '--quiet', cwd=tmp_path)
+    run = read_json(tmp_path / 'rel/run/run.json')
+    assert run['data']['path'] == str((tmp_path / 'ph').resolve()) and run['stages'][0]['status'] == 'done'
+    assert read_json(tmp_path / 'rel/run/audit.json')['n_cases'] == 12
+    r = segcore('journey', '--data', str(tmp_path / 'ph'), '--out', tmp_path / 'rel/run', '--profile', 'smoke', '--stages', '01', '--quiet')
+    assert r.returncode == 0                                         # the same data named absolutely is the same journey
+
+
 def test_journey_default_data_uses_shared_hippocampus(shared_data, tmp_path):
     out = tmp_path / 'run'
     r = segcore('journey', '--out', out, '--stages', '01', '--quiet', env={**__import__('os').environ, 'SEGCORE_SHARED_DATA': str(shared_data)})
