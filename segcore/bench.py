@@ -44,8 +44,8 @@ def bench_infer(run, data=None, n_cases: int = 8, repeats: int = 1, device: str 
     "Volumes/s of segcore's TTA inference and of MONAI's default path on the same model and volumes, with their agreement."
     from segcore.infer import Predictor, predict_samples, tta_members
     from segcore.pipeline import preprocess
-    from segcore.data import load_case
     from segcore.io import read_image
+    if tta != 'flips': raise SegcoreError("bench infer compares flip TTA (tta='flips') with MONAI's path")
     pred = Predictor(run, device, tta=tta, postprocess='none')
     dev, model = pred.device, pred.models[0]
     cases = _bench_cases(run, data, n_cases)
@@ -54,7 +54,6 @@ def bench_infer(run, data=None, n_cases: int = 8, repeats: int = 1, device: str 
         v = read_image(c.images[0])
         img, _, _ = preprocess(v.channels_first().astype(np.float32), v.affine, None, pred.cfg.get('target_spacing'))
         imgs.append(torch.as_tensor(img))
-    if tta != 'flips': raise SegcoreError("bench infer compares flip TTA (tta='flips') with MONAI's path")
     members = [tuple(axes) for _, axes in tta_members(imgs[0].ndim - 1, tta)]
     roi = tuple(pred.cfg['patch_size'])
     def ours():
@@ -123,21 +122,15 @@ def bench_data(config=None, steps: int = 10, warmup: int = 2, out=None, profile:
     import tempfile
     from segcore.config import load_config
     from segcore.train import Trainer
-    from segcore.augment import augment_batch
     cfg = config if config is not None and not isinstance(config, (str, Path)) else load_config(profile, file=config, overrides=overrides)
     tr = Trainer(cfg, out or tempfile.mkdtemp(prefix='segcore-bench-'), progress=False)
     tr.setup_data(); tr.setup_model(); tr.model.train(); tr.split = 1
     dev = tr.device
-    def real_batch():
-        x, y = tr.sampler.sample(cfg.batch_size * cfg.grad_accum, tr.rng)
-        x, y = x.to(dev, non_blocking=True), y.to(dev, non_blocking=True)
-        x, y = augment_batch(x, y, tr.aug, tr.gen)
-        if cfg.channels_last and x.ndim == 5: x = x.contiguous(memory_format=torch.channels_last_3d)
-        return x, y
+    real_batch = lambda: tr.augment(*tr.sample_batch())          # exactly the training loop's batch
     fixed = real_batch()
     rates = {}
-    phases = (('dummy', lambda: fixed), ('real', real_batch), ('dummy_again', lambda: fixed)) if dummy else (('real', real_batch),)
-    for name, get in phases:
+    arms = (('dummy', lambda: fixed), ('real', real_batch), ('dummy_again', lambda: fixed)) if dummy else (('real', real_batch),)
+    for name, get in arms:
         for i in range(warmup): tr.train_step(*get(), i)
         _sync(dev); t0 = time.perf_counter()
         for i in range(steps): tr.train_step(*get(), i)
@@ -147,10 +140,9 @@ def bench_data(config=None, steps: int = 10, warmup: int = 2, out=None, profile:
     ph = {'sample': 0.0, 'augment': 0.0, 'train_step': 0.0}
     for i in range(steps if phases else 0):
         _sync(dev); t0 = time.perf_counter()
-        x, y = tr.sampler.sample(cfg.batch_size * cfg.grad_accum, tr.rng); x, y = x.to(dev, non_blocking=True), y.to(dev, non_blocking=True)
+        x, y = tr.sample_batch()
         _sync(dev); t1 = time.perf_counter()
-        x, y = augment_batch(x, y, tr.aug, tr.gen)
-        if cfg.channels_last and x.ndim == 5: x = x.contiguous(memory_format=torch.channels_last_3d)
+        x, y = tr.augment(x, y)
         _sync(dev); t2 = time.perf_counter()
         tr.train_step(x, y, i); _sync(dev); t3 = time.perf_counter()
         ph['sample'] += t1 - t0; ph['augment'] += t2 - t1; ph['train_step'] += t3 - t2

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 
 # %% auto 0
-__all__ = ['SYNTHETIC_NOTE', 'SegcoreError', 'DataError', 'LeakageError', 'file_mode', 'atomic_write_bytes', 'atomic_write_text',
-           'to_json', 'atomic_write_json', 'sha256_file', 'hash_files', 'environment_info']
+__all__ = ['SYNTHETIC_NOTE', 'SegcoreError', 'DataError', 'LeakageError', 'file_mode', 'injected_faults', 'atomic_write_bytes',
+           'atomic_write_text', 'to_json', 'atomic_write_json', 'sha256_file', 'hash_files', 'environment_info']
 
 # %% ../nbs/00_core.ipynb 5
 class SegcoreError(Exception):
@@ -31,9 +31,14 @@ def file_mode() -> int:
     m = os.umask(0); os.umask(m)
     return 0o666 & ~m
 
+def injected_faults(kind: str) -> list:
+    """The values of fault-injection entries `KIND@VALUE` in `$SEGCORE_FAULT` (comma-separated; tests only):
+    `enospc@NAME` (disk full writing NAME), `oom@STEP` (CUDA OOM at a training step), `journey@STAGE` (a stage fails)."""
+    return [v for k, _, v in (p.partition('@') for p in os.environ.get('SEGCORE_FAULT', '').split(',')) if k == kind and v]
+
 def _disk_full_fault(path: Path) -> bool:
-    "Fault-injection hook for tests: `SEGCORE_FAULT=enospc@NAME` fails writes of files whose name contains NAME."
-    return any(p.startswith('enospc@') and p[7:] and p[7:] in path.name for p in os.environ.get('SEGCORE_FAULT', '').split(','))
+    "`SEGCORE_FAULT=enospc@NAME` fails writes of files whose name contains NAME."
+    return any(v in path.name for v in injected_faults('enospc'))
 
 def atomic_write_bytes(path, data: bytes) -> Path:
     """Write `data` to `path` atomically (temp file in the same folder, fsync, `os.replace`): a crash or a full

@@ -12,8 +12,6 @@ from .core import SegcoreError, atomic_write_text
 __all__ = ['repo_root', 'docs_eval', 'build_docs']
 
 # %% ../nbs/23_docs.ipynb 5
-_EXTERNAL = re.compile(r'<script[^>]+src="https?://[^"]*"[^>]*>\s*</script>|<link[^>]+href="https?://[^"]*"[^>]*>', re.I)
-
 _QUARTO_ATTR = re.compile(r'\{target=[^{}\n]*\}')                # Quarto link attributes: {target="_blank" …}
 
 def repo_root() -> Path:
@@ -36,8 +34,8 @@ def _description(nb: dict) -> str:
 def _page(nb_path: Path, nav: str) -> str:
     "One processed notebook as HTML: Quarto-only directives honoured (`echo: false` hides the input), no external scripts."
     import nbformat
-    from nbconvert import HTMLExporter
     from traitlets.config import Config
+    from segcore.report import notebook_html
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')                  # cells nbdev inserts carry no id; given one below
         nb = nbformat.reads(nb_path.read_text(), as_version=4)
@@ -51,9 +49,7 @@ def _page(nb_path: Path, nav: str) -> str:
             for k in ('text/markdown', 'text/html'):
                 if k in o.get('data', {}): o['data'][k] = _QUARTO_ATTR.sub('', ''.join(o['data'][k]))
     cfg = Config({'TagRemovePreprocessor': {'enabled': True, 'remove_input_tags': ['remove_input']}})
-    body, _ = HTMLExporter(config=cfg, template_name='lab', exclude_input_prompt=True, exclude_output_prompt=True).from_notebook_node(nb)
-    body = _EXTERNAL.sub('', body)
-    return re.sub(r'(<body[^>]*>)', lambda m: m.group(1) + nav, body, count=1)
+    return notebook_html(nb, nav, config=cfg)
 
 _SHOW_DIRS = {'export', 'exports', 'exporti', 'exec_doc'}
 

@@ -58,8 +58,8 @@ def enable_mc_dropout(model: torch.nn.Module) -> int:
 
 def _member_groups(t, x, members, tta_batch) -> list:
     "TTA members in groups that share an input shape, at most `tta_batch` each (0 or None: as many as 2**24 voxels allow)."
-    groups = {}
-    for i, m in enumerate(members): groups.setdefault(tuple(t.forward(x, m).shape), []).append(i)
+    groups, meta = {}, x.to('meta')                    # shapes only: nothing is computed or allocated
+    for i, m in enumerate(members): groups.setdefault(tuple(t.forward(meta, m).shape), []).append(i)
     out = []
     for shape, idx in groups.items():
         n = tta_batch or max(1, 2**24 // max(1, int(np.prod(shape[1:]))))
@@ -84,9 +84,9 @@ def predict_samples(models, image, patch_size, device='cpu', tta: str = 'none', 
         if mc_dropout:
             if not enable_mc_dropout(model): raise SegcoreError('MC dropout requested but the model has no dropout layer (build it with dropout > 0)')
             draws = mc_dropout
-        res = {}
+        res, groups = {}, _member_groups(t, x, t.members, tta_batch)
         for d in range(draws):
-            for grp in _member_groups(t, x, t.members, tta_batch):
+            for grp in groups:
                 xs = torch.stack([t.forward(x, t.members[i]) for i in grp])
                 lgs = predict_logits_batch(model, xs, patch_size, device, overlap, amp_dtype=amp_dtype)
                 for i, lg in zip(grp, lgs): res[i, d] = t.inverse(lg, t.members[i])

@@ -8,7 +8,7 @@ import dataclasses, datetime, html as _html, json, os, re, shutil, subprocess, s
 from pathlib import Path
 import numpy as np
 import pandas as pd
-from .core import (SegcoreError, DataError, atomic_write_json, atomic_write_text, environment_info, SYNTHETIC_NOTE, to_json)
+from .core import (SegcoreError, DataError, injected_faults, atomic_write_json, atomic_write_text, environment_info, SYNTHETIC_NOTE, to_json)
 
 # %% auto 0
 __all__ = ['STAGES', 'BUDGETS', 'COMPARE_COLUMNS', 'check_stages', 'Study', 'audit_stage', 'geometry_figure', 'label_table',
@@ -62,11 +62,6 @@ def check_stages(stages) -> list:
 
 # %% ../nbs/21_journey.ipynb 8
 _FINISHED = ('completed', 'time_limit', 'early_stopped')
-
-def _fault_stage(stage) -> bool:
-    "Fault-injection hook for tests: `SEGCORE_FAULT=journey@03` makes stage 03 fail in its last cell."
-    spec = os.environ.get('SEGCORE_FAULT', '')
-    return stage is not None and dict(p.split('@') for p in spec.split(',') if '@' in p).get('journey') == str(stage)
 
 class Study:
     "Where a journey stage writes, which data and split it uses, and the training budgets of its profile."
@@ -146,7 +141,7 @@ class Study:
 
     def record(self, summary: str, **metrics) -> None:
         "Write `OUT/stages/<stage>.json` (the index's summary line and key numbers). The last cell of every stage."
-        if _fault_stage(self.stage): raise RuntimeError(f'injected failure in stage {self.stage} (SEGCORE_FAULT)')
+        if self.stage is not None and self.stage in injected_faults('journey'): raise RuntimeError(f'injected failure in stage {self.stage} (SEGCORE_FAULT)')
         atomic_write_json(self.out / 'stages' / f'{self.stage}.json', {'stage': self.stage, 'summary': summary, 'metrics': metrics})
 
 # %% ../nbs/21_journey.ipynb 13
@@ -416,18 +411,12 @@ def _drop_stderr(nb):
             c['outputs'] = [o for o in c.get('outputs', []) if not (o.get('output_type') == 'stream' and o.get('name') == 'stderr')]
     return nb
 
-_EXTERNAL = re.compile(r'<script[^>]+src="https?://[^"]*"[^>]*>\s*</script>|<link[^>]+href="https?://[^"]*"[^>]*>', re.I)
-
 def render_html(nb_path, html_path, header: str = '') -> Path:
     "Render an executed notebook to self-contained HTML: inputs hidden, stderr dropped, no external scripts, `header` on top."
     import nbformat
-    from nbconvert import HTMLExporter
+    from segcore.report import notebook_html
     nb = _drop_stderr(nbformat.read(str(nb_path), as_version=4))
-    exp = HTMLExporter(template_name='lab', exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
-    body, _ = exp.from_notebook_node(nb)
-    body = _EXTERNAL.sub('', body)
-    body = re.sub(r'(<body[^>]*>)', lambda m: m.group(1) + header, body, count=1)
-    return atomic_write_text(html_path, body)
+    return atomic_write_text(html_path, notebook_html(nb, header, exclude_input=True))
 
 def _header(run: dict, rec: dict) -> str:
     e = lambda x: _html.escape(str(x))

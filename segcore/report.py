@@ -4,17 +4,28 @@
 
 # %% ../nbs/20_report.ipynb 3
 from __future__ import annotations
-import html as _html
+import html as _html, re
 import numpy as np
 import pandas as pd
 from .core import SegcoreError
 from .stats import bootstrap_ci
 
 # %% auto 0
-__all__ = ['plotly_html', 'show_plotly', 'md', 'fmt_ci', 'ci_row', 'class_table', 'table_html', 'show_table', 'training_curves',
-           'per_case_plot', 'best_median_worst', 'best_slice', 'five_panel', 'uncertainty_overlay']
+__all__ = ['notebook_html', 'plotly_html', 'show_plotly', 'md', 'fmt_ci', 'ci_row', 'class_table', 'table_html', 'show_table',
+           'training_curves', 'per_case_plot', 'best_median_worst', 'best_slice', 'five_panel', 'uncertainty_overlay']
 
 # %% ../nbs/20_report.ipynb 5
+_EXTERNAL = re.compile(r'<script[^>]+src="https?://[^"]*"[^>]*>\s*</script>|<link[^>]+href="https?://[^"]*"[^>]*>', re.I)
+
+def notebook_html(nb, header: str = '', config=None, **exporter) -> str:
+    "A notebook node as one offline HTML page: nbconvert's lab template, no prompts, no network scripts, `header` first in the body."
+    from nbconvert import HTMLExporter
+    exp = HTMLExporter(template_name='lab', exclude_input_prompt=True, exclude_output_prompt=True, **exporter,
+                       **({'config': config} if config is not None else {}))
+    body, _ = exp.from_notebook_node(nb)
+    return re.sub(r'(<body[^>]*>)', lambda m: m.group(1) + header, _EXTERNAL.sub('', body), count=1)
+
+# %% ../nbs/20_report.ipynb 9
 _PLOTLY = {'sent': False}
 
 def plotly_html(fig, include_js: bool | None = None, height: int | None = None) -> str:
@@ -35,7 +46,7 @@ def md(text: str):
     from IPython.display import Markdown, display
     display(Markdown(text))
 
-# %% ../nbs/20_report.ipynb 9
+# %% ../nbs/20_report.ipynb 13
 def fmt_ci(mean, lo, hi, digits: int = 3) -> str:
     "'0.861 (0.846–0.870)'."
     if mean is None or not np.isfinite(mean): return 'n/a'
@@ -58,7 +69,7 @@ def class_table(df: pd.DataFrame, split: str, metrics=('dice',), class_names: di
         rows.append({'metric': m, 'class': 'mean foreground', **ci_row(per_case, seed), 'split': split})
     return pd.DataFrame(rows)
 
-# %% ../nbs/20_report.ipynb 12
+# %% ../nbs/20_report.ipynb 16
 def table_html(df: pd.DataFrame, caption: str | None = None, digits: int = 4, index: bool = False) -> str:
     "A compact HTML table (floats rounded to `digits`)."
     fmt = {c: (lambda x, d=digits: '' if pd.isna(x) else f'{x:.{d}g}' if abs(x) < 1e-3 and x != 0 else f'{x:.{d}f}')
@@ -71,7 +82,7 @@ def show_table(df: pd.DataFrame, caption: str | None = None, digits: int = 4, in
     from IPython.display import HTML, display
     display(HTML(table_html(df, caption, digits, index)))
 
-# %% ../nbs/20_report.ipynb 15
+# %% ../nbs/20_report.ipynb 19
 def training_curves(history):
     "Plotly figure: training loss and validation Dice per class against epoch (history rows or a DataFrame)."
     from plotly.subplots import make_subplots
@@ -106,7 +117,7 @@ def best_median_worst(scores: pd.Series) -> list:
     s = s.iloc[np.lexsort((s.index.astype(str), s.values))]
     return [('best', s.index[-1]), ('median', s.index[len(s) // 2]), ('worst', s.index[0])]
 
-# %% ../nbs/20_report.ipynb 19
+# %% ../nbs/20_report.ipynb 23
 def best_slice(label: np.ndarray, axis: int = 0) -> int:
     "Index along `axis` of the slice with the most foreground (the middle one if the label is empty)."
     area = (np.asarray(label) > 0).sum(axis=tuple(i for i in range(label.ndim) if i != axis))

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from tqdm.auto import tqdm
-from .core import SegcoreError, DataError, atomic_write_bytes, atomic_write_json, atomic_write_text, environment_info, SYNTHETIC_NOTE
+from .core import SegcoreError, DataError, injected_faults, atomic_write_bytes, atomic_write_json, atomic_write_text, environment_info, SYNTHETIC_NOTE
 from .config import TrainConfig, save_config, config_diff
 from .pipeline import PatchSampler, load_prepared, predict_logits, dice_per_class
 from .stats import bootstrap_ci
@@ -69,11 +69,6 @@ class Interrupted(SegcoreError):
 
 def is_oom(e: BaseException) -> bool:
     return isinstance(e, torch.OutOfMemoryError) or (isinstance(e, RuntimeError) and 'out of memory' in str(e).lower())
-
-def _fault(name: str):
-    "Fault-injection hook for tests: `SEGCORE_FAULT=oom@3` raises a CUDA-style OOM at training step 3."
-    spec = os.environ.get('SEGCORE_FAULT', '')
-    return dict(p.split('@') for p in spec.split(',') if '@' in p).get(name)
 
 class Trainer:
     "Train `cfg` into `run_dir`; `fit()` resumes from `run_dir/last.pt` when it exists."
@@ -190,6 +185,18 @@ class Trainer:
         else: loss.backward()
         return loss.detach()
 
+    def sample_batch(self) -> tuple:
+        "The next training batch of patches (the run's generator), on the training device."
+        x, y = self.sampler.sample(self.cfg.batch_size * self.cfg.grad_accum, self.rng)
+        return x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+
+    def augment(self, x, y) -> tuple:
+        "The run's augmentation (on the device, its own generator), then the memory format the model trains in."
+        from segcore.augment import augment_batch
+        x, y = augment_batch(x, y, self.aug, self.gen)
+        if self.cfg.channels_last and x.ndim == 5: x = x.contiguous(memory_format=torch.channels_last_3d)
+        return x, y
+
     def train_step(self, x, y, step_no) -> torch.Tensor:
         "One optimiser step over the batch, split into micro-batches; halves the micro-batch on OOM."
         while True:
@@ -198,7 +205,7 @@ class Trainer:
                 total = torch.zeros((), device=self.device)
                 chunks = list(zip(x.chunk(self.split * self.cfg.grad_accum), y.chunk(self.split * self.cfg.grad_accum)))
                 for xc, yc in chunks:
-                    if _fault('oom') == str(step_no) and not getattr(self, '_oom_fired', False):
+                    if str(step_no) in injected_faults('oom') and not getattr(self, '_oom_fired', False):
                         self._oom_fired = True
                         raise torch.OutOfMemoryError('CUDA out of memory (injected by SEGCORE_FAULT)')
                     total += self._micro_step(xc, yc, xc.shape[0] / x.shape[0])
@@ -243,7 +250,6 @@ class Trainer:
     def _on_signal(self, signum, frame): self._signal = signal.Signals(signum).name
 
     def fit(self) -> dict:
-        from segcore.augment import augment_batch
         cfg = self.cfg
         self.run.mkdir(parents=True, exist_ok=True)
         if cfg.num_threads: torch.set_num_threads(cfg.num_threads)
@@ -276,10 +282,7 @@ class Trainer:
                 # loop never waits for the GPU; the host reads it for the progress bar every 10 steps and at the end
                 loss_sum = torch.tensor(float(acc['loss']), dtype=torch.float64, device=self.device)
                 for it in bar:
-                    x, y = self.sampler.sample(cfg.batch_size * cfg.grad_accum, self.rng)
-                    x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
-                    x, y = augment_batch(x, y, self.aug, self.gen)
-                    if cfg.channels_last and x.ndim == 5: x = x.contiguous(memory_format=torch.channels_last_3d)
+                    x, y = self.augment(*self.sample_batch())
                     loss = self.train_step(x, y, epoch * cfg.iterations_per_epoch + it)
                     loss_sum += loss.detach().double() * x.shape[0]; acc['n'] += x.shape[0]
                     if self.progress and (it + 1) % 10 == 0: bar.set_postfix(loss=f"{float(loss_sum) / acc['n']:.4f}")
