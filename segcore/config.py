@@ -11,7 +11,8 @@ import yaml
 from .core import SegcoreError, atomic_write_json
 
 # %% auto 0
-__all__ = ['PROFILES', 'TrainConfig', 'parse_override', 'read_config_file', 'load_config', 'save_config', 'config_diff']
+__all__ = ['PROFILES', 'COMPILE_MODES', 'TrainConfig', 'parse_override', 'read_config_file', 'load_config', 'save_config',
+           'config_diff']
 
 # %% ../nbs/08_config.ipynb 5
 @dataclass
@@ -53,6 +54,7 @@ class TrainConfig:
     grad_clip: float | None = 12.0
     amp: str = 'auto'                       # auto (bf16 on CUDA, off on CPU) | bf16 | fp16 | none
     channels_last: bool = False
+    compile: str = 'off'                    # torch.compile the training forward: off | default | reduce-overhead (CUDA graphs) | max-autotune
     freeze_encoder_epochs: int = 0
     early_stopping: int | None = None       # patience, in validations
     val_every: int = 1
@@ -118,6 +120,8 @@ def read_config_file(path) -> dict:
     return d
 
 # %% ../nbs/08_config.ipynb 8
+COMPILE_MODES = ('off', 'default', 'reduce-overhead', 'max-autotune')
+
 def _check(cfg: TrainConfig) -> TrainConfig:
     num = lambda x: isinstance(x, (int, float)) and not isinstance(x, bool)
     problems = []
@@ -134,6 +138,7 @@ def _check(cfg: TrainConfig) -> TrainConfig:
     if cfg.optimizer not in ('adam', 'adamw', 'sgd'): problems.append(f'optimizer must be adam, adamw or sgd (got {cfg.optimizer!r})')
     if cfg.scheduler not in ('warmup_cosine', 'onecycle', 'plateau', 'none'): problems.append(f'unknown scheduler {cfg.scheduler!r}')
     if cfg.amp not in ('auto', 'bf16', 'fp16', 'none'): problems.append(f'amp must be auto, bf16, fp16 or none (got {cfg.amp!r})')
+    if cfg.compile not in COMPILE_MODES: problems.append(f'compile must be one of {", ".join(COMPILE_MODES)} (got {cfg.compile!r})')
     if cfg.device not in ('auto', 'cpu', 'cuda') and not str(cfg.device).startswith('cuda:'): problems.append(f'unknown device {cfg.device!r}')
     if not isinstance(cfg.loss, (dict, str)): problems.append('loss must be a name or a {name: weight} mapping')
     if cfg.n_folds >= 1 and cfg.fold >= cfg.n_folds: problems.append(f'fold {cfg.fold} does not exist with n_folds={cfg.n_folds}')
@@ -158,6 +163,7 @@ def load_config(profile: str | None = None, file=None, overrides=None, **kw) -> 
         if isinstance(d[k], str):
             try: d[k] = float(d[k])
             except ValueError: pass
+    if isinstance(d['compile'], bool): d['compile'] = 'default' if d['compile'] else 'off'   # YAML reads off/on/true as booleans
     return _check(TrainConfig(**d))
 
 def save_config(cfg: TrainConfig, path) -> Path:

@@ -129,6 +129,9 @@ class Trainer:
         self.model = build_model(s['name'], s['in_channels'], s['out_channels'], s['spatial_dims'], size=s['size'],
                                  img_size=s['img_size'], **s['kwargs']).to(self.device)
         if cfg.channels_last and s['spatial_dims'] == 3: self.model = self.model.to(memory_format=torch.channels_last_3d)
+        # the training forward, optionally compiled (validation, checkpoints and inference use the eager module,
+        # which shares the parameters: the state dict keeps its plain keys)
+        self.fwd = self.model if cfg.compile == 'off' else torch.compile(self.model, mode=None if cfg.compile == 'default' else cfg.compile)
         self.n_params = count_parameters(self.model)
         loss = build_loss(cfg.loss, self.n_classes)
         self.compound = loss
@@ -179,7 +182,7 @@ class Trainer:
     # --- steps --------------------------------------------------------------------------------------------
     def _micro_step(self, x, y, scale):
         with torch.autocast(self.device.type, dtype=self.amp, enabled=self.amp is not None):
-            out = self.model(x)
+            out = self.fwd(x)
             loss = self.loss_fn(out.float() if torch.is_tensor(out) else [o.float() for o in out], y) * scale
         if self.scaler: self.scaler.scale(loss).backward()
         else: loss.backward()

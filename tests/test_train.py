@@ -151,3 +151,31 @@ def test_kill9_at_random_moments_then_finish_identically(reference_run, tmp_path
     assert kills >= 2
     assert _metrics(out) == _metrics(reference_run)
     record_count('kill -9 at random moments', kills, kills)
+
+
+def test_compiled_forward_trains_like_eager(reference_run, tmp_path):
+    """`compile=default` (torch.compile, inductor; here on the CPU) changes float rounding only: the same schedule
+    and losses to 1e-3, and checkpoints keep the eager module's keys (so predict and evaluate load them)."""
+    out = tmp_path / 'compiled'
+    segcore(*_train_cmd(out, '--set', 'compile=default')[1:])
+    ref, got = read_json(reference_run / 'history.json'), read_json(out / 'history.json')
+    assert [r['lr'] for r in got] == [r['lr'] for r in ref]
+    for a, b in zip(ref, got):
+        assert b['train_loss'] == pytest.approx(a['train_loss'], rel=1e-3)
+        if 'val_dice_mean' in a: assert b['val_dice_mean'] == pytest.approx(a['val_dice_mean'], abs=2e-3)
+    keys = lambda run, f: list(torch.load(run / f, weights_only=True)['model'])
+    assert keys(out, 'best.pt') == keys(reference_run, 'best.pt') and keys(out, 'last.pt') == keys(reference_run, 'last.pt')
+    assert not any('_orig_mod' in k for k in keys(out, 'last.pt'))
+
+
+def test_full_profile_gpu_settings_run_on_the_cpu(tmp_path):
+    """The full profile's GPU settings (bf16 autocast, channels_last_3d, device-resident sampling) on a tiny model
+    on the CPU: the code path the GPU run takes, short of CUDA itself."""
+    import math
+    out = tmp_path / 'full'
+    segcore('train', '--data', 'phantom', '--out', out, '--quiet', '--profile', 'full', *TINY, '--set', 'epochs=2', '--set', 'amp=bf16')
+    cfg, s = read_json(out / 'config.json'), read_json(out / 'summary.json')
+    assert cfg['channels_last'] and cfg['sample_on_device'] and cfg['amp'] == 'bf16' and cfg['batch_size'] == 2
+    assert s['status'] == 'completed' and s['amp'] == 'torch.bfloat16'
+    hist = read_json(out / 'history.json')
+    assert len(hist) == 2 and all(math.isfinite(r['train_loss']) for r in hist) and hist[1]['train_loss'] < hist[0]['train_loss']
