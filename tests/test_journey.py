@@ -134,3 +134,39 @@ def test_unknown_stage_parameter_is_a_clear_error(tmp_path):
     r = segcore('journey', '--data', 'phantom', '--profile', 'smoke', '--out', tmp_path / 'j', '--stages', '06', '--param', '06.trails=3', check=False)
     assert r.returncode == 2 and "stage 06 has no parameter 'trails'" in r.stderr and 'trials' in r.stderr and 'Traceback' not in r.stderr
     assert not (tmp_path / 'j').exists()                                                   # refused before anything is written
+
+
+def _notebook_arms(name):
+    "The `arms = {...}` literal of a journey notebook (the arms its ablation trains)."
+    import ast
+    nb = json.loads((Path(__file__).resolve().parents[1] / 'nbs/journey' / f'{name}.ipynb').read_text())
+    for cell in nb['cells']:
+        if cell['cell_type'] != 'code': continue
+        for node in ast.parse(''.join(cell['source'])).body:
+            if isinstance(node, ast.Assign) and getattr(node.targets[0], 'id', None) == 'arms': return ast.literal_eval(node.value)
+    raise AssertionError(f'no arms in {name}')
+
+
+@pytest.mark.parametrize('profile', ['quick', 'full', 'smoke'])
+def test_every_profile_arm_config_is_valid_and_its_model_runs(profile):
+    """Each profile's baseline and every ablation arm of stages 03-05 give a valid config whose model runs one
+    forward pass at its patch size: the full (GPU) profile is checked here, before any GPU time is spent on it."""
+    import torch
+    from segcore.config import PROFILES, load_config
+    from segcore.journey import BUDGETS
+    from segcore.models import build_model
+    b = BUDGETS[profile]
+    arms = {'baseline': ('baseline', {})}
+    for nb in ('03_loss_ablation', '04_augmentation_ablation', '05_architectures'):
+        arms.update({f'{nb[:2]} {k}': ('short', v) for k, v in _notebook_arms(nb).items()})
+    assert len(arms) >= 12
+    built = set()
+    for name, (kind, arm) in arms.items():
+        cfg = load_config(overrides={**PROFILES[b['profile']], **b[kind], **arm})
+        key = (cfg.model, cfg.model_size, tuple(cfg.patch_size))
+        if key in built: continue
+        built.add(key)
+        torch.manual_seed(0)
+        m = build_model(cfg.model, 1, 3, len(cfg.patch_size), size=cfg.model_size, img_size=cfg.patch_size, **cfg.model_kwargs).eval()
+        with torch.no_grad(): y = m(torch.zeros(1, 1, *cfg.patch_size))
+        assert tuple(y.shape) == (1, 3, *cfg.patch_size), name
