@@ -3,7 +3,7 @@ a failing stage that keeps the finished ones, and the pages opened in a real bro
 import json, os, shutil
 from pathlib import Path
 import pytest
-from conftest import segcore, read_json, record_count
+from conftest import segcore, read_json, record_count, REPO
 
 STAGE_PAGES = ['01_data_audit', '02_baseline', '03_loss_ablation', '04_augmentation_ablation', '05_architectures',
                '06_hpo', '07_tta_postprocessing', '08_benchmarks']
@@ -139,7 +139,7 @@ def test_unknown_stage_parameter_is_a_clear_error(tmp_path):
 def _notebook_arms(name):
     "The `arms = {...}` literal of a journey notebook (the arms its ablation trains)."
     import ast
-    nb = json.loads((Path(__file__).resolve().parents[1] / 'nbs/journey' / f'{name}.ipynb').read_text())
+    nb = json.loads((REPO / 'nbs/journey' / f'{name}.ipynb').read_text())
     for cell in nb['cells']:
         if cell['cell_type'] != 'code': continue
         for node in ast.parse(''.join(cell['source'])).body:
@@ -148,21 +148,20 @@ def _notebook_arms(name):
 
 
 @pytest.mark.parametrize('profile', ['quick', 'full', 'smoke'])
-def test_every_profile_arm_config_is_valid_and_its_model_runs(profile):
+def test_every_profile_arm_config_is_valid_and_its_model_runs(profile, tmp_path):
     """Each profile's baseline and every ablation arm of stages 03-05 give a valid config whose model runs one
     forward pass at its patch size: the full (GPU) profile is checked here, before any GPU time is spent on it."""
     import torch
-    from segcore.config import PROFILES, load_config
-    from segcore.journey import BUDGETS
+    from segcore.journey import Study
     from segcore.models import build_model
-    b = BUDGETS[profile]
+    study = Study(tmp_path, 'phantom', profile)
     arms = {'baseline': ('baseline', {})}
     for nb in ('03_loss_ablation', '04_augmentation_ablation', '05_architectures'):
         arms.update({f'{nb[:2]} {k}': ('short', v) for k, v in _notebook_arms(nb).items()})
     assert len(arms) >= 12
     built = set()
     for name, (kind, arm) in arms.items():
-        cfg = load_config(overrides={**PROFILES[b['profile']], **b[kind], **arm})
+        cfg = study.config(kind, **arm)
         key = (cfg.model, cfg.model_size, tuple(cfg.patch_size))
         if key in built: continue
         built.add(key)

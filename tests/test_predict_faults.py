@@ -1,22 +1,13 @@
 """Issue 9 through `segcore predict` and full disks: every bad input of the catalogue stops predict with a
 clear error naming the file before any mask is written; a full disk during training or evaluation is a
 clear error that leaves what was written intact, and the rerun finishes."""
-import gzip, shutil
+import gzip, os, shutil
 import numpy as np
 import pytest
-from conftest import segcore, read_json, record_count, SHARED
+from conftest import segcore, read_json, record_count, SHARED, TINY_TRAIN
 from segcore.io import write_nifti, make_affine
 
-TINY = ['--set', 'model_size=tiny', '--set', 'patch_size=[16,16,16]', '--set', 'batch_size=2', '--set', 'iterations_per_epoch=2',
-        '--set', 'epochs=2', '--set', 'val_every=1', '--set', 'tensorboard=false']
 AFF = make_affine((1., 1., 1.))
-
-
-@pytest.fixture(scope='module')
-def run(tmp_path_factory):
-    out = tmp_path_factory.mktemp('pf') / 'run'
-    segcore('train', '--data', 'phantom', '--out', out, '--quiet', *TINY)
-    return out
 
 
 def _good(p):
@@ -65,13 +56,13 @@ RESULTS = {}
 
 
 @pytest.mark.parametrize('kind', CATALOGUE)
-def test_predict_bad_input_catalogue(run, tmp_path, kind):
+def test_predict_bad_input_catalogue(tiny_run, tmp_path, kind):
     RESULTS[kind] = False
     inp, named, text = _make(kind, tmp_path / 'in')
-    if inp.is_file() and inp.parent.name == 'in' and kind not in ('not_an_image',):
+    if inp.is_file() and inp.parent.name == 'in' and kind != 'not_an_image':
         _good(tmp_path / 'in' / 'another.nii.gz')              # a good case beside it: still nothing is written
     out = tmp_path / 'out'
-    r = segcore('predict', '--model', run, '--input', inp if kind != 'not_an_image' else inp, '--out', out, '--quiet', check=False)
+    r = segcore('predict', '--model', tiny_run, '--input', inp, '--out', out, '--quiet', check=False)
     assert r.returncode == 2, (r.stdout, r.stderr)
     assert str(named) in r.stderr and text in r.stderr, r.stderr
     assert 'Traceback' not in r.stderr
@@ -86,21 +77,21 @@ def test_predict_catalogue_count():
 
 def test_disk_full_during_training_then_resume(tmp_path):
     out = tmp_path / 'run'
-    env = {**__import__('os').environ, 'SEGCORE_FAULT': 'enospc@last.pt'}
-    r = segcore('train', '--data', 'phantom', '--out', out, '--quiet', *TINY, env=env, check=False)
+    env = {**os.environ, 'SEGCORE_FAULT': 'enospc@last.pt'}
+    r = segcore('train', '--data', 'phantom', '--out', out, '--quiet', *TINY_TRAIN, env=env, check=False)
     assert r.returncode == 2 and 'last.pt: No space left on device' in r.stderr and 'Traceback' not in r.stderr, r.stderr
     assert (out / 'config.json').exists() and not (out / 'last.pt').exists()
     assert not [p.name for p in out.iterdir() if p.name.endswith('.tmp')], 'temp file left behind'
-    segcore('train', '--data', 'phantom', '--out', out, '--quiet', *TINY)            # space again: the same command finishes
+    segcore('train', '--data', 'phantom', '--out', out, '--quiet', *TINY_TRAIN)            # space again: the same command finishes
     assert read_json(out / 'summary.json')['status'] == 'completed'
 
 
-def test_disk_full_during_evaluation_keeps_earlier_results(run, tmp_path):
+def test_disk_full_during_evaluation_keeps_earlier_results(tiny_run, tmp_path):
     js = tmp_path / 'eval.json'
-    data = read_json(run / 'summary.json')['data']['path']
-    segcore('evaluate', '--model', run, '--data', data, '--split', 'test', '--json', js, '--quiet')
+    data = read_json(tiny_run / 'summary.json')['data']['path']
+    segcore('evaluate', '--model', tiny_run, '--data', data, '--split', 'test', '--json', js, '--quiet')
     before = js.read_bytes()
-    env = {**__import__('os').environ, 'SEGCORE_FAULT': 'enospc@eval.json'}
-    r = segcore('evaluate', '--model', run, '--data', data, '--split', 'val', '--json', js, '--quiet', env=env, check=False)
+    env = {**os.environ, 'SEGCORE_FAULT': 'enospc@eval.json'}
+    r = segcore('evaluate', '--model', tiny_run, '--data', data, '--split', 'val', '--json', js, '--quiet', env=env, check=False)
     assert r.returncode == 2 and f'{js}: No space left on device' in r.stderr and 'intact' in r.stderr
     assert js.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ['eval.json']
