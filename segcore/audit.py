@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
-from .core import DataError, hash_files, environment_info, SYNTHETIC_NOTE, atomic_write_json, atomic_write_text
+from .core import hash_files, environment_info, SYNTHETIC_NOTE, atomic_write_json, atomic_write_text
 from .data import discover, check_case, Finding, DatasetIndex
 from .io import read_image
 
@@ -23,7 +23,8 @@ def _intensity(img: np.ndarray) -> dict:
     "Percentiles, mean and sd of each channel of `img` (C, *spatial); subsampled above 8M voxels."
     out = {}
     for c, ch in enumerate(img):
-        v = ch.ravel(); v = v[::max(1, v.size // 8_000_000)]
+        v = ch.ravel()
+        v = v[:: max(1, v.size // 8_000_000)]
         p = np.percentile(v, [0.5, 50, 99.5])
         sfx = '' if len(img) == 1 else f'_c{c}'
         out.update({f'p0_5{sfx}': float(p[0]), f'p50{sfx}': float(p[1]), f'p99_5{sfx}': float(p[2]),
@@ -41,8 +42,10 @@ def case_row(index: DatasetIndex, case, expected_ndim=None) -> tuple:
         n_ch = len(index.channel_names) if index.channel_names else None
         loaded, found = check_case(case, index.classes, n_ch, expected_ndim)
         first = read_image(case.images[0]) if loaded is not None else None
-    except Exception as e:      # a reader bug must not stop the audit of every other case
-        return dict(row, usable=False), [Finding(case.case_id, row['image'], 'internal_error', f'{type(e).__name__}: {e}')]
+    except Exception as e:  # a reader bug must not stop the audit of every other case
+        return dict(row, usable=False), [
+            Finding(case.case_id, row['image'], 'internal_error', f'{type(e).__name__}: {e}')
+        ]
     for f in found:      # report files relative to the dataset folder
         if f.file and (os.path.isabs(f.file) or os.path.exists(f.file)): f.file = os.path.relpath(f.file, index.root)
     if loaded is None:
@@ -64,9 +67,12 @@ def _header_geometry(path) -> tuple | None:
     try:
         import nibabel as nib
         if str(path).lower().endswith(('.nii', '.nii.gz')):
-            im = nib.load(str(path)); return tuple(im.shape[:3]), tuple(float(z) for z in im.header.get_zooms()[:3])
-        v = read_image(path); return v.spatial_shape, tuple(v.spacing.tolist())
-    except Exception: return None
+            im = nib.load(str(path))
+            return tuple(im.shape[:3]), tuple(float(z) for z in im.header.get_zooms()[:3])
+        v = read_image(path)
+        return v.spatial_shape, tuple(v.spacing.tolist())
+    except Exception:
+        return None
 
 def geometry_findings(geoms: dict, min_cases=5) -> list:
     "`geometry_outlier` findings for entries of `geoms` {(case, file): (shape, spacing)} unlike the rest."
@@ -79,14 +85,28 @@ def geometry_findings(geoms: dict, min_cases=5) -> list:
     for (case, file), (shape, spacing) in geoms.items():
         why = []
         if not np.allclose(spacing, modal_sp, rtol=0.01, atol=1e-3): why.append('spacing')
-        if med is not None and len(shape) == len(med) and (np.any(np.array(shape) > 3 * med) or np.any(np.array(shape) < med / 3)):
+        if (
+            med is not None
+            and len(shape) == len(med)
+            and (np.any(np.array(shape) > 3 * med) or np.any(np.array(shape) < med / 3))
+        ):
             why.append('shape')
         if why:
-            same = sum(1 for g in geoms.values() if tuple(round(s, 3) for s in g[1]) == tuple(round(s, 3) for s in spacing))
+            same = sum(
+                1 for g in geoms.values() if tuple(round(s, 3) for s in g[1]) == tuple(round(s, 3) for s in spacing)
+            )
             unlike = 'unlike every other case' if same == 1 else f'shared by only {same} of {len(geoms)} files'
-            out.append(Finding(case, file, 'geometry_outlier',
-                               f'geometry {_fmt(shape)} voxels at {_fmt(spacing)} mm is {unlike} '
-                               f'(typical: {_fmt(med)} voxels at {_fmt(modal_sp)} mm, {n_modal} files); {" and ".join(why)} differ', 'warning'))
+            out.append(
+                Finding(
+                    case,
+                    file,
+                    'geometry_outlier',
+                    f'geometry {_fmt(shape)} voxels at {_fmt(spacing)} mm is {unlike} '
+                    f'(typical: {_fmt(med)} voxels at {_fmt(modal_sp)} mm, {n_modal} files); '
+                    f'{" and ".join(why)} differ',
+                    'warning',
+                )
+            )
     return out
 
 def dataset_findings(rows: list) -> list:
@@ -98,13 +118,29 @@ def dataset_findings(rows: list) -> list:
         pos = hi[hi > 0]
         if len(pos) and pos.max() / pos.min() > 50:
             lo_c, hi_c = ok[int(np.argmin(np.where(hi > 0, hi, np.inf)))]['case'], ok[int(np.argmax(hi))]['case']
-            out.append(Finding(None, None, 'intensity_scale',
-                               f'intensity scales differ {pos.max() / pos.min():.0f}-fold across cases (99.5th percentile '
-                               f'{pos.min():.4g} in {lo_c} to {pos.max():.4g} in {hi_c}): normalise per case (z-score), not with fixed bounds', 'warning'))
+            out.append(
+                Finding(
+                    None,
+                    None,
+                    'intensity_scale',
+                    f'intensity scales differ {pos.max() / pos.min():.0f}-fold across cases (99.5th percentile '
+                    f'{pos.min():.4g} in {lo_c} to {pos.max():.4g} in {hi_c}): normalise per case (z-score), '
+                    'not with fixed bounds',
+                    'warning',
+                )
+            )
     for key, kind, sev in (('orientation', 'mixed_orientation', 'warning'), ('dtype', 'mixed_dtypes', 'info')):
         c = Counter(r.get(key) for r in ok)
         if len(c) > 1:
-            out.append(Finding(None, None, kind, f'{key}s differ across cases: ' + ', '.join(f'{n} × {k}' for k, n in c.most_common()), sev))
+            out.append(
+                Finding(
+                    None,
+                    None,
+                    kind,
+                    f'{key}s differ across cases: ' + ', '.join(f'{n} × {k}' for k, n in c.most_common()),
+                    sev,
+                )
+            )
     return out
 
 # %% ../nbs/03_audit.ipynb 9
@@ -112,7 +148,8 @@ def data_fingerprint(root, files: list, max_bytes=2 << 30) -> dict:
     "Content hash of the dataset's files (names + sizes only above `max_bytes`, said so in `kind`)."
     files = sorted(Path(f) for f in files)
     total = sum(f.stat().st_size for f in files)
-    if total <= max_bytes: return {'sha256': hash_files(files, root), 'kind': 'content', 'bytes': total, 'files': len(files)}
+    if total <= max_bytes:
+        return {'sha256': hash_files(files, root), 'kind': 'content', 'bytes': total, 'files': len(files)}
     import hashlib
     h = hashlib.sha256('\n'.join(f'{f.relative_to(root)}\t{f.stat().st_size}' for f in files).encode()).hexdigest()
     return {'sha256': h, 'kind': 'names+sizes', 'bytes': total, 'files': len(files)}
@@ -124,8 +161,11 @@ def audit(root, layout: str | None = None, expected_ndim: int | None = None, pro
     rows, findings = [], list(index.findings)
     for case in tqdm(index.cases, desc=f'audit {root.name}', disable=not progress, leave=False):
         row, found = case_row(index, case, expected_ndim)
-        rows.append(row); findings += found
-    geoms = {(r['case'], r['label'] or r['image']): (tuple(r['shape']), tuple(r['spacing'])) for r in rows if 'shape' in r}
+        rows.append(row)
+        findings += found
+    geoms = {
+        (r['case'], r['label'] or r['image']): (tuple(r['shape']), tuple(r['spacing'])) for r in rows if 'shape' in r
+    }
     for p in index.orphan_labels:
         g = _header_geometry(p)
         if g: geoms[(Path(p).name.split('.')[0], os.path.relpath(p, root))] = g
@@ -133,7 +173,8 @@ def audit(root, layout: str | None = None, expected_ndim: int | None = None, pro
     bad = {f.case for f in findings if f.severity == 'error'}
     for r in rows: r['usable'] = bool(r.get('usable')) and r['case'] not in bad
     files = {p for c in index.cases for p in c.files} | set(index.orphan_labels)
-    if index.layout == 'luna16': files |= {root / 'annotations.csv'} | {p.with_suffix('.raw') for p in files if p.with_suffix('.raw').exists()}
+    if index.layout == 'luna16':
+        files |= {root / 'annotations.csv'} | {p.with_suffix('.raw') for p in files if p.with_suffix('.raw').exists()}
     spacings = np.array([r['spacing'] for r in rows if r.get('usable')]) if any(r.get('usable') for r in rows) else None
     shapes = np.array([r['shape'] for r in rows if r.get('usable')]) if spacings is not None else None
     report = {
@@ -159,7 +200,8 @@ td,th{border:1px solid #ccc;padding:3px 6px;text-align:left}th{background:#f3f3f
 
 def audit_html(report: dict) -> str:
     "A self-contained HTML page for an audit report."
-    e = lambda x: html.escape(str(x))
+    def e(x):
+        return html.escape(str(x))
     parts = [f'<!doctype html><html><head><meta charset="utf-8"><title>Data audit: {e(report["root"])}</title>'
              f'<style>{_CSS}</style></head><body>']
     if report.get('synthetic'): parts.append(f'<p class="banner">{e(SYNTHETIC_NOTE)}</p>')
@@ -170,13 +212,21 @@ def audit_html(report: dict) -> str:
              ('labels without image', report['n_orphan_labels']), ('findings', len(report['findings']))]
     parts.append('<div class="cards">' + ''.join(f'<span><b>{v}</b> {k}</span>' for k, v in cards) + '</div>')
     if report.get('median_shape'):
-        parts.append(f'<p>Median shape {_fmt(report["median_shape"])} voxels, median spacing {_fmt(report["median_spacing"])} mm. '
-                     f'Classes: {e(report.get("classes") or "not declared")}.</p>')
+        parts.append(
+            f'<p>Median shape {_fmt(report["median_shape"])} voxels, median spacing {_fmt(report["median_spacing"])} mm. '
+            f'Classes: {e(report.get("classes") or "not declared")}.</p>'
+        )
     parts.append('<h2>Findings</h2>')
     if report['findings']:
-        parts.append('<table><tr><th>severity</th><th>kind</th><th>case</th><th>file</th><th>message</th></tr>' + ''.join(
-            f'<tr class="{e(f["severity"])}"><td>{e(f["severity"])}</td><td>{e(f["kind"])}</td><td>{e(f["case"] or "")}</td>'
-            f'<td>{e(f["file"] or "")}</td><td>{e(f["message"])}</td></tr>' for f in report['findings']) + '</table>')
+        parts.append(
+            '<table><tr><th>severity</th><th>kind</th><th>case</th><th>file</th><th>message</th></tr>'
+            + ''.join(
+                f'<tr class="{e(f["severity"])}"><td>{e(f["severity"])}</td><td>{e(f["kind"])}</td><td>{e(f["case"] or "")}</td>'
+                f'<td>{e(f["file"] or "")}</td><td>{e(f["message"])}</td></tr>'
+                for f in report['findings']
+            )
+            + '</table>'
+        )
     else: parts.append('<p>No findings.</p>')
     parts.append('<h2>Cases</h2>')
     df = pd.DataFrame(report['cases'])
@@ -191,9 +241,13 @@ def write_audit(report: dict, json_path=None, html_path=None) -> None:
 
 def audit_summary(report: dict) -> str:
     "A few lines for the terminal."
-    lines = [f"{report['root']}: layout {report['layout']}, {report['n_cases']} cases, {report['n_labelled']} labelled, "
-             f"{report['usable_pairs']} usable pairs" + (' [SYNTHETIC]' if report['synthetic'] else '')]
+    lines = [
+        f"{report['root']}: layout {report['layout']}, {report['n_cases']} cases, {report['n_labelled']} labelled, "
+        f"{report['usable_pairs']} usable pairs" + (' [SYNTHETIC]' if report['synthetic'] else '')
+    ]
     for f in report['findings']:
         if f['severity'] != 'info' or len(report['findings']) < 30:
-            lines.append(f"  {f['severity']:7s} {f['kind']:22s} {f['file'] or f['case'] or '(dataset)'}: {f['message']}")
+            lines.append(
+                f"  {f['severity']:7s} {f['kind']:22s} {f['file'] or f['case'] or '(dataset)'}: {f['message']}"
+            )
     return '\n'.join(lines)

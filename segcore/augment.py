@@ -56,14 +56,25 @@ class AugmentConfig:
         for f in fields(self): setattr(self, f.name, _tup(getattr(self, f.name)))
         probs = {f.name: getattr(self, f.name) for f in fields(self) if f.name.endswith('_prob')}
         for k, p in probs.items():
-            if not all(0 <= q <= 1 for q in (p if isinstance(p, tuple) else (p,))): raise ValueError(f'{k} must be in [0, 1], got {p}')
-        for k in ('scale_range', 'bias_coeff_range', 'smooth_sigma', 'brightness_range', 'contrast_range', 'gamma_range'):
+            if not all(0 <= q <= 1 for q in (p if isinstance(p, tuple) else (p,))):
+                raise ValueError(f'{k} must be in [0, 1], got {p}')
+        for k in (
+            'scale_range',
+            'bias_coeff_range',
+            'smooth_sigma',
+            'brightness_range',
+            'contrast_range',
+            'gamma_range',
+        ):
             r = getattr(self, k)
-            if not (isinstance(r, tuple) and len(r) == 2 and r[0] <= r[1]): raise ValueError(f'{k} must be (low, high), got {r}')
-        if self.scale_range[0] <= 0 or self.gamma_range[0] <= 0: raise ValueError('scale_range and gamma_range must be positive')
+            if not (isinstance(r, tuple) and len(r) == 2 and r[0] <= r[1]):
+                raise ValueError(f'{k} must be (low, high), got {r}')
+        if self.scale_range[0] <= 0 or self.gamma_range[0] <= 0:
+            raise ValueError('scale_range and gamma_range must be positive')
         if self.smooth_sigma[0] <= 0: raise ValueError('smooth_sigma must be positive')
         if self.elastic_spacing <= 0: raise ValueError('elastic_spacing must be positive')
-        if self.pad_mode not in PAD_MODES: raise ValueError(f'pad_mode must be one of {PAD_MODES}, got {self.pad_mode!r}')
+        if self.pad_mode not in PAD_MODES:
+            raise ValueError(f'pad_mode must be one of {PAD_MODES}, got {self.pad_mode!r}')
 
     @property
     def spatial(self) -> bool:
@@ -86,7 +97,9 @@ def _per_axis(v, n) -> tuple:
 
 # %% ../nbs/11_augment.ipynb 7
 _SPATIAL_OFF = dict(flip_prob=0.0, affine_prob=0.0, elastic_prob=0.0)
-_INTENSITY_OFF = dict(bias_prob=0.0, noise_prob=0.0, smooth_prob=0.0, brightness_prob=0.0, contrast_prob=0.0, gamma_prob=0.0)
+_INTENSITY_OFF = dict(
+    bias_prob=0.0, noise_prob=0.0, smooth_prob=0.0, brightness_prob=0.0, contrast_prob=0.0, gamma_prob=0.0
+)
 
 PRESETS = {'none': AugmentConfig(**_SPATIAL_OFF, **_INTENSITY_OFF),
            'spatial': AugmentConfig(**_INTENSITY_OFF),
@@ -99,11 +112,13 @@ def preset(name: str = 'all', **overrides) -> AugmentConfig:
     return replace(PRESETS[name], **overrides)
 
 def augment_config(spec=None) -> AugmentConfig:
-    "Config from `spec`: None ('all'), a preset name, an `AugmentConfig`, or a dict of fields with an optional 'preset' key."
+    """Config from `spec`: None ('all'), a preset name, an `AugmentConfig`, or a dict of fields with an optional
+    'preset' key."""
     if spec is None: return preset('all')
     if isinstance(spec, AugmentConfig): return spec
     if isinstance(spec, str): return preset(spec)
-    d = dict(spec); name = d.pop('preset', None)
+    d = dict(spec)
+    name = d.pop('preset', None)
     return preset(name, **d) if name is not None else AugmentConfig(**d)
 
 # %% ../nbs/11_augment.ipynb 11
@@ -130,7 +145,8 @@ def rotation_matrix(angles: torch.Tensor, ndim: int = 3) -> torch.Tensor:
     (B, 3) in 3D (rotations about axes 0, 1, 2, applied in that order)."""
     B = angles.shape[0]
     if ndim == 2:
-        a = angles.reshape(B); c, s = a.cos(), a.sin()
+        a = angles.reshape(B)
+        c, s = a.cos(), a.sin()
         return torch.stack([c, -s, s, c], -1).view(B, 2, 2)
     c, s = angles.cos(), angles.sin()
     R = torch.eye(3, dtype=angles.dtype, device=angles.device).repeat(B, 1, 1)
@@ -147,7 +163,8 @@ def _half_extent(shape) -> tuple:
 
 def _norm_theta(A: torch.Tensor, shape) -> torch.Tensor:
     "Voxel-offset sampling matrix `A` (B, d, d), spatial-axis order → `affine_grid` theta (B, d, d+1), (x, y, z) order."
-    h = _half_extent(shape); d = len(h)
+    h = _half_extent(shape)
+    d = len(h)
     hs = [max(v, 0.5) for v in h]              # a size-1 axis has h = 0; its coordinate is unused by grid_sample
     rows = [torch.stack([A[:, i, j] * (h[j] / hs[i]) for j in reversed(range(d))] + [torch.zeros_like(A[:, 0, 0])], -1)
             for i in reversed(range(d))]       # diag(1/h) · A · diag(h), axes reversed: (D, H, W) → (W, H, D)
@@ -184,19 +201,26 @@ def random_affine(g: torch.Generator, B: int, ndim: int, cfg: AugmentConfig, dev
     lo, hi = cfg.scale_range
     s = torch.exp(_uniform(g, (B,), math.log(lo), math.log(hi), device))   # log-uniform: zoom 0.5 as likely as 2
     sh = iter(_uniform(g, (B, ndim * (ndim - 1)), -cfg.shear, cfg.shear, device).unbind(1))
-    Sh = torch.stack([torch.ones_like(u[:, 0]) if i == j else next(sh) for i in range(ndim) for j in range(ndim)], 1).view(B, ndim, ndim)
+    Sh = torch.stack(
+        [torch.ones_like(u[:, 0]) if i == j else next(sh) for i in range(ndim) for j in range(ndim)], 1
+    ).view(B, ndim, ndim)
     return Sh @ (rotation_matrix(ang, ndim).transpose(-1, -2) / s.view(B, 1, 1))
 
 def elastic_displacement(g: torch.Generator, B: int, shape, magnitude: float, spacing: float, device) -> torch.Tensor:
-    "Smooth random displacement (B, d, *shape) in voxels, |u| ≤ `magnitude` per axis, control points every `spacing` voxels."
+    """Smooth random displacement (B, d, *shape) in voxels, |u| ≤ `magnitude` per axis, control points every `spacing`
+    voxels."""
     d, s = len(shape), max(1, round(spacing))
     coarse = [max(2, math.ceil((n - 1) / s) + 1) for n in shape]   # control points 0, s, 2s, ... ≥ n-1
     u = _uniform(g, (B, d, *coarse), -magnitude, magnitude, device)
-    u = F.interpolate(u, size=tuple((c - 1) * s + 1 for c in coarse), mode='bilinear' if d == 2 else 'trilinear', align_corners=True)
+    u = F.interpolate(
+        u, size=tuple((c - 1) * s + 1 for c in coarse), mode='bilinear' if d == 2 else 'trilinear', align_corners=True
+    )
     return u[(..., *[slice(0, n) for n in shape])]
 
 # %% ../nbs/11_augment.ipynb 25
-def spatial_augment(image: torch.Tensor, label: torch.Tensor | None, cfg: AugmentConfig, generator: torch.Generator) -> tuple:
+def spatial_augment(
+    image: torch.Tensor, label: torch.Tensor | None, cfg: AugmentConfig, generator: torch.Generator
+) -> tuple:
     "Random flips, affine and elastic deformation (one resampling) of `image` (B, C, *S) and `label` (B, 1, *S)."
     B, shape, dev = image.shape[0], tuple(image.shape[2:]), image.device
     d = len(shape)
@@ -206,11 +230,13 @@ def spatial_augment(image: torch.Tensor, label: torch.Tensor | None, cfg: Augmen
         disp = None
         if cfg._affine:
             m = _coin(generator, B, cfg.affine_prob, dev)
-            A = torch.where(m.view(B, 1, 1), random_affine(generator, B, d, cfg, dev), A); applied = applied | m
+            A = torch.where(m.view(B, 1, 1), random_affine(generator, B, d, cfg, dev), A)
+            applied = applied | m
         if cfg._elastic:
             m = _coin(generator, B, cfg.elastic_prob, dev)
             disp = elastic_displacement(generator, B, shape, cfg.elastic_magnitude, cfg.elastic_spacing, dev)
-            disp = disp * _bview(m, disp.ndim); applied = applied | m
+            disp = disp * _bview(m, disp.ndim)
+            applied = applied | m
         wi, wl = warp(image, label, A, disp, cfg.pad_mode)
         image = torch.where(_bview(applied, image.ndim), wi, image)
         if label is not None: label = torch.where(_bview(applied, label.ndim), wl, label)
@@ -252,8 +278,10 @@ def gaussian_smooth(x: torch.Tensor, sigma: torch.Tensor, radius: int) -> torch.
     y = x.reshape(1, B * C, *shape)
     conv = F.conv2d if d == 2 else F.conv3d
     for ax in range(d):
-        ks = [1] * d; ks[ax] = 2 * radius + 1
-        pad = [0] * (2 * d); pad[2 * (d - 1 - ax)] = pad[2 * (d - 1 - ax) + 1] = radius
+        ks = [1] * d
+        ks[ax] = 2 * radius + 1
+        pad = [0] * (2 * d)
+        pad[2 * (d - 1 - ax)] = pad[2 * (d - 1 - ax) + 1] = radius
         y = conv(F.pad(y, pad, mode='replicate'), k.view(B * C, 1, *ks), groups=B * C)
     return y.view_as(x)
 
@@ -262,7 +290,9 @@ def _stat_dims(x): return tuple(range(2, x.ndim))
 def intensity_augment(image: torch.Tensor, cfg: AugmentConfig, generator: torch.Generator) -> torch.Tensor:
     "Random bias field, noise, smoothing, brightness, contrast and gamma of `image` (B, C, *S), per sample."
     B, shape, dev, nd = image.shape[0], tuple(image.shape[2:]), image.device, image.ndim
-    x = image.float(); dims = _stat_dims(x)
+    x = image.float()
+    dims = _stat_dims(x)
+
     def gate(p, new, old): return torch.where(_bview(_coin(generator, B, p, dev), nd), new, old)
     if cfg.bias_prob > 0:
         c = _uniform(generator, (B, len(_bias_terms(len(shape), cfg.bias_degree))), *cfg.bias_coeff_range, dev)
@@ -281,7 +311,8 @@ def intensity_augment(image: torch.Tensor, cfg: AugmentConfig, generator: torch.
         x = gate(cfg.contrast_prob, (x - mu) * f + mu, x)
     if cfg.gamma_prob > 0:
         gam = _bview(_uniform(generator, (B,), *cfg.gamma_range, dev), nd)
-        mn, mx = x.amin(dims, keepdim=True), x.amax(dims, keepdim=True); rng = mx - mn
+        mn, mx = x.amin(dims, keepdim=True), x.amax(dims, keepdim=True)
+        rng = mx - mn
         y = ((x - mn) / (rng + 1e-7)).clamp(min=0) ** gam * rng + mn
         if cfg.gamma_retain_stats:
             mu, sd = x.mean(dims, keepdim=True), x.std(dims, keepdim=True)
@@ -290,11 +321,14 @@ def intensity_augment(image: torch.Tensor, cfg: AugmentConfig, generator: torch.
     return x.to(image.dtype)
 
 # %% ../nbs/11_augment.ipynb 33
-def augment_batch(image: torch.Tensor, label: torch.Tensor | None, cfg: AugmentConfig, generator: torch.Generator) -> tuple:
+def augment_batch(
+    image: torch.Tensor, label: torch.Tensor | None, cfg: AugmentConfig, generator: torch.Generator
+) -> tuple:
     """Augment a batch on its device: `image` float (B, C, *S), `label` integer (B, 1, *S) or None, 2D or 3D.
     Spatial transforms (flips, affine + elastic in one resampling, nearest for labels), then intensity
     transforms of the image. Each sample draws its own parameters from `generator`; shapes and dtypes are kept."""
-    if image.ndim not in (4, 5): raise ValueError(f'image must be (B, C, H, W) or (B, C, D, H, W), got {tuple(image.shape)}')
+    if image.ndim not in (4, 5):
+        raise ValueError(f'image must be (B, C, H, W) or (B, C, D, H, W), got {tuple(image.shape)}')
     if label is not None and (label.shape[0] != image.shape[0] or label.shape[2:] != image.shape[2:]):
         raise ValueError(f'label {tuple(label.shape)} does not match image {tuple(image.shape)}')
     image, label = spatial_augment(image, label, cfg, generator)
@@ -304,9 +338,11 @@ def augment_batch(image: torch.Tensor, label: torch.Tensor | None, cfg: AugmentC
 def monai_transforms(cfg: AugmentConfig, spatial_dims: int, keys=('image', 'label'), label_dtype=torch.int64,
                      seed: int | None = None):
     "MONAI dictionary transforms for `cfg` on channel-first cases: `keys[0]` is the image, the other keys are labels."
-    import numpy as np
     from monai import transforms as T
-    keys = list(keys); img, segs = keys[0], keys[1:]; d = spatial_dims
+
+    keys = list(keys)
+    img, segs = keys[0], keys[1:]
+    d = spatial_dims
     if d not in (2, 3): raise ValueError(f'spatial_dims must be 2 or 3, got {d}')
     modes = ['bilinear'] + ['nearest'] * len(segs)
     ts = []
@@ -317,25 +353,34 @@ def monai_transforms(cfg: AugmentConfig, spatial_dims: int, keys=('image', 'labe
                                 scale_range=[(1 / hi - 1, 1 / lo - 1)] * d, mode=modes, padding_mode=cfg.pad_mode))
     if cfg._elastic:
         m, s = cfg.elastic_magnitude, max(1, round(cfg.elastic_spacing))
-        rms = m / math.sqrt(3) * (2 / 3) ** (d / 2)       # RMS per axis of our field (uniform offsets, linear upsampling)
+        rms = m / math.sqrt(3) * (2 / 3) ** (d / 2)  # RMS per axis of our field (uniform offsets, linear upsampling)
         if d == 2:
             ts.append(T.Rand2DElasticd(keys, spacing=(s, s), magnitude_range=(rms / 0.89,) * 2, prob=cfg.elastic_prob,
                                        mode=modes, padding_mode=cfg.pad_mode))
         else:
-            sig = s / 2; mag = rms * math.sqrt(3) * (2 * math.sqrt(math.pi) * sig) ** 1.5
+            sig = s / 2
+            mag = rms * math.sqrt(3) * (2 * math.sqrt(math.pi) * sig) ** 1.5
             ts.append(T.Rand3DElasticd(keys, sigma_range=(sig, sig), magnitude_range=(mag, mag), prob=cfg.elastic_prob,
                                        mode=modes, padding_mode=cfg.pad_mode))
     ts += [T.RandFlipd(keys, prob=p, spatial_axis=a) for a, p in cfg._flips(d)]
-    if cfg.bias_prob > 0: ts.append(T.RandBiasFieldd(img, degree=cfg.bias_degree, coeff_range=cfg.bias_coeff_range, prob=cfg.bias_prob))
+    if cfg.bias_prob > 0:
+        ts.append(T.RandBiasFieldd(img, degree=cfg.bias_degree, coeff_range=cfg.bias_coeff_range, prob=cfg.bias_prob))
     if cfg.noise_prob > 0: ts.append(T.RandGaussianNoised(img, prob=cfg.noise_prob, mean=0.0, std=cfg.noise_std))
     if cfg.smooth_prob > 0:
-        ts.append(T.RandGaussianSmoothd(img, sigma_x=cfg.smooth_sigma, sigma_y=cfg.smooth_sigma, sigma_z=cfg.smooth_sigma, prob=cfg.smooth_prob))
-    if cfg.brightness_prob > 0: ts.append(T.RandShiftIntensityd(img, offsets=cfg.brightness_range, prob=cfg.brightness_prob))
+        ts.append(
+            T.RandGaussianSmoothd(
+                img, sigma_x=cfg.smooth_sigma, sigma_y=cfg.smooth_sigma, sigma_z=cfg.smooth_sigma, prob=cfg.smooth_prob
+            )
+        )
+    if cfg.brightness_prob > 0:
+        ts.append(T.RandShiftIntensityd(img, offsets=cfg.brightness_range, prob=cfg.brightness_prob))
     if cfg.contrast_prob > 0:
         lo, hi = cfg.contrast_range
         ts.append(T.RandScaleIntensityd(img, factors=(lo - 1, hi - 1), prob=cfg.contrast_prob))
     if cfg.gamma_prob > 0:
-        ts.append(T.RandAdjustContrastd(img, prob=cfg.gamma_prob, gamma=cfg.gamma_range, retain_stats=cfg.gamma_retain_stats))
+        ts.append(
+            T.RandAdjustContrastd(img, prob=cfg.gamma_prob, gamma=cfg.gamma_range, retain_stats=cfg.gamma_retain_stats)
+        )
     if segs: ts.append(T.CastToTyped(segs, dtype=label_dtype))
     comp = T.Compose(ts)
     if seed is not None: comp.set_random_state(seed=seed)

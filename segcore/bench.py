@@ -27,7 +27,8 @@ def _bench_cases(run, data, n: int) -> list:
     return [index.case(c) for c in list(val)[:n]]
 
 def monai_tta_reference(model, image: torch.Tensor, roi, device, members) -> torch.Tensor:
-    "MONAI's default path: per flip, `sliding_window_inference(x, roi, 1, model)`, softmax, flip back; mean probabilities (K, *S)."
+    """MONAI's default path: per flip, `sliding_window_inference(x, roi, 1, model)`, softmax, flip back; mean
+    probabilities (K, *S)."""
     from monai.inferers import sliding_window_inference
     from segcore.models import main_output
     x = image[None].to(device)
@@ -41,7 +42,8 @@ def monai_tta_reference(model, image: torch.Tensor, roi, device, members) -> tor
     return (acc / len(members))[0]
 
 def bench_infer(run, data=None, n_cases: int = 8, repeats: int = 1, device: str = 'auto', tta: str = 'flips') -> dict:
-    "Volumes/s of segcore's TTA inference and of MONAI's default path on the same model and volumes, with their agreement."
+    """Volumes/s of segcore's TTA inference and of MONAI's default path on the same model and volumes, with their
+    agreement."""
     from segcore.infer import Predictor, predict_samples, tta_members
     from segcore.pipeline import preprocess
     from segcore.io import read_image
@@ -57,23 +59,47 @@ def bench_infer(run, data=None, n_cases: int = 8, repeats: int = 1, device: str 
     members = [tuple(axes) for _, axes in tta_members(imgs[0].ndim - 1, tta)]
     roi = tuple(pred.cfg['patch_size'])
     def ours():
-        return [predict_samples(pred.models, im, roi, dev, tta, overlap=pred.cfg.get('val_overlap', 0.5), amp_dtype=pred.amp).mean(0) for im in imgs]
+        return [
+            predict_samples(
+                pred.models, im, roi, dev, tta, overlap=pred.cfg.get('val_overlap', 0.5), amp_dtype=pred.amp
+            ).mean(0)
+            for im in imgs
+        ]
+
     def ref(): return [monai_tta_reference(model, im, roi, dev, members) for im in imgs]
     out = {}
     for name, fn in (('segcore', ours), ('monai_default', ref)):
-        fn(); _sync(dev)                                              # warm-up
+        fn()
+        _sync(dev)  # warm-up
         t0 = time.perf_counter()
         for _ in range(repeats): res = fn()
         _sync(dev)
         out[name] = {'seconds': (time.perf_counter() - t0) / repeats, 'result': res}
-    agree = float(np.mean([(a.argmax(0) == b.argmax(0)).float().mean().item() for a, b in zip(out['segcore']['result'], out['monai_default']['result'])]))
+    agree = float(
+        np.mean(
+            [
+                (a.argmax(0) == b.argmax(0)).float().mean().item()
+                for a, b in zip(out['segcore']['result'], out['monai_default']['result'])
+            ]
+        )
+    )
     vps = {k: len(imgs) / v['seconds'] for k, v in out.items()}
-    return {'kind': 'infer', 'n_volumes': len(imgs), 'tta': tta, 'tta_members': len(members), 'repeats': repeats, 'device': str(dev),
-            'segcore_volumes_per_s': vps['segcore'], 'monai_default_volumes_per_s': vps['monai_default'],
-            'ratio': vps['segcore'] / vps['monai_default'], 'label_agreement': agree,
-            'segcore_path': f"Gaussian windows, overlap {pred.cfg.get('val_overlap', 0.5)}, 4 windows per TTA member per pass, "
-                            + ('TTA members batched' if dev.type == 'cuda' else 'one TTA member at a time'),
-            'monai_path': 'sliding_window_inference defaults: overlap 0.25, constant weights, sw_batch_size 1'}
+    return {
+        'kind': 'infer',
+        'n_volumes': len(imgs),
+        'tta': tta,
+        'tta_members': len(members),
+        'repeats': repeats,
+        'device': str(dev),
+        'segcore_volumes_per_s': vps['segcore'],
+        'monai_default_volumes_per_s': vps['monai_default'],
+        'ratio': vps['segcore'] / vps['monai_default'],
+        'label_agreement': agree,
+        'segcore_path': f"Gaussian windows, overlap {pred.cfg.get('val_overlap', 0.5)}, "
+        "4 windows per TTA member per pass, "
+        + ('TTA members batched' if dev.type == 'cuda' else 'one TTA member at a time'),
+        'monai_path': 'sliding_window_inference defaults: overlap 0.25, constant weights, sw_batch_size 1',
+    }
 
 # %% ../nbs/22_bench.ipynb 7
 def _perturb(label: np.ndarray) -> np.ndarray:
@@ -95,24 +121,38 @@ def bench_metrics(data, n_cases: int = 20, tolerance_mm: float = 1.0) -> dict:
         lc = load_case(c, index)
         pairs.append((_perturb(lc.label), lc.label, tuple(float(s) for s in lc.spacing)))
     classes = sorted({int(k) for _, r, _ in pairs for k in np.unique(r) if k})
-    t0 = time.perf_counter(); ours = []
+    t0 = time.perf_counter()
+    ours = []
     for p, r, sp in pairs:
         for k in classes:
-            m = surface_metrics(p == k, r == k, sp, tolerance_mm); ours.append((m['hd95'], m['nsd']))
+            m = surface_metrics(p == k, r == k, sp, tolerance_mm)
+            ours.append((m['hd95'], m['nsd']))
     t_ours = time.perf_counter() - t0
-    t0 = time.perf_counter(); theirs = []
+    t0 = time.perf_counter()
+    theirs = []
     for p, r, sp in pairs:
         for k in classes:
-            a = torch.from_numpy((p == k)[None, None]); b = torch.from_numpy((r == k)[None, None])
+            a = torch.from_numpy((p == k)[None, None])
+            b = torch.from_numpy((r == k)[None, None])
             hd = compute_hausdorff_distance(a, b, percentile=95, spacing=list(sp)).item()
-            nsd = compute_surface_dice(torch.cat([~a, a], 1), torch.cat([~b, b], 1), [tolerance_mm], spacing=list(sp)).item()
+            nsd = compute_surface_dice(
+                torch.cat([~a, a], 1), torch.cat([~b, b], 1), [tolerance_mm], spacing=list(sp)
+            ).item()
             theirs.append((hd, nsd))
     t_monai = time.perf_counter() - t0
     o, t = np.array(ours, float), np.array(theirs, float)
     ok = np.isfinite(o) & np.isfinite(t)
-    return {'kind': 'metrics', 'n_cases': len(pairs), 'n_pairs': len(ours), 'tolerance_mm': tolerance_mm,
-            'segcore_cases_per_s': len(pairs) / t_ours, 'monai_cases_per_s': len(pairs) / t_monai, 'ratio': t_monai / t_ours,
-            'max_abs_diff_hd95': float(np.abs(o[:, 0] - t[:, 0])[ok[:, 0]].max()), 'max_abs_diff_nsd': float(np.abs(o[:, 1] - t[:, 1])[ok[:, 1]].max())}
+    return {
+        'kind': 'metrics',
+        'n_cases': len(pairs),
+        'n_pairs': len(ours),
+        'tolerance_mm': tolerance_mm,
+        'segcore_cases_per_s': len(pairs) / t_ours,
+        'monai_cases_per_s': len(pairs) / t_monai,
+        'ratio': t_monai / t_ours,
+        'max_abs_diff_hd95': float(np.abs(o[:, 0] - t[:, 0])[ok[:, 0]].max()),
+        'max_abs_diff_nsd': float(np.abs(o[:, 1] - t[:, 1])[ok[:, 1]].max()),
+    }
 
 # %% ../nbs/22_bench.ipynb 9
 def bench_data(config=None, steps: int = 10, warmup: int = 2, out=None, profile: str | None = None, dummy: bool = True,
@@ -122,34 +162,67 @@ def bench_data(config=None, steps: int = 10, warmup: int = 2, out=None, profile:
     import tempfile
     from segcore.config import load_config
     from segcore.train import Trainer
-    cfg = config if config is not None and not isinstance(config, (str, Path)) else load_config(profile, file=config, overrides=overrides)
+
+    cfg = (
+        config
+        if config is not None and not isinstance(config, (str, Path))
+        else load_config(profile, file=config, overrides=overrides)
+    )
     tr = Trainer(cfg, out or tempfile.mkdtemp(prefix='segcore-bench-'), progress=False)
-    tr.setup_data(); tr.setup_model(); tr.model.train(); tr.split = 1
+    tr.setup_data()
+    tr.setup_model()
+    tr.model.train()
+    tr.split = 1
     dev = tr.device
-    real_batch = lambda: tr.augment(*tr.sample_batch())          # exactly the training loop's batch
+    def real_batch():
+        return tr.augment(*tr.sample_batch())          # exactly the training loop's batch
     fixed = real_batch()
     rates = {}
-    arms = (('dummy', lambda: fixed), ('real', real_batch), ('dummy_again', lambda: fixed)) if dummy else (('real', real_batch),)
+    arms = (
+        (('dummy', lambda: fixed), ('real', real_batch), ('dummy_again', lambda: fixed))
+        if dummy
+        else (('real', real_batch),)
+    )
     for name, get in arms:
         for i in range(warmup): tr.train_step(*get(), i)
-        _sync(dev); t0 = time.perf_counter()
+        _sync(dev)
+        t0 = time.perf_counter()
         for i in range(steps): tr.train_step(*get(), i)
-        _sync(dev); rates[name] = steps / (time.perf_counter() - t0)
+        _sync(dev)
+        rates[name] = steps / (time.perf_counter() - t0)
     fast = max(rates['dummy'], rates['dummy_again']) if dummy else float('nan')
     # the profile: each part of a real step timed on its own (synchronised, so these add up to a bit more than a step)
     ph = {'sample': 0.0, 'augment': 0.0, 'train_step': 0.0}
     for i in range(steps if phases else 0):
-        _sync(dev); t0 = time.perf_counter()
+        _sync(dev)
+        t0 = time.perf_counter()
         x, y = tr.sample_batch()
-        _sync(dev); t1 = time.perf_counter()
+        _sync(dev)
+        t1 = time.perf_counter()
         x, y = tr.augment(x, y)
-        _sync(dev); t2 = time.perf_counter()
-        tr.train_step(x, y, i); _sync(dev); t3 = time.perf_counter()
-        ph['sample'] += t1 - t0; ph['augment'] += t2 - t1; ph['train_step'] += t3 - t2
-    return {'kind': 'data', 'device': str(dev), 'steps': steps, 'batch_size': cfg.batch_size, 'patch_size': list(cfg.patch_size),
-            'augment': cfg.augment, 'sample_on_device': cfg.sample_on_device, 'real_steps_per_s': rates['real'], 'dummy_steps_per_s': fast,
-            'real_samples_per_s': rates['real'] * cfg.batch_size, 'ratio': rates['real'] / fast, 'goal': 0.90,
-            **({'phase_ms': {k: 1000 * v / steps for k, v in ph.items()}} if phases else {})}
+        _sync(dev)
+        t2 = time.perf_counter()
+        tr.train_step(x, y, i)
+        _sync(dev)
+        t3 = time.perf_counter()
+        ph['sample'] += t1 - t0
+        ph['augment'] += t2 - t1
+        ph['train_step'] += t3 - t2
+    return {
+        'kind': 'data',
+        'device': str(dev),
+        'steps': steps,
+        'batch_size': cfg.batch_size,
+        'patch_size': list(cfg.patch_size),
+        'augment': cfg.augment,
+        'sample_on_device': cfg.sample_on_device,
+        'real_steps_per_s': rates['real'],
+        'dummy_steps_per_s': fast,
+        'real_samples_per_s': rates['real'] * cfg.batch_size,
+        'ratio': rates['real'] / fast,
+        'goal': 0.90,
+        **({'phase_ms': {k: 1000 * v / steps for k, v in ph.items()}} if phases else {}),
+    }
 
 # %% ../nbs/22_bench.ipynb 11
 def plan_epochs(cfg, budget_s: float) -> dict:
@@ -158,10 +231,16 @@ def plan_epochs(cfg, budget_s: float) -> dict:
     instead would end mid-schedule at a high learning rate."""
     rate = bench_data(cfg, steps=5, warmup=2, dummy=False, phases=False)['real_steps_per_s']
     epochs = max(1, int(budget_s * rate // cfg.iterations_per_epoch))
-    return {'epochs': epochs, 'warmup_epochs': min(cfg.warmup_epochs, epochs // 10), 'val_every': max(1, min(cfg.val_every, epochs // 5)),
-            '_steps_per_s': rate}
+    return {
+        'epochs': epochs,
+        'warmup_epochs': min(cfg.warmup_epochs, epochs // 10),
+        'val_every': max(1, min(cfg.val_every, epochs // 5)),
+        '_steps_per_s': rate,
+    }
 
-def bench_train(out, config=None, profile: str | None = None, goal: float | None = None, budget_s: float | None = None, **overrides) -> dict:
+def bench_train(
+    out, config=None, profile: str | None = None, goal: float | None = None, budget_s: float | None = None, **overrides
+) -> dict:
     """Train with a held-out scoring hook at every validation: the time-to-Dice curve (training seconds,
     held-out mean foreground Dice), and with `goal` the training seconds until the held-out Dice first reached it.
     With `budget_s`, the number of epochs is planned so the schedule fits that many seconds (`plan_epochs`).
@@ -176,46 +255,91 @@ def bench_train(out, config=None, profile: str | None = None, goal: float | None
     plan = None
     if budget_s:
         plan = plan_epochs(cfg, budget_s)
-        cfg = load_config(profile, file=config, overrides={**overrides, **{k: v for k, v in plan.items() if not k.startswith('_')}})
+        cfg = load_config(
+            profile, file=config, overrides={**overrides, **{k: v for k, v in plan.items() if not k.startswith('_')}}
+        )
     curve, state = [], {'scoring': 0.0}
     def on_val(epoch, res):
         t0 = time.perf_counter()
         t = state['trainer']
         if 'test' not in state:
             ids = t.splits.held_out().case_ids
-            prep = load_prepared([t.index.case(c) for c in ids], t.index, cfg.target_spacing, default_cache_dir() / 'prep', False)
+            prep = load_prepared(
+                [t.index.case(c) for c in ids], t.index, cfg.target_spacing, default_cache_dir() / 'prep', False
+            )
             state['test'] = [prep[c] for c in ids]
-        t.model.eval(); d = []
+        t.model.eval()
+        d = []
         for c in state['test']:
-            p = predict_logits(t.model, c.image, cfg.patch_size, t.device, cfg.val_overlap, amp_dtype=t.amp).argmax(0).cpu().numpy()
+            p = (
+                predict_logits(t.model, c.image, cfg.patch_size, t.device, cfg.val_overlap, amp_dtype=t.amp)
+                .argmax(0)
+                .cpu()
+                .numpy()
+            )
             d.append(np.nanmean(list(dice_per_class(p, c.label, range(1, t.n_classes)).values())))
         t.model.train()
         m, lo, hi = bootstrap_ci(d, seed=0)
-        curve.append({'epoch': epoch, 'val_dice': res['val_dice_mean'], 'heldout_dice': float(np.nanmean(d)), 'heldout_ci_low': lo,
-                      'heldout_ci_high': hi, 'n_heldout': len(d)})
+        curve.append(
+            {
+                'epoch': epoch,
+                'val_dice': res['val_dice_mean'],
+                'heldout_dice': float(np.nanmean(d)),
+                'heldout_ci_low': lo,
+                'heldout_ci_high': hi,
+                'n_heldout': len(d),
+            }
+        )
         state['scoring'] += time.perf_counter() - t0
     t0 = time.perf_counter()
-    t = Trainer(cfg, out, progress=True, on_validation=on_val); state['trainer'] = t
+    t = Trainer(cfg, out, progress=True, on_validation=on_val)
+    state['trainer'] = t
     s = t.fit()
     wall = time.perf_counter() - t0 - state['scoring']
     cum = np.cumsum([r['seconds'] for r in t.history])
     for c in curve: c['train_seconds'] = float(cum[c['epoch'] - 1])
     reached = next((c for c in curve if goal is not None and c['heldout_dice'] >= goal), None)
-    return {'kind': 'train', 'device': s['device'], 'config': cfg.to_dict(), 'curve': curve, 'train_seconds': s['train_seconds'],
-            'samples_per_s': s['samples_per_s'], 'final_heldout_dice': curve[-1]['heldout_dice'] if curve else None,
-            'final_heldout_ci95': [curve[-1]['heldout_ci_low'], curve[-1]['heldout_ci_high']] if curve else None,
-            'n_heldout': curve[-1]['n_heldout'] if curve else 0, 'split': 'held-out test split (patient-grouped; never used for training or model selection)',
-            'goal_dice': goal, 'seconds_to_goal': reached['train_seconds'] if reached else None, 'wall_seconds': wall,
-            'budget_s': budget_s, 'planned_epochs': plan['epochs'] if plan else None, 'planned_steps_per_s': plan['_steps_per_s'] if plan else None,
-            'best_val_dice': s['validation']['mean_foreground_dice'], 'status': s['status'], 'run': str(out)}
+    return {
+        'kind': 'train',
+        'device': s['device'],
+        'config': cfg.to_dict(),
+        'curve': curve,
+        'train_seconds': s['train_seconds'],
+        'samples_per_s': s['samples_per_s'],
+        'final_heldout_dice': curve[-1]['heldout_dice'] if curve else None,
+        'final_heldout_ci95': [curve[-1]['heldout_ci_low'], curve[-1]['heldout_ci_high']] if curve else None,
+        'n_heldout': curve[-1]['n_heldout'] if curve else 0,
+        'split': 'held-out test split (patient-grouped; never used for training or model selection)',
+        'goal_dice': goal,
+        'seconds_to_goal': reached['train_seconds'] if reached else None,
+        'wall_seconds': wall,
+        'budget_s': budget_s,
+        'planned_epochs': plan['epochs'] if plan else None,
+        'planned_steps_per_s': plan['_steps_per_s'] if plan else None,
+        'best_val_dice': s['validation']['mean_foreground_dice'],
+        'status': s['status'],
+        'run': str(out),
+    }
 
 # %% ../nbs/22_bench.ipynb 13
 def _device_info() -> dict:
     if torch.cuda.is_available():
         p = torch.cuda.get_device_properties(0)
-        return {'type': 'cuda', 'name': p.name, 'memory_gb': round(p.total_memory / 2**30, 1), 'cuda': torch.version.cuda}
+        return {
+            'type': 'cuda',
+            'name': p.name,
+            'memory_gb': round(p.total_memory / 2**30, 1),
+            'cuda': torch.version.cuda,
+        }
     import os, platform
-    return {'type': 'cpu', 'name': platform.processor() or platform.machine(), 'cores': os.cpu_count(), 'torch_threads': torch.get_num_threads()}
+
+    return {
+        'type': 'cpu',
+        'name': platform.processor() or platform.machine(),
+        'cores': os.cpu_count(),
+        'torch_threads': torch.get_num_threads(),
+    }
+
 
 def _curve_svg(c, goal=None) -> str:
     "The time-to-Dice curve as an inline SVG (static, a few kB: benchmark pages stay small and offline)."
@@ -226,8 +350,14 @@ def _curve_svg(c, goal=None) -> str:
     ax.plot(c['train_seconds'], c['heldout_dice'], 'o-', label=f"held-out (n={int(c['n_heldout'].iloc[-1])})")
     ax.plot(c['train_seconds'], c['val_dice'], 's--', label='validation fold', alpha=.7)
     if goal: ax.axhline(goal, color='grey', lw=.8, ls=':', label=f'goal {goal}')
-    ax.set_xlabel('training wall seconds'); ax.set_ylabel('mean foreground Dice'); ax.set_ylim(0, 1); ax.grid(alpha=.3); ax.legend(loc='lower right')
-    buf = io.StringIO(); fig.savefig(buf, format='svg', bbox_inches='tight'); plt.close(fig)
+    ax.set_xlabel('training wall seconds')
+    ax.set_ylabel('mean foreground Dice')
+    ax.set_ylim(0, 1)
+    ax.grid(alpha=0.3)
+    ax.legend(loc='lower right')
+    buf = io.StringIO()
+    fig.savefig(buf, format='svg', bbox_inches='tight')
+    plt.close(fig)
     svg = buf.getvalue()
     return svg[svg.index('<svg'):]
 
@@ -235,18 +365,22 @@ def write_bench(result: dict, out_dir='reports/benchmarks', command: str | None 
     "Write `<kind>-<time>.json` and `.html` under `out_dir`; returns their paths."
     from segcore.report import table_html
     import pandas as pd
-    out_dir = Path(out_dir); now = datetime.datetime.now(datetime.timezone.utc)
+
+    out_dir = Path(out_dir)
+    now = datetime.datetime.now(datetime.timezone.utc)
     rec = {'format': 'segcore-bench/1', **result, 'command': command, 'device_info': _device_info(),
            'environment': environment_info(), 'date': now.isoformat(timespec='seconds')}
     stem = f"{result['kind']}-{now:%Y%m%dT%H%M%SZ}"
     j = atomic_write_json(out_dir / f'{stem}.json', rec)
     flat = {k: v for k, v in rec.items() if isinstance(v, (int, float, str)) and k != 'format'}
-    parts = [f'<!doctype html><html><head><meta charset="utf-8"><title>segcore bench {result["kind"]}</title>'
-             '<style>body{font-family:system-ui,sans-serif;margin:2em}td,th{border:1px solid #ccc;padding:3px 8px}table{border-collapse:collapse}</style></head><body>',
-             f'<h1>segcore bench {_html.escape(result["kind"])}</h1><p>{_html.escape(json.dumps(rec["device_info"]))} · '
-             f'{_html.escape(rec["date"])} · torch {_html.escape(rec["environment"]["versions"].get("torch", "?"))}'
-             f' · monai {_html.escape(rec["environment"]["versions"].get("monai", "?"))}</p>',
-             table_html(pd.DataFrame([{'key': k, 'value': str(v)} for k, v in flat.items()]))]
+    parts = [
+        f'<!doctype html><html><head><meta charset="utf-8"><title>segcore bench {result["kind"]}</title>'
+        '<style>body{font-family:system-ui,sans-serif;margin:2em}td,th{border:1px solid #ccc;padding:3px 8px}table{border-collapse:collapse}</style></head><body>',
+        f'<h1>segcore bench {_html.escape(result["kind"])}</h1><p>{_html.escape(json.dumps(rec["device_info"]))} · '
+        f'{_html.escape(rec["date"])} · torch {_html.escape(rec["environment"]["versions"].get("torch", "?"))}'
+        f' · monai {_html.escape(rec["environment"]["versions"].get("monai", "?"))}</p>',
+        table_html(pd.DataFrame([{'key': k, 'value': str(v)} for k, v in flat.items()])),
+    ]
     if result.get('curve'): parts.append(_curve_svg(pd.DataFrame(result['curve']), result.get('goal_dice')))
     parts.append('</body></html>')
     h = atomic_write_text(out_dir / f'{stem}.html', '\n'.join(parts))

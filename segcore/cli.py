@@ -4,9 +4,8 @@
 
 # %% ../nbs/07_cli.ipynb 3
 from __future__ import annotations
-import argparse, json, subprocess, sys, time
-from pathlib import Path
-from .core import SegcoreError, DataError, atomic_write_json, atomic_write_text, environment_info, SYNTHETIC_NOTE
+import argparse, json, sys
+from .core import SegcoreError
 
 # %% auto 0
 __all__ = ['cmd_audit', 'usable_patients', 'cmd_split', 'cmd_phantom', 'cmd_fetch', 'cmd_train', 'cmd_evaluate', 'cmd_predict',
@@ -32,7 +31,8 @@ def cmd_split(a) -> int:
     rep = audit(a.data, layout=a.layout, progress=not a.quiet)
     s = make_splits(usable_patients(rep), n_folds=a.folds, test_fraction=a.test_fraction, seed=a.seed)
     s.save(a.out)
-    print(s.summary().to_string()); print(f'splits written to {a.out}')
+    print(s.summary().to_string())
+    print(f'splits written to {a.out}')
     return 0
 
 def cmd_phantom(a) -> int:
@@ -54,19 +54,25 @@ def cmd_train(a) -> int:
     if a.seeds > 1:
         from segcore.train import train_seeds
         from segcore.stats import format_mean_sd
-        try: r = train_seeds(cfg, a.out, a.seeds, progress=not a.quiet)
+        try:
+            r = train_seeds(cfg, a.out, a.seeds, progress=not a.quiet)
         except Interrupted as e:
-            print(f'segcore train: {e}', file=sys.stderr); return 143
+            print(f'segcore train: {e}', file=sys.stderr)
+            return 143
         print(f"{a.seeds} seeds: validation mean foreground Dice {format_mean_sd(r['mean_foreground_dice'], 4)}")
         print(f'per-seed runs and seeds_summary.json in {a.out}')
         return 0
-    try: s = train(cfg, a.out, progress=not a.quiet)
+    try:
+        s = train(cfg, a.out, progress=not a.quiet)
     except Interrupted as e:
-        print(f'segcore train: {e}', file=sys.stderr); return 143
+        print(f'segcore train: {e}', file=sys.stderr)
+        return 143
     v = s['validation']
-    print(f"{s['status']}: {s['epochs_run']} epochs in {s['train_seconds']:.0f} s on {s['device']}; validation ({v['split']}) "
-          f"n={v['n']}: mean foreground Dice {v['mean_foreground_dice']:.4f} (95% CI {v['ci95'][0]:.4f}-{v['ci95'][1]:.4f})"
-          + (' [SYNTHETIC]' if s['data']['synthetic'] else ''))
+    print(
+        f"{s['status']}: {s['epochs_run']} epochs in {s['train_seconds']:.0f} s on {s['device']}; validation ({v['split']}) "
+        f"n={v['n']}: mean foreground Dice {v['mean_foreground_dice']:.4f} (95% CI {v['ci95'][0]:.4f}-{v['ci95'][1]:.4f})"
+        + (' [SYNTHETIC]' if s['data']['synthetic'] else '')
+    )
     print(f'run folder: {a.out}')
     return 0
 
@@ -76,19 +82,31 @@ def cmd_evaluate(a) -> int:
         if not (a.pred and a.labels): raise SegcoreError('evaluate needs both --pred DIR and --labels DIR')
         r = evaluate_folders(a.pred, a.labels, a.json, tolerance_mm=a.tolerance_mm)
         s = r['summary']
-        print(f"n={s['n_cases']} cases: mean foreground Dice {s['mean_foreground_dice']:.4f} (95% CI {s['ci95'][0]:.4f}-{s['ci95'][1]:.4f})")
+        print(
+            f"n={s['n_cases']} cases: mean foreground Dice {s['mean_foreground_dice']:.4f} (95% CI {s['ci95'][0]:.4f}-{s['ci95'][1]:.4f})"
+        )
         for k, m in s['per_class'].items():
-            print(f"  class {k}: Dice {m['dice']['mean']:.4f}, HD95 {m['hd95']['mean']:.2f} mm, ASSD {m['assd']['mean']:.2f} mm, "
-                  f"NSD@{a.tolerance_mm}mm {m['nsd']['mean']:.4f}")
-        if r['skipped']: print(f"{len(r['skipped'])} case(s) skipped: " + '; '.join(f"{x['case']}: {x['problem']}" for x in r['skipped'][:5]))
+            print(
+                f"  class {k}: Dice {m['dice']['mean']:.4f}, HD95 {m['hd95']['mean']:.2f} mm, ASSD {m['assd']['mean']:.2f} mm, "
+                f"NSD@{a.tolerance_mm}mm {m['nsd']['mean']:.4f}"
+            )
+        if r['skipped']:
+            print(
+                f"{len(r['skipped'])} case(s) skipped: "
+                + '; '.join(f"{x['case']}: {x['problem']}" for x in r['skipped'][:5])
+            )
         return 0
-    if not (a.model and a.data): raise SegcoreError('evaluate needs --model RUN and --data DIR, or --pred DIR and --labels DIR')
+    if not (a.model and a.data):
+        raise SegcoreError('evaluate needs --model RUN and --data DIR, or --pred DIR and --labels DIR')
     r = evaluate_run(a.model, a.data, a.json, progress=not a.quiet, split=a.split)
     s = r['summary']
-    print(f"{s['split']}: n={s['n_cases']} cases: mean foreground Dice {s['mean_foreground_dice']:.4f} (95% CI {s['ci95'][0]:.4f}-{s['ci95'][1]:.4f}); "
-          + ', '.join(f"class {k}: {v['mean']:.4f}" for k, v in s['per_class'].items())
-          + (f"; {len(r['skipped'])} case(s) skipped" if r['skipped'] else ''))
-    if s['seen_in_training']: print(f"warning: {len(s['seen_in_training'])} of these cases were used in training/validation of this run")
+    print(
+        f"{s['split']}: n={s['n_cases']} cases: mean foreground Dice {s['mean_foreground_dice']:.4f} (95% CI {s['ci95'][0]:.4f}-{s['ci95'][1]:.4f}); "
+        + ', '.join(f"class {k}: {v['mean']:.4f}" for k, v in s['per_class'].items())
+        + (f"; {len(r['skipped'])} case(s) skipped" if r['skipped'] else '')
+    )
+    if s['seen_in_training']:
+        print(f"warning: {len(s['seen_in_training'])} of these cases were used in training/validation of this run")
     return 0
 
 def cmd_predict(a) -> int:
@@ -96,7 +114,9 @@ def cmd_predict(a) -> int:
     tta = a.tta_mode if a.tta else 'none'
     r = predict_to_folder(a.model, a.input, a.out, tta=tta, uncertainty=a.uncertainty, mc_dropout=a.mc_dropout,
                           postprocess=a.postprocess, progress=not a.quiet)
-    print(f"{len(r['cases'])} case(s) predicted into {r['out']} (masks <case>.nii.gz aligned with their inputs, volumes.csv)")
+    print(
+        f"{len(r['cases'])} case(s) predicted into {r['out']} (masks <case>.nii.gz aligned with their inputs, volumes.csv)"
+    )
     for row in r['volumes']: print(f"  {row['case']} class {row['class']}: {row['volume_mm3']:.1f} mm3")
     return 0
 
@@ -156,78 +176,161 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog='segcore', description='Reproducible medical image segmentation studies.')
     sub = p.add_subparsers(dest='command', required=True)
     s = sub.add_parser('audit', help='audit a dataset folder (any supported layout)')
-    s.add_argument('data'); s.add_argument('--json'); s.add_argument('--html'); s.add_argument('--layout')
-    s.add_argument('--expect-3d', action='store_true', help='flag 2D images as errors'); s.add_argument('--quiet', action='store_true')
+    s.add_argument('data')
+    s.add_argument('--json')
+    s.add_argument('--html')
+    s.add_argument('--layout')
+    s.add_argument('--expect-3d', action='store_true', help='flag 2D images as errors')
+    s.add_argument('--quiet', action='store_true')
     s.set_defaults(fn=cmd_audit)
     s = sub.add_parser('split', help='patient-grouped K-fold + held-out test split of the usable cases')
-    s.add_argument('data'); s.add_argument('--out', required=True); s.add_argument('--folds', type=int, default=5)
-    s.add_argument('--test-fraction', type=float, default=0.2); s.add_argument('--seed', type=int, default=0)
-    s.add_argument('--layout'); s.add_argument('--quiet', action='store_true'); s.set_defaults(fn=cmd_split)
+    s.add_argument('data')
+    s.add_argument('--out', required=True)
+    s.add_argument('--folds', type=int, default=5)
+    s.add_argument('--test-fraction', type=float, default=0.2)
+    s.add_argument('--seed', type=int, default=0)
+    s.add_argument('--layout')
+    s.add_argument('--quiet', action='store_true')
+    s.set_defaults(fn=cmd_split)
     s = sub.add_parser('phantom', help='write the synthetic phantom dataset')
-    s.add_argument('out'); s.add_argument('--n', type=int, default=24); s.add_argument('--dim', type=int, choices=(2, 3), default=3)
-    s.add_argument('--seed', type=int, default=0); s.add_argument('--overwrite', action='store_true'); s.set_defaults(fn=cmd_phantom)
+    s.add_argument('out')
+    s.add_argument('--n', type=int, default=24)
+    s.add_argument('--dim', type=int, choices=(2, 3), default=3)
+    s.add_argument('--seed', type=int, default=0)
+    s.add_argument('--overwrite', action='store_true')
+    s.set_defaults(fn=cmd_phantom)
     s = sub.add_parser('fetch', help='download a Medical Segmentation Decathlon task through MONAI (checksum verified)')
-    s.add_argument('--task', default='Task04_Hippocampus'); s.add_argument('--root'); s.set_defaults(fn=cmd_fetch)
+    s.add_argument('--task', default='Task04_Hippocampus')
+    s.add_argument('--root')
+    s.set_defaults(fn=cmd_fetch)
     s = sub.add_parser('train', help='train a model (resumes from OUT/last.pt when present)')
-    s.add_argument('--data', help='dataset folder, or phantom | decathlon (default: auto)'); s.add_argument('--out', required=True)
-    s.add_argument('--profile', choices=('quick', 'full')); s.add_argument('--config', help='YAML/JSON config file')
+    s.add_argument('--data', help='dataset folder, or phantom | decathlon (default: auto)')
+    s.add_argument('--out', required=True)
+    s.add_argument('--profile', choices=('quick', 'full'))
+    s.add_argument('--config', help='YAML/JSON config file')
     s.add_argument('--set', action='append', metavar='KEY=VALUE', help='override a config key (repeatable)')
-    s.add_argument('--seeds', type=int, default=1, help='train N seeds (seed, seed+1, …; same split) into OUT/seed-K and report mean ± sd')
-    s.add_argument('--quiet', action='store_true'); s.set_defaults(fn=cmd_train)
+    s.add_argument(
+        '--seeds',
+        type=int,
+        default=1,
+        help='train N seeds (seed, seed+1, …; same split) into OUT/seed-K and report mean ± sd',
+    )
+    s.add_argument('--quiet', action='store_true')
+    s.set_defaults(fn=cmd_train)
     s = sub.add_parser('evaluate', help="score a run's model on a labelled folder of any layout")
-    s.add_argument('--model', help='run folder'); s.add_argument('--data', help='labelled dataset folder')
-    s.add_argument('--pred', help='folder of predicted masks (<case>.nii.gz)'); s.add_argument('--labels', help='folder of reference labels')
+    s.add_argument('--model', help='run folder')
+    s.add_argument('--data', help='labelled dataset folder')
+    s.add_argument('--pred', help='folder of predicted masks (<case>.nii.gz)')
+    s.add_argument('--labels', help='folder of reference labels')
     s.add_argument('--tolerance-mm', type=float, default=1.0, help='tolerance of the normalized surface Dice')
-    s.add_argument('--split', choices=('all', 'test', 'val'), default='all', help="all cases, or the run's held-out test / validation cases")
-    s.add_argument('--json'); s.add_argument('--quiet', action='store_true'); s.set_defaults(fn=cmd_evaluate)
+    s.add_argument(
+        '--split',
+        choices=('all', 'test', 'val'),
+        default='all',
+        help="all cases, or the run's held-out test / validation cases",
+    )
+    s.add_argument('--json')
+    s.add_argument('--quiet', action='store_true')
+    s.set_defaults(fn=cmd_evaluate)
     s = sub.add_parser('predict', help='predict masks for a NIfTI file, a folder or a DICOM series')
     s.add_argument('--model', required=True, action='append', help='run folder (repeat for a fold ensemble)')
-    s.add_argument('--input', required=True); s.add_argument('--out', required=True)
+    s.add_argument('--input', required=True)
+    s.add_argument('--out', required=True)
     s.add_argument('--tta', action='store_true', help='test-time augmentation (exact inverses)')
     s.add_argument('--tta-mode', default='flips', choices=('flips', 'rot90', 'd4'))
-    s.add_argument('--uncertainty', action='store_true', help='also write entropy, variance, mutual-information and energy maps')
+    s.add_argument(
+        '--uncertainty', action='store_true', help='also write entropy, variance, mutual-information and energy maps'
+    )
     s.add_argument('--mc-dropout', type=int, default=0, metavar='N', help='N Monte-Carlo dropout draws per TTA member')
-    s.add_argument('--postprocess', default='auto', help="auto (the run's postprocessing.json if any), none, or a JSON file")
-    s.add_argument('--quiet', action='store_true'); s.set_defaults(fn=cmd_predict)
+    s.add_argument(
+        '--postprocess', default='auto', help="auto (the run's postprocessing.json if any), none, or a JSON file"
+    )
+    s.add_argument('--quiet', action='store_true')
+    s.set_defaults(fn=cmd_predict)
     s = sub.add_parser('postprocess', help="choose post-processing on a run's validation fold (nnU-Net rule)")
-    s.add_argument('--model', required=True); s.add_argument('--data', help="default: the run's training data")
-    s.add_argument('--quiet', action='store_true'); s.set_defaults(fn=cmd_postprocess)
-    s = sub.add_parser('hpo', help='Optuna hyperparameter search (SQLite by default, PostgreSQL for many workers/machines)')
+    s.add_argument('--model', required=True)
+    s.add_argument('--data', help="default: the run's training data")
+    s.add_argument('--quiet', action='store_true')
+    s.set_defaults(fn=cmd_postprocess)
+    s = sub.add_parser(
+        'hpo', help='Optuna hyperparameter search (SQLite by default, PostgreSQL for many workers/machines)'
+    )
     s.add_argument('--space', required=True, help='search space file, e.g. configs/hpo/unet.json')
-    s.add_argument('--data', default=None); s.add_argument('--trials', type=int, required=True, help="the study's target number of trials")
-    s.add_argument('--storage', help='sqlite:///FILE (default: in the output folder) or postgresql://USER@HOST:PORT/DB (password from PGPASSWORD)')
-    s.add_argument('--study', help='study name (default: from the space file)'); s.add_argument('--workers', type=int, default=1)
-    s.add_argument('--out', help='output folder (default runs/hpo-<study>)'); s.add_argument('--objectives', default='dice', help='dice | dice,time | dice,memory')
-    s.add_argument('--pruner', default='median', choices=('median', 'hyperband', 'none')); s.add_argument('--seed', type=int, default=0)
+    s.add_argument('--data', default=None)
+    s.add_argument('--trials', type=int, required=True, help="the study's target number of trials")
+    s.add_argument(
+        '--storage',
+        help='sqlite:///FILE (default: in the output folder) or postgresql://USER@HOST:PORT/DB (password from PGPASSWORD)',
+    )
+    s.add_argument('--study', help='study name (default: from the space file)')
+    s.add_argument('--workers', type=int, default=1)
+    s.add_argument('--out', help='output folder (default runs/hpo-<study>)')
+    s.add_argument('--objectives', default='dice', help='dice | dice,time | dice,memory')
+    s.add_argument('--pruner', default='median', choices=('median', 'hyperband', 'none'))
+    s.add_argument('--seed', type=int, default=0)
     s.set_defaults(fn=cmd_hpo)
-    s = sub.add_parser('bench', help='speed benchmarks side by side with a reference (JSON + HTML under reports/benchmarks/)')
+    s = sub.add_parser(
+        'bench', help='speed benchmarks side by side with a reference (JSON + HTML under reports/benchmarks/)'
+    )
     s.add_argument('kind', choices=('train', 'infer', 'data', 'metrics'))
-    s.add_argument('--data'); s.add_argument('--model', help='run folder (infer)'); s.add_argument('--run', help='training folder (train)')
-    s.add_argument('--config', help='YAML/JSON config (train, data)'); s.add_argument('--profile', choices=('quick', 'full')); s.add_argument('--set', action='append', metavar='KEY=VALUE')
-    s.add_argument('--device', default='auto', choices=('auto', 'cpu', 'cuda')); s.add_argument('--cases', type=int, default=8)
-    s.add_argument('--repeats', type=int, default=1); s.add_argument('--steps', type=int, default=20)
+    s.add_argument('--data')
+    s.add_argument('--model', help='run folder (infer)')
+    s.add_argument('--run', help='training folder (train)')
+    s.add_argument('--config', help='YAML/JSON config (train, data)')
+    s.add_argument('--profile', choices=('quick', 'full'))
+    s.add_argument('--set', action='append', metavar='KEY=VALUE')
+    s.add_argument('--device', default='auto', choices=('auto', 'cpu', 'cuda'))
+    s.add_argument('--cases', type=int, default=8)
+    s.add_argument('--repeats', type=int, default=1)
+    s.add_argument('--steps', type=int, default=20)
     s.add_argument('--goal', type=float, help='held-out Dice to reach (train): the seconds it took are reported')
-    s.add_argument('--budget-s', type=float, help='training seconds (train): epochs planned from the measured step rate so the schedule fits')
-    s.add_argument('--out', default='reports/benchmarks'); s.set_defaults(fn=cmd_bench)
+    s.add_argument(
+        '--budget-s',
+        type=float,
+        help='training seconds (train): epochs planned from the measured step rate so the schedule fits',
+    )
+    s.add_argument('--out', default='reports/benchmarks')
+    s.set_defaults(fn=cmd_bench)
     s = sub.add_parser('docs', help='build the documentation offline (nbdev processing + nbconvert) into _docs/')
-    s.add_argument('--out'); s.add_argument('--force', action='store_true'); s.set_defaults(fn=cmd_docs)
+    s.add_argument('--out')
+    s.add_argument('--force', action='store_true')
+    s.set_defaults(fn=cmd_docs)
     s = sub.add_parser('journey', help='run the study journey and write HTML reports (the main job)')
     s.add_argument('--data', default=None, help='dataset folder, or phantom | phantom2d | decathlon (default: auto)')
-    s.add_argument('--out', default='reports/latest'); s.add_argument('--profile', choices=('quick', 'full', 'smoke'), default='quick',
-                   help='quick: CPU-sized (~15 min); full: GPU; smoke: a few steps per run (tests)')
-    s.add_argument('--stages', help='comma-separated stage numbers, e.g. 01,02 (default: all)'); s.add_argument('--seed', type=int, default=0)
-    s.add_argument('--param', action='append', metavar='STAGE.NAME=VALUE', help="a stage notebook's parameter, e.g. 06.trials=24 (repeatable)")
-    s.add_argument('--quiet', action='store_true'); s.set_defaults(fn=cmd_journey)
+    s.add_argument('--out', default='reports/latest')
+    s.add_argument(
+        '--profile',
+        choices=('quick', 'full', 'smoke'),
+        default='quick',
+        help='quick: CPU-sized (~15 min); full: GPU; smoke: a few steps per run (tests)',
+    )
+    s.add_argument('--stages', help='comma-separated stage numbers, e.g. 01,02 (default: all)')
+    s.add_argument('--seed', type=int, default=0)
+    s.add_argument(
+        '--param',
+        action='append',
+        metavar='STAGE.NAME=VALUE',
+        help="a stage notebook's parameter, e.g. 06.trials=24 (repeatable)",
+    )
+    s.add_argument('--quiet', action='store_true')
+    s.set_defaults(fn=cmd_journey)
     return p
 
 def main(argv=None) -> int:
     "Entry point of the `segcore` console script."
     a = build_parser().parse_args(argv)
-    try: return a.fn(a)
+    try:
+        return a.fn(a)
     except SegcoreError as e:
-        print(f'segcore {a.command}: error: {e}', file=sys.stderr); return 2
-    except OSError as e:        # disk full, unwritable or occupied output path, …: say which file and why
+        print(f'segcore {a.command}: error: {e}', file=sys.stderr)
+        return 2
+    except OSError as e:  # disk full, unwritable or occupied output path, …: say which file and why
         where = ' -> '.join(str(f) for f in (e.filename, e.filename2) if f) or 'output'
-        print(f'segcore {a.command}: error: {where}: {e.strerror or e} (files already written are intact)', file=sys.stderr); return 2
+        print(
+            f'segcore {a.command}: error: {where}: {e.strerror or e} (files already written are intact)',
+            file=sys.stderr,
+        )
+        return 2
     except KeyboardInterrupt:
-        print(f'segcore {a.command}: interrupted', file=sys.stderr); return 130
+        print(f'segcore {a.command}: interrupted', file=sys.stderr)
+        return 130

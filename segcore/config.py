@@ -4,7 +4,6 @@
 
 # %% ../nbs/08_config.ipynb 3
 from __future__ import annotations
-import dataclasses, json
 from dataclasses import dataclass, field, fields, asdict
 from pathlib import Path
 import yaml
@@ -54,7 +53,9 @@ class TrainConfig:
     grad_clip: float | None = 12.0
     amp: str = 'auto'                       # auto (bf16 on CUDA, off on CPU) | bf16 | fp16 | none
     channels_last: bool = False
-    compile: str = 'off'                    # torch.compile the training forward: off | default | reduce-overhead (CUDA graphs) | max-autotune
+    compile: str = (
+        'off'  # torch.compile the training forward: off | default | reduce-overhead (CUDA graphs) | max-autotune
+    )
     freeze_encoder_epochs: int = 0
     early_stopping: int | None = None       # patience, in validations
     val_every: int = 1
@@ -73,11 +74,31 @@ class TrainConfig:
 PROFILES = {
     # CPU-friendly: a small residual UNet on hippocampus-sized patches, at most ~10 minutes on 2 cores
     # (measured: ~30 samples/s, ~7 s per epoch on 2 CPU cores for hippocampus-sized patches)
-    'quick': dict(model='unet', model_size='small', patch_size=[32, 48, 32], epochs=60, iterations_per_epoch=25, batch_size=8,
-                  lr=3e-3, warmup_epochs=2, val_every=10, time_limit_s=480.0),
+    'quick': dict(
+        model='unet',
+        model_size='small',
+        patch_size=[32, 48, 32],
+        epochs=60,
+        iterations_per_epoch=25,
+        batch_size=8,
+        lr=3e-3,
+        warmup_epochs=2,
+        val_every=10,
+        time_limit_s=480.0,
+    ),
     # GPU: longer schedule, bf16, larger batches
-    'full': dict(model='unet', model_size='base', epochs=300, iterations_per_epoch=50, batch_size=32, lr=3e-3, sample_on_device=True,
-                 warmup_epochs=10, val_every=10, channels_last=True),
+    'full': dict(
+        model='unet',
+        model_size='base',
+        epochs=300,
+        iterations_per_epoch=50,
+        batch_size=32,
+        lr=3e-3,
+        sample_on_device=True,
+        warmup_epochs=10,
+        val_every=10,
+        channels_last=True,
+    ),
 }
 
 def _field_types() -> dict: return {f.name: f for f in fields(TrainConfig)}
@@ -88,15 +109,19 @@ def _set(d: dict, key: str, value, source: str):
     ft = _field_types()
     if top not in ft:
         near = [k for k in ft if top.split('_')[0] in k][:5]
-        raise SegcoreError(f'{source}: unknown config key {top!r}' + (f' (did you mean {", ".join(near)}?)' if near else '')
-                           + f'; known keys: {", ".join(ft)}')
+        raise SegcoreError(
+            f'{source}: unknown config key {top!r}'
+            + (f' (did you mean {", ".join(near)}?)' if near else '')
+            + f'; known keys: {", ".join(ft)}'
+        )
     if rest:
         sub = dict(d.get(top) or {}) if isinstance(d.get(top), dict) or d.get(top) is None else None
         if sub is None: raise SegcoreError(f'{source}: {top!r} is not a mapping, cannot set {key!r}')
         cur = sub
         *path, last = rest.split('.')
         for p in path: cur = cur.setdefault(p, {})
-        cur[last] = value; d[top] = sub
+        cur[last] = value
+        d[top] = sub
     else: d[top] = value
 
 def parse_override(s: str) -> tuple:
@@ -123,29 +148,63 @@ def read_config_file(path) -> dict:
 COMPILE_MODES = ('off', 'default', 'reduce-overhead', 'max-autotune')
 
 def _check(cfg: TrainConfig) -> TrainConfig:
-    num = lambda x: isinstance(x, (int, float)) and not isinstance(x, bool)
+    def num(x):
+        return isinstance(x, (int, float)) and not isinstance(x, bool)
     problems = []
-    for k in ('fold', 'n_folds', 'epochs', 'batch_size', 'iterations_per_epoch', 'grad_accum', 'val_every', 'seed', 'warmup_epochs',
-              'freeze_encoder_epochs', 'split_seed', 'checkpoint_every'):
+    for k in (
+        'fold',
+        'n_folds',
+        'epochs',
+        'batch_size',
+        'iterations_per_epoch',
+        'grad_accum',
+        'val_every',
+        'seed',
+        'warmup_epochs',
+        'freeze_encoder_epochs',
+        'split_seed',
+        'checkpoint_every',
+    ):
         v = getattr(cfg, k)
-        if not isinstance(v, int) or isinstance(v, bool) or v < 0: problems.append(f'{k} must be a non-negative integer (got {v!r})')
+        if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+            problems.append(f'{k} must be a non-negative integer (got {v!r})')
     for k in ('lr', 'weight_decay', 'momentum', 'test_fraction', 'pos_ratio', 'val_overlap'):
         if not num(getattr(cfg, k)): problems.append(f'{k} must be a number (got {getattr(cfg, k)!r})')
     if num(cfg.pos_ratio) and not 0 <= cfg.pos_ratio <= 1: problems.append('pos_ratio must be in [0, 1]')
     if num(cfg.test_fraction) and not 0 <= cfg.test_fraction < 1: problems.append('test_fraction must be in [0, 1)')
-    if not (isinstance(cfg.patch_size, (list, tuple)) and len(cfg.patch_size) in (2, 3) and all(isinstance(p, int) and p > 0 for p in cfg.patch_size)):
+    if not (
+        isinstance(cfg.patch_size, (list, tuple))
+        and len(cfg.patch_size) in (2, 3)
+        and all(isinstance(p, int) and p > 0 for p in cfg.patch_size)
+    ):
         problems.append(f'patch_size must be 2 or 3 positive integers (got {cfg.patch_size!r})')
-    if cfg.optimizer not in ('adam', 'adamw', 'sgd'): problems.append(f'optimizer must be adam, adamw or sgd (got {cfg.optimizer!r})')
-    if cfg.scheduler not in ('warmup_cosine', 'onecycle', 'plateau', 'none'): problems.append(f'unknown scheduler {cfg.scheduler!r}')
-    if cfg.amp not in ('auto', 'bf16', 'fp16', 'none'): problems.append(f'amp must be auto, bf16, fp16 or none (got {cfg.amp!r})')
-    if cfg.compile not in COMPILE_MODES: problems.append(f'compile must be one of {", ".join(COMPILE_MODES)} (got {cfg.compile!r})')
-    if cfg.device not in ('auto', 'cpu', 'cuda') and not str(cfg.device).startswith('cuda:'): problems.append(f'unknown device {cfg.device!r}')
+    if cfg.optimizer not in ('adam', 'adamw', 'sgd'):
+        problems.append(f'optimizer must be adam, adamw or sgd (got {cfg.optimizer!r})')
+    if cfg.scheduler not in ('warmup_cosine', 'onecycle', 'plateau', 'none'):
+        problems.append(f'unknown scheduler {cfg.scheduler!r}')
+    if cfg.amp not in ('auto', 'bf16', 'fp16', 'none'):
+        problems.append(f'amp must be auto, bf16, fp16 or none (got {cfg.amp!r})')
+    if cfg.compile not in COMPILE_MODES:
+        problems.append(f'compile must be one of {", ".join(COMPILE_MODES)} (got {cfg.compile!r})')
+    if cfg.device not in ('auto', 'cpu', 'cuda') and not str(cfg.device).startswith('cuda:'):
+        problems.append(f'unknown device {cfg.device!r}')
     if not isinstance(cfg.loss, (dict, str)): problems.append('loss must be a name or a {name: weight} mapping')
-    if cfg.n_folds >= 1 and cfg.fold >= cfg.n_folds: problems.append(f'fold {cfg.fold} does not exist with n_folds={cfg.n_folds}')
+    if cfg.n_folds >= 1 and cfg.fold >= cfg.n_folds:
+        problems.append(f'fold {cfg.fold} does not exist with n_folds={cfg.n_folds}')
     if problems: raise SegcoreError('invalid training config: ' + '; '.join(problems))
     return cfg
 
-_FLOAT_KEYS = ('lr', 'weight_decay', 'momentum', 'test_fraction', 'pos_ratio', 'val_overlap', 'grad_clip', 'time_limit_s')
+_FLOAT_KEYS = (
+    'lr',
+    'weight_decay',
+    'momentum',
+    'test_fraction',
+    'pos_ratio',
+    'val_overlap',
+    'grad_clip',
+    'time_limit_s',
+)
+
 
 def load_config(profile: str | None = None, file=None, overrides=None, **kw) -> TrainConfig:
     """Build a `TrainConfig`: defaults < `profile` < `file` (YAML/JSON) < `overrides` (list of 'k=v' strings
@@ -163,7 +222,8 @@ def load_config(profile: str | None = None, file=None, overrides=None, **kw) -> 
         if isinstance(d[k], str):
             try: d[k] = float(d[k])
             except ValueError: pass
-    if isinstance(d['compile'], bool): d['compile'] = 'default' if d['compile'] else 'off'   # YAML reads off/on/true as booleans
+    if isinstance(d['compile'], bool):
+        d['compile'] = 'default' if d['compile'] else 'off'  # YAML reads off/on/true as booleans
     return _check(TrainConfig(**d))
 
 def save_config(cfg: TrainConfig, path) -> Path:

@@ -27,14 +27,20 @@ class LeakageError(SegcoreError):
 
 # %% ../nbs/00_core.ipynb 8
 def file_mode() -> int:
-    "Permissions of a new file under the current umask (mkstemp alone gives 0600: reports must stay readable to others)."
-    m = os.umask(0); os.umask(m)
+    """Permissions of a new file under the current umask (mkstemp alone gives 0600: reports must stay readable to
+    others)."""
+    m = os.umask(0)
+    os.umask(m)
     return 0o666 & ~m
 
 def injected_faults(kind: str) -> list:
     """The values of fault-injection entries `KIND@VALUE` in `$SEGCORE_FAULT` (comma-separated; tests only):
-    `enospc@NAME` (disk full writing NAME), `oom@STEP` (CUDA OOM at a training step), `journey@STAGE` (a stage fails)."""
-    return [v for k, _, v in (p.partition('@') for p in os.environ.get('SEGCORE_FAULT', '').split(',')) if k == kind and v]
+    `enospc@NAME` (disk full writing NAME), `oom@STEP` (CUDA OOM at a training step), `journey@STAGE` (a stage
+    fails)."""
+    return [
+        v for k, _, v in (p.partition('@') for p in os.environ.get('SEGCORE_FAULT', '').split(',')) if k == kind and v
+    ]
+
 
 def _disk_full_fault(path: Path) -> bool:
     "`SEGCORE_FAULT=enospc@NAME` fails writes of files whose name contains NAME."
@@ -49,9 +55,12 @@ def atomic_write_bytes(path, data: bytes) -> Path:
     try:
         with os.fdopen(fd, 'wb') as f:
             if _disk_full_fault(path):
-                f.write(data[:len(data) // 2]); f.flush()
+                f.write(data[: len(data) // 2])
+                f.flush()
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
-            f.write(data); f.flush(); os.fsync(f.fileno())
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
         os.chmod(tmp, file_mode())
         os.replace(tmp, path)
     except BaseException:
@@ -103,7 +112,9 @@ def hash_files(paths, root=None) -> str:
     h = hashlib.sha256()
     for p in sorted(Path(p) for p in paths):
         name = str(p.relative_to(root)) if root else p.name
-        h.update(name.encode()); h.update(b'\0'); h.update(sha256_file(p).encode())
+        h.update(name.encode())
+        h.update(b'\0')
+        h.update(sha256_file(p).encode())
     return h.hexdigest()
 
 def environment_info() -> dict:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, asdict
 from pathlib import Path
 import numpy as np
 from .core import DataError
-from .io import (Volume, read_image, image_ext, strip_ext, world2vox, lps_ras_flip, IMAGE_EXTS)
+from .io import (Volume, read_image, image_ext, strip_ext, world2vox)
 
 # %% auto 0
 __all__ = ['LABEL_DIRS', 'LABEL_SUFFIX', 'CHANNEL_SUFFIX', 'IGNORED_NAMES', 'LUNA_COLUMNS', 'LAYOUTS', 'Finding', 'Case',
@@ -37,7 +37,8 @@ class Case:
     images: list
     label: Path | None = None
     layout: str = ''
-    annotations: list = field(default_factory=list)   # LUNA16 nodules: dicts with world 'xyz' (LPS mm) and 'diameter_mm'
+    annotations: list = field(default_factory=list)  # LUNA16 nodules: dicts with world 'xyz' (LPS mm) and 'diameter_mm'
+
     @property
     def has_label(self) -> bool: return self.label is not None or self.layout == 'luna16'
     @property
@@ -61,8 +62,13 @@ class DatasetIndex:
     @property
     def labelled(self) -> list: return [c for c in self.cases if c.has_label]
     def case(self, case_id) -> Case: return next(c for c in self.cases if c.case_id == case_id)
-    def patients(self) -> dict: "case id -> patient id for labelled cases"; return {c.case_id: c.patient_id for c in self.labelled}
-    def errors_for(self, case_id) -> list: return [f for f in self.findings if f.case == case_id and f.severity == 'error']
+
+    def patients(self) -> dict:
+        "case id -> patient id for labelled cases"
+        return {c.case_id: c.patient_id for c in self.labelled}
+
+    def errors_for(self, case_id) -> list:
+        return [f for f in self.findings if f.case == case_id and f.severity == 'error']
 
 # %% ../nbs/02_data.ipynb 8
 LABEL_DIRS = ('labelsTr', 'labels', 'masks', 'mask', 'segmentations', 'segmentation', 'gt', 'ground_truth')
@@ -80,10 +86,15 @@ def _scan(folder: Path, root: Path, findings: list, recursive=True) -> list:
     for p in sorted(folder.rglob('*') if recursive else folder.iterdir()):
         if p.is_dir(): continue
         if p.name.startswith('._'):
-            findings.append(Finding(None, _rel(p, root), 'non_image_file', 'macOS resource-fork file (._*), ignored', 'warning')); continue
+            findings.append(
+                Finding(None, _rel(p, root), 'non_image_file', 'macOS resource-fork file (._*), ignored', 'warning')
+            )
+            continue
         if image_ext(p) is None and p.suffix.lower() != '.raw':
             if p.name not in IGNORED_NAMES:
-                findings.append(Finding(None, _rel(p, root), 'non_image_file', f'not an image file ({p.name}), ignored', 'warning'))
+                findings.append(
+                    Finding(None, _rel(p, root), 'non_image_file', f'not an image file ({p.name}), ignored', 'warning')
+                )
             continue
         if image_ext(p): out.append(p)
     return out
@@ -104,21 +115,31 @@ def _dupes(keyed: list, root: Path, findings: list, what: str) -> dict:
     out = {}
     for k, ps in groups.items():
         if len(ps) > 1:
-            findings.append(Finding(_case_id(*k), ', '.join(_rel(p, root) for p in ps), 'duplicate_id',
-                                    f'{len(ps)} {what} files share the case id {_case_id(*k)!r}; none is used until one is removed'))
+            findings.append(
+                Finding(
+                    _case_id(*k),
+                    ', '.join(_rel(p, root) for p in ps),
+                    'duplicate_id',
+                    f'{len(ps)} {what} files share the case id {_case_id(*k)!r}; none is used until one is removed',
+                )
+            )
         else: out[k] = ps[0]
     return out
 
 def _inside(p: Path, root: Path) -> bool:
-    try: p.resolve().relative_to(root.resolve()); return True
-    except ValueError: return False
+    try:
+        p.resolve().relative_to(root.resolve())
+        return True
+    except ValueError:
+        return False
 
 # %% ../nbs/02_data.ipynb 10
 def _parse_labels(lab) -> dict | None:
     if not isinstance(lab, dict): return None
     out = {}
     for k, v in lab.items():
-        if isinstance(v, (int, float)) and not isinstance(k, (int, float)) and not str(k).lstrip('-').isdigit(): out[int(v)] = str(k)   # nnU-Net v2
+        if isinstance(v, (int, float)) and not isinstance(k, (int, float)) and not str(k).lstrip('-').isdigit():
+            out[int(v)] = str(k)  # nnU-Net v2
         elif isinstance(v, list): out.update({int(x): str(k) for x in v})                     # nnU-Net regions
         else: out[int(k)] = str(v)                                                             # MSD
     return dict(sorted(out.items()))
@@ -131,49 +152,90 @@ def read_dataset_json(root: Path, findings: list) -> dict:
         if not isinstance(meta, dict): raise ValueError('top level is not an object')
         return meta
     except Exception as e:
-        findings.append(Finding(None, 'dataset.json', 'bad_dataset_json', f'dataset.json cannot be parsed ({e}); folders scanned instead'))
+        findings.append(
+            Finding(
+                None,
+                'dataset.json',
+                'bad_dataset_json',
+                f'dataset.json cannot be parsed ({e}); folders scanned instead',
+            )
+        )
         return {}
 
 def discover_msd(root: Path, findings: list) -> DatasetIndex:
     meta = read_dataset_json(root, findings)
     classes = _parse_labels(meta.get('labels'))
     chans = meta.get('channel_names') or meta.get('modality')
-    channel_names = [str(v) for k, v in sorted(chans.items(), key=lambda kv: int(kv[0]))] if isinstance(chans, dict) else None
+    channel_names = (
+        [str(v) for k, v in sorted(chans.items(), key=lambda kv: int(kv[0]))] if isinstance(chans, dict) else None
+    )
     img_dir, lab_dir = root / 'imagesTr', root / 'labelsTr'
     cases, orphans = [], []
     if isinstance(meta.get('training'), list) and meta['training'] and isinstance(meta['training'][0], dict):
-        listed = set(); seen = Counter(); entries = []
+        listed = set()
+        seen = Counter()
+        entries = []
         for i, ent in enumerate(meta['training']):
             img, lab = ent.get('image'), ent.get('label')
             if not isinstance(img, str):
-                findings.append(Finding(None, 'dataset.json', 'bad_dataset_json', f'training entry {i} has no image path')); continue
+                findings.append(
+                    Finding(None, 'dataset.json', 'bad_dataset_json', f'training entry {i} has no image path')
+                )
+                continue
             ip, lp = root / img, (root / lab if isinstance(lab, str) else None)
             bad = [q for q in (ip, lp) if q is not None and not _inside(q, root)]
             if bad:
-                findings.append(Finding(strip_ext(ip), 'dataset.json', 'path_outside_root',
-                                        f'training entry {i} points outside the dataset folder ({", ".join(map(str, [img, lab]))}); refused'))
+                findings.append(
+                    Finding(
+                        strip_ext(ip),
+                        'dataset.json',
+                        'path_outside_root',
+                        f'training entry {i} points outside the dataset folder '
+                        f'({", ".join(map(str, [img, lab]))}); refused',
+                    )
+                )
                 continue
-            cid = strip_ext(ip); seen[cid] += 1; entries.append((cid, ip, lp, ent))
+            cid = strip_ext(ip)
+            seen[cid] += 1
+            entries.append((cid, ip, lp, ent))
         for cid in sorted(c for c, n in seen.items() if n > 1):
-            findings.append(Finding(cid, 'dataset.json', 'duplicate_id', f'{seen[cid]} training entries share the case id {cid!r}; none is used'))
+            findings.append(
+                Finding(
+                    cid,
+                    'dataset.json',
+                    'duplicate_id',
+                    f'{seen[cid]} training entries share the case id {cid!r}; none is used',
+                )
+            )
         for cid, ip, lp, ent in entries:
             if seen[cid] > 1: continue
             listed.update(q.resolve() for q in (ip, lp) if q)
             missing = [q for q in (ip, lp) if q is not None and not q.exists()]
             for q in missing:
-                findings.append(Finding(cid, _rel(q, root), 'missing_file', 'listed in dataset.json but does not exist'))
+                findings.append(
+                    Finding(cid, _rel(q, root), 'missing_file', 'listed in dataset.json but does not exist')
+                )
             if missing: continue
             cases.append(Case(cid, str(ent.get('patient', cid)), [ip], lp, 'msd'))
         for d in (img_dir, lab_dir):
             if d.is_dir():
                 for p in _scan(d, root, findings):
                     if p.resolve() not in listed:
-                        findings.append(Finding(strip_ext(p), _rel(p, root), 'unlisted_file', 'in the folder but not listed in dataset.json; ignored', 'warning'))
+                        findings.append(
+                            Finding(
+                                strip_ext(p),
+                                _rel(p, root),
+                                'unlisted_file',
+                                'in the folder but not listed in dataset.json; ignored',
+                                'warning',
+                            )
+                        )
     else:   # nnU-Net v2 (or MSD without a training list): pair files by name
         if not img_dir.is_dir(): raise DataError(root, 'MSD/nnU-Net layout needs an imagesTr/ folder')
         by_case = defaultdict(dict)
         for p in _scan(img_dir, root, findings):
-            s = strip_ext(p); m = CHANNEL_SUFFIX.search(s)
+            s = strip_ext(p)
+            m = CHANNEL_SUFFIX.search(s)
             cid, ch = (s[:m.start()], int(m.group(1))) if m else (s, 0)
             if ch in by_case[cid]:
                 findings.append(Finding(cid, _rel(p, root), 'duplicate_id', f'two files for case {cid!r} channel {ch}'))
@@ -183,8 +245,14 @@ def discover_msd(root: Path, findings: list) -> DatasetIndex:
         for cid in sorted(by_case):
             chs = by_case[cid]
             if n_ch and sorted(chs) != list(range(n_ch)):
-                findings.append(Finding(cid, _rel(next(iter(chs.values())), root), 'channel_count',
-                                        f'channels {sorted(chs)} found, dataset.json declares {n_ch} ({", ".join(channel_names)})'))
+                findings.append(
+                    Finding(
+                        cid,
+                        _rel(next(iter(chs.values())), root),
+                        'channel_count',
+                        f'channels {sorted(chs)} found, dataset.json declares {n_ch} ({", ".join(channel_names)})',
+                    )
+                )
                 continue
             cases.append(Case(cid, cid, [chs[k] for k in sorted(chs)], labs.get(cid), 'msd'))
         orphans = [p for k, p in sorted(labs.items()) if k not in by_case]
@@ -193,7 +261,9 @@ def discover_msd(root: Path, findings: list) -> DatasetIndex:
                         bool(meta.get('synthetic')) or (root / 'SYNTHETIC.txt').exists(), meta.get('name'))
 
 # %% ../nbs/02_data.ipynb 12
-def discover_paired(root: Path, findings: list, img_dir: Path | None = None, lab_dir: Path | None = None) -> DatasetIndex:
+def discover_paired(
+    root: Path, findings: list, img_dir: Path | None = None, lab_dir: Path | None = None
+) -> DatasetIndex:
     meta = read_dataset_json(root, findings)
     if img_dir is not None:
         imgs = _dupes([(_key(p, img_dir), p) for p in _scan(img_dir, root, findings)], root, findings, 'image')
@@ -201,7 +271,8 @@ def discover_paired(root: Path, findings: list, img_dir: Path | None = None, lab
         layout = 'paired'
     else:   # side by side: X.ext + X_mask.ext
         files = _scan(root, root, findings)
-        is_lab = lambda p: bool(LABEL_SUFFIX.search(strip_ext(p)))
+        def is_lab(p):
+            return bool(LABEL_SUFFIX.search(strip_ext(p)))
         imgs = _dupes([(_key(p, root), p) for p in files if not is_lab(p)], root, findings, 'image')
         labs = _dupes([(_key(p, root), p) for p in files if is_lab(p)], root, findings, 'label')
         layout = 'paired-side-by-side'
@@ -209,9 +280,18 @@ def discover_paired(root: Path, findings: list, img_dir: Path | None = None, lab
              for k, p in sorted(imgs.items())]
     orphans = [p for k, p in sorted(labs.items()) if k not in imgs]
     chans = meta.get('channel_names') or meta.get('modality')
-    return DatasetIndex(root, layout, cases, _parse_labels(meta.get('labels')),
-                        [str(v) for _, v in sorted(chans.items())] if isinstance(chans, dict) else None,
-                        findings, orphans, [], bool(meta.get('synthetic')) or (root / 'SYNTHETIC.txt').exists(), meta.get('name'))
+    return DatasetIndex(
+        root,
+        layout,
+        cases,
+        _parse_labels(meta.get('labels')),
+        [str(v) for _, v in sorted(chans.items())] if isinstance(chans, dict) else None,
+        findings,
+        orphans,
+        [],
+        bool(meta.get('synthetic')) or (root / 'SYNTHETIC.txt').exists(),
+        meta.get('name'),
+    )
 
 # %% ../nbs/02_data.ipynb 14
 LUNA_COLUMNS = ('seriesuid', 'coordX', 'coordY', 'coordZ', 'diameter_mm')
@@ -236,8 +316,15 @@ def discover_luna16(root: Path, findings: list) -> DatasetIndex:
     found = _dupes([(('', p.stem), p) for p in mhds], root, findings, 'series')
     cases = [Case(k[1], k[1], [p], None, 'luna16', ann.get(k[1], [])) for k, p in sorted(found.items())]
     for uid in sorted(set(ann) - {k[1] for k in found}):
-        findings.append(Finding(uid, 'annotations.csv', 'annotation_without_image',
-                                f'{len(ann[uid])} nodule(s) annotated for a series that is not in the folder', 'warning'))
+        findings.append(
+            Finding(
+                uid,
+                'annotations.csv',
+                'annotation_without_image',
+                f'{len(ann[uid])} nodule(s) annotated for a series that is not in the folder',
+                'warning',
+            )
+        )
     return DatasetIndex(root, 'luna16', cases, {0: 'background', 1: 'nodule'}, ['CT'], findings)
 
 def luna16_mask(vol: Volume, nodules: list) -> np.ndarray:
@@ -255,14 +342,21 @@ def luna16_mask(vol: Volume, nodules: list) -> np.ndarray:
         grid = np.stack(np.meshgrid(*[np.arange(a, b) for a, b in zip(lo, hi)], indexing='ij'), -1)
         d = np.linalg.norm((grid - c) @ lin.T, axis=-1)
         sub = d <= r
-        if not sub.any():                        # smaller than a voxel: mark the voxel holding the centre
-            ci = np.clip(np.round(c).astype(int), 0, np.array(vol.spatial_shape) - 1); mask[tuple(ci)] = 1; continue
+        if not sub.any():  # smaller than a voxel: mark the voxel holding the centre
+            ci = np.clip(np.round(c).astype(int), 0, np.array(vol.spatial_shape) - 1)
+            mask[tuple(ci)] = 1
+            continue
         mask[tuple(slice(a, b) for a, b in zip(lo, hi))][sub] = 1
     return mask
 
 # %% ../nbs/02_data.ipynb 16
 def _split_mod(stem: str, case: str) -> str | None:
-    return stem[len(case) + 1:] if stem.startswith(case) and len(stem) > len(case) + 1 and stem[len(case)] in '_-' else None
+    return (
+        stem[len(case) + 1 :]
+        if stem.startswith(case) and len(stem) > len(case) + 1 and stem[len(case)] in '_-'
+        else None
+    )
+
 
 def discover_multimodal(root: Path, findings: list) -> DatasetIndex:
     meta = read_dataset_json(root, findings)
@@ -273,7 +367,15 @@ def discover_multimodal(root: Path, findings: list) -> DatasetIndex:
         for p in files:
             m = _split_mod(strip_ext(p), d.name)
             if m is None:
-                findings.append(Finding(d.name, _rel(p, root), 'unexpected_file', f'name does not start with the case folder name {d.name!r}; ignored', 'warning'))
+                findings.append(
+                    Finding(
+                        d.name,
+                        _rel(p, root),
+                        'unexpected_file',
+                        f'name does not start with the case folder name {d.name!r}; ignored',
+                        'warning',
+                    )
+                )
             else: mods[m] = p
         per_case[d.name] = mods
     all_mods = sorted({m for mods in per_case.values() for m in mods if not LABEL_SUFFIX.search('_' + m)})
@@ -284,7 +386,14 @@ def discover_multimodal(root: Path, findings: list) -> DatasetIndex:
         lab = next((p for m, p in mods.items() if LABEL_SUFFIX.search('_' + m)), None)
         missing = [m for m in channels if m not in mods]
         if missing:
-            findings.append(Finding(cid, cid, 'channel_count', f'missing channel(s) {", ".join(missing)} (expected {", ".join(channels)})'))
+            findings.append(
+                Finding(
+                    cid,
+                    cid,
+                    'channel_count',
+                    f'missing channel(s) {", ".join(missing)} (expected {", ".join(channels)})',
+                )
+            )
             continue
         cases.append(Case(cid, cid, [mods[m] for m in channels], lab, 'multimodal'))
     return DatasetIndex(root, 'multimodal', cases, _parse_labels(meta.get('labels')), channels, findings,
@@ -296,7 +405,8 @@ LAYOUTS = ('msd', 'paired', 'paired-side-by-side', 'luna16', 'multimodal')
 def detect_layout(root) -> str:
     "Name the layout of the dataset folder `root` (see `LAYOUTS`)."
     root = Path(root)
-    if not root.is_dir(): raise DataError(root, 'dataset folder does not exist' if not root.exists() else 'not a folder')
+    if not root.is_dir():
+        raise DataError(root, 'dataset folder does not exist' if not root.exists() else 'not a folder')
     names = {p.name for p in root.iterdir()}
     if 'imagesTr' in names or ('dataset.json' in names and 'imagesTr' in names): return 'msd'
     if 'annotations.csv' in names and any(root.rglob('*.mhd')): return 'luna16'
@@ -304,7 +414,9 @@ def detect_layout(root) -> str:
     files = [p for p in root.rglob('*') if p.is_file() and image_ext(p)]
     if any(LABEL_SUFFIX.search(strip_ext(p)) for p in files if p.parent == root or p.parent.parent == root):
         subdirs = [p for p in root.iterdir() if p.is_dir()]
-        if subdirs and all(_split_mod(strip_ext(f), d.name) is not None for d in subdirs for f in d.iterdir() if image_ext(f)):
+        if subdirs and all(
+            _split_mod(strip_ext(f), d.name) is not None for d in subdirs for f in d.iterdir() if image_ext(f)
+        ):
             return 'multimodal'
         return 'paired-side-by-side'
     if 'dataset.json' in names: return 'msd'
@@ -328,9 +440,13 @@ def discover(root, layout: str | None = None) -> DatasetIndex:
     else: raise ValueError(f'unknown layout {layout!r}; known: {", ".join(LAYOUTS)}')
     for c in idx.cases:
         if c.label is None and c.layout != 'luna16':
-            idx.findings.append(Finding(c.case_id, _rel(c.images[0], root), 'image_without_label', 'image has no label file', 'warning'))
+            idx.findings.append(
+                Finding(c.case_id, _rel(c.images[0], root), 'image_without_label', 'image has no label file', 'warning')
+            )
     for p in idx.orphan_labels:
-        idx.findings.append(Finding(strip_ext(p), _rel(p, root), 'label_without_image', 'label file has no image', 'warning'))
+        idx.findings.append(
+            Finding(strip_ext(p), _rel(p, root), 'label_without_image', 'label file has no image', 'warning')
+        )
     return idx
 
 # %% ../nbs/02_data.ipynb 20
@@ -350,7 +466,8 @@ def _same_geometry(a: Volume, b: Volume, tol=1e-3) -> bool:
 def check_case(case: Case, classes: dict | None = None, n_channels: int | None = None,
                expected_ndim: int | None = None) -> tuple:
     "Read `case` and check it. Returns `(LoadedCase or None, findings)`; an error finding means unusable."
-    F = lambda file, kind, msg, sev='error': Finding(case.case_id, str(file), kind, msg, sev)
+    def F(file, kind, msg, sev='error'):
+        return Finding(case.case_id, str(file), kind, msg, sev)
     found, vols = [], []
     for p in case.images:
         try: vols.append(read_image(p))
@@ -362,7 +479,13 @@ def check_case(case: Case, classes: dict | None = None, n_channels: int | None =
             bad = int((~np.isfinite(v.array)).sum())
             found.append(F(p, 'nonfinite', f'{bad} NaN/Inf voxel(s) in the image'))
         if v.spatial_shape != ref.spatial_shape or not _same_geometry(v, ref):
-            found.append(F(p, 'channel_geometry', f'channel geometry {v.spatial_shape} differs from {case.images[0].name} {ref.spatial_shape}'))
+            found.append(
+                F(
+                    p,
+                    'channel_geometry',
+                    f'channel geometry {v.spatial_shape} differs from {case.images[0].name} {ref.spatial_shape}',
+                )
+            )
         if expected_ndim == 3 and (v.ndim == 2 or 1 in v.spatial_shape):
             found.append(F(p, 'wrong_ndim', f'2D image (shape {v.array.shape}) where 3D is expected'))
     if found: return None, found
@@ -376,7 +499,9 @@ def check_case(case: Case, classes: dict | None = None, n_channels: int | None =
     else:
         multi = [p for p, v in zip(case.images, vols) if v.n_channels != 1]
         if multi:
-            return None, [F(multi[0], 'channel_count', 'one file per channel expected, but this file holds several channels')]
+            return None, [
+                F(multi[0], 'channel_count', 'one file per channel expected, but this file holds several channels')
+            ]
         img = np.stack([v.array.reshape(ref.spatial_shape) for v in vols])
     img = img.astype(np.float32, copy=False)
     lab = None
@@ -387,12 +512,27 @@ def check_case(case: Case, classes: dict | None = None, n_channels: int | None =
         except DataError as e: return None, found + [F(case.label, e.kind, e.problem)]
         la = lv.array
         if la.ndim > lv.ndim and lv.n_channels == 1: la = la.reshape(lv.spatial_shape)
-        if la.ndim != lv.ndim: found.append(F(case.label, 'wrong_ndim', f'label has {lv.n_channels} channels (shape {la.shape}); one expected'))
+        if la.ndim != lv.ndim:
+            found.append(
+                F(case.label, 'wrong_ndim', f'label has {lv.n_channels} channels (shape {la.shape}); one expected')
+            )
         elif lv.spatial_shape != ref.spatial_shape:
-            found.append(F(case.label, 'shape_mismatch', f'label shape {lv.spatial_shape} differs from image shape {ref.spatial_shape}'))
+            found.append(
+                F(
+                    case.label,
+                    'shape_mismatch',
+                    f'label shape {lv.spatial_shape} differs from image shape {ref.spatial_shape}',
+                )
+            )
         elif not _same_geometry(lv, ref):
-            found.append(F(case.label, 'affine_mismatch', 'label affine differs from the image affine '
-                                                           f'(max difference {np.abs(lv.affine - ref.affine).max():.3g} mm)'))
+            found.append(
+                F(
+                    case.label,
+                    'affine_mismatch',
+                    'label affine differs from the image affine '
+                    f'(max difference {np.abs(lv.affine - ref.affine).max():.3g} mm)',
+                )
+            )
         elif la.dtype.kind == 'f' and not (np.all(np.isfinite(la)) and np.all(la == np.round(la))):
             found.append(F(case.label, 'label_values', 'label holds non-integer (or NaN/Inf) values'))
         else:
@@ -408,7 +548,8 @@ def check_case(case: Case, classes: dict | None = None, n_channels: int | None =
                 found.append(F(case.label, 'label_values', f'label values outside 0..255 ({vals.min()}..{vals.max()})'))
             else:
                 lab = la.astype(np.uint8)
-                if la.dtype.kind == 'f': found.append(F(case.label, 'label_dtype', f'label stored as {la.dtype}; read as integers', 'info'))
+                if la.dtype.kind == 'f':
+                    found.append(F(case.label, 'label_dtype', f'label stored as {la.dtype}; read as integers', 'info'))
     if lab is not None and not lab.any():
         found.append(F(case.label or case.images[0], 'empty_label', 'label has no foreground voxel', 'warning'))
     if any(f.severity == 'error' for f in found): return None, found

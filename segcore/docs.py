@@ -32,7 +32,8 @@ def _description(nb: dict) -> str:
     return ''
 
 def _page(nb_path: Path, nav: str) -> str:
-    "One processed notebook as HTML: Quarto-only directives honoured (`echo: false` hides the input), no external scripts."
+    """One processed notebook as HTML: Quarto-only directives honoured (`echo: false` hides the input), no external
+    scripts."""
     import nbformat
     from traitlets.config import Config
     from segcore.report import notebook_html
@@ -65,7 +66,8 @@ def docs_eval(cell) -> bool:
     return bool(_show_docs(trees))
 
 def build_docs(out=None, force: bool = False) -> list:
-    "Process the library notebooks with nbdev and render them to `out` (default `_docs/`) with an index; returns the pages."
+    """Process the library notebooks with nbdev and render them to `out` (default `_docs/`) with an index; returns the
+    pages."""
     import nbdev.processors as _procs
     from nbdev.serve import proc_nbs
     root = repo_root()
@@ -77,7 +79,9 @@ def build_docs(out=None, force: bool = False) -> list:
         # context; the docs only need definitions, so evaluation is narrowed and runs in this process.
         _procs._do_eval = docs_eval
         proc_nbs(str(root / 'nbs'), n_workers=0, force=force, skip_folder_re='^(journey|_)')
-    finally: os.chdir(cwd); _procs._do_eval = orig
+    finally:
+        os.chdir(cwd)
+        _procs._do_eval = orig
     proc = root / '_proc'
     nbs = sorted(p for p in proc.glob('[0-9][0-9]_*.ipynb'))
     if not nbs: raise SegcoreError(f'nbdev produced no processed notebooks in {proc}')
@@ -86,15 +90,22 @@ def build_docs(out=None, force: bool = False) -> list:
         nb = json.loads(p.read_text())
         entries.append((p.stem, p.stem.split('_', 1)[1], _description(nb)))
     links = ' · '.join(f'<a href="{s}.html">{_html.escape(t)}</a>' for s, t, _ in entries)
-    nav = (f'<div style="font-family:system-ui,sans-serif;padding:8px 20px;border-bottom:1px solid #ccc;background:#fafafa;font-size:13px">'
-           f'<a href="index.html"><b>segcore</b></a> · {links}</div>')
+    nav = (
+        f'<div style="font-family:system-ui,sans-serif;padding:8px 20px;border-bottom:1px solid #ccc;background:#fafafa;font-size:13px">'
+        f'<a href="index.html"><b>segcore</b></a> · {links}</div>'
+    )
     pages = []
     for p, (stem, title, _) in zip(nbs, entries):
         pages.append(atomic_write_text(out / f'{stem}.html', _page(p, nav)))
-    rows = ''.join(f'<tr><td><a href="{s}.html">{_html.escape(t)}</a></td><td>{_html.escape(d)}</td></tr>' for s, t, d in entries)
-    atomic_write_text(out / 'index.html', '<!doctype html><html><head><meta charset="utf-8"><title>segcore documentation</title>'
-                      '<style>body{font-family:system-ui,sans-serif;margin:2em;max-width:1000px}td{padding:4px 10px;vertical-align:top;border-bottom:1px solid #eee}</style>'
-                      '</head><body><h1>segcore documentation</h1><p>One page per library notebook (code, prose and tests together; '
-                      'built offline from <code>nbs/</code> with nbdev\'s processing and nbconvert).</p>'
-                      f'<table>{rows}</table></body></html>')
+    rows = ''.join(
+        f'<tr><td><a href="{s}.html">{_html.escape(t)}</a></td><td>{_html.escape(d)}</td></tr>' for s, t, d in entries
+    )
+    atomic_write_text(
+        out / 'index.html',
+        '<!doctype html><html><head><meta charset="utf-8"><title>segcore documentation</title>'
+        '<style>body{font-family:system-ui,sans-serif;margin:2em;max-width:1000px}td{padding:4px 10px;vertical-align:top;border-bottom:1px solid #eee}</style>'
+        '</head><body><h1>segcore documentation</h1><p>One page per library notebook (code, prose and tests together; '
+        'built offline from <code>nbs/</code> with nbdev\'s processing and nbconvert).</p>'
+        f'<table>{rows}</table></body></html>',
+    )
     return [out / 'index.html'] + pages

@@ -25,8 +25,17 @@ def load_run_model(run_dir, device='auto', which='best.pt'):
     dev = resolve_device(device)
     ck = load_checkpoint(run_dir / which, dev)
     s = ck['model_spec']
-    model = build_model(s['name'], s['in_channels'], s['out_channels'], s['spatial_dims'], size=s['size'], img_size=s['img_size'], **s['kwargs'])
-    model.load_state_dict(ck['model']); model.to(dev).eval()
+    model = build_model(
+        s['name'],
+        s['in_channels'],
+        s['out_channels'],
+        s['spatial_dims'],
+        size=s['size'],
+        img_size=s['img_size'],
+        **s['kwargs'],
+    )
+    model.load_state_dict(ck['model'])
+    model.to(dev).eval()
     return model, ck
 
 def to_source_grid(logits: torch.Tensor, affine, source_affine, source_shape) -> torch.Tensor:
@@ -35,7 +44,9 @@ def to_source_grid(logits: torch.Tensor, affine, source_affine, source_shape) ->
     from monai.transforms import SpatialResample
     from monai.data import MetaTensor
     mt = MetaTensor(logits.float().cpu(), affine=torch.as_tensor(affine))
-    out = SpatialResample(mode='bilinear', padding_mode='border')(mt, dst_affine=torch.as_tensor(source_affine), spatial_size=tuple(source_shape))
+    out = SpatialResample(mode='bilinear', padding_mode='border')(
+        mt, dst_affine=torch.as_tensor(source_affine), spatial_size=tuple(source_shape)
+    )
     return out.as_tensor()
 
 def predict_image(model, ck: dict, image: np.ndarray, affine, device='cpu') -> np.ndarray:
@@ -43,7 +54,14 @@ def predict_image(model, ck: dict, image: np.ndarray, affine, device='cpu') -> n
     cfg = ck['config']
     img, _, aff = preprocess(image, affine, None, cfg.get('target_spacing'))
     dev = torch.device(device)
-    lg = predict_logits(model, img, cfg['patch_size'], dev, cfg.get('val_overlap', 0.5), amp_dtype=amp_dtype(cfg.get('amp', 'none'), dev))
+    lg = predict_logits(
+        model,
+        img,
+        cfg['patch_size'],
+        dev,
+        cfg.get('val_overlap', 0.5),
+        amp_dtype=amp_dtype(cfg.get('amp', 'none'), dev),
+    )
     lg = to_source_grid(lg, aff, affine, image.shape[1:])
     return lg.argmax(0).cpu().numpy().astype(np.uint8)
 
@@ -83,13 +101,20 @@ def evaluate_run(run_dir, data, json_out=None, device='auto', progress=True, spl
     keep = _subset(run_dir, split)
     todo = [c for c in index.labelled if keep is None or c.case_id in keep]
     if keep is not None and len(todo) < len(keep):
-        raise DataError(data, f'{len(keep) - len(todo)} of the {len(keep)} {split} cases of the run are not in this folder')
+        raise DataError(
+            data, f'{len(keep) - len(todo)} of the {len(keep)} {split} cases of the run are not in this folder'
+        )
     for case in tqdm(todo, desc='evaluate', disable=not progress, leave=False):
-        try: lc = load_case(case, index)
-        except DataError as e: skipped.append({'case': case.case_id, 'file': e.path, 'problem': e.problem}); continue
+        try:
+            lc = load_case(case, index)
+        except DataError as e:
+            skipped.append({'case': case.case_id, 'file': e.path, 'problem': e.problem})
+            continue
         pred = predict_image(model, ck, lc.image, lc.affine, dev)
-        for k, d in dice_per_class(pred, lc.label, fg).items(): rows.append({'case': case.case_id, 'class': k, 'dice': d})
-    if not rows: raise DataError(data, 'no usable labelled case to evaluate' + (f' ({len(skipped)} skipped)' if skipped else ''))
+        for k, d in dice_per_class(pred, lc.label, fg).items():
+            rows.append({'case': case.case_id, 'class': k, 'dice': d})
+    if not rows:
+        raise DataError(data, 'no usable labelled case to evaluate' + (f' ({len(skipped)} skipped)' if skipped else ''))
     cases = sorted({r['case'] for r in rows})
     per_case = [np.nanmean([r['dice'] for r in rows if r['case'] == c]) for c in cases]
     m, lo, hi = bootstrap_ci(per_case)
@@ -98,15 +123,27 @@ def evaluate_run(run_dir, data, json_out=None, device='auto', progress=True, spl
         km, kl, kh = bootstrap_ci([r['dice'] for r in rows if r['class'] == k])
         per_class[str(k)] = {'mean': km, 'ci_low': kl, 'ci_high': kh}
     seen = _seen_in_training(run_dir, data, cases) if split != 'test' else []
-    out = {'format': 'segcore-evaluate/1', 'model': str(Path(run_dir).resolve()), 'data': str(Path(data).resolve()),
-           'cases': rows, 'skipped': skipped,
-           'summary': {'mean_foreground_dice': m, 'ci95': [lo, hi], 'n_cases': len(cases), 'per_class': per_class,
-                       'split': {'all': 'all usable labelled cases of the given folder',
-                                 'test': "the run's held-out test split (patient-grouped, never used for training or tuning)",
-                                 'val': "the run's validation fold (patient-grouped)"}[split],
-                       'seen_in_training': seen,
-                       'trained_epoch': ck.get('epoch')},
-           'environment': environment_info()}
+    out = {
+        'format': 'segcore-evaluate/1',
+        'model': str(Path(run_dir).resolve()),
+        'data': str(Path(data).resolve()),
+        'cases': rows,
+        'skipped': skipped,
+        'summary': {
+            'mean_foreground_dice': m,
+            'ci95': [lo, hi],
+            'n_cases': len(cases),
+            'per_class': per_class,
+            'split': {
+                'all': 'all usable labelled cases of the given folder',
+                'test': "the run's held-out test split (patient-grouped, never used for training or tuning)",
+                'val': "the run's validation fold (patient-grouped)",
+            }[split],
+            'seen_in_training': seen,
+            'trained_epoch': ck.get('epoch'),
+        },
+        'environment': environment_info(),
+    }
     if json_out: atomic_write_json(json_out, out)
     return out
 
@@ -116,7 +153,9 @@ _UNCERTAINTY = ('_entropy', '_variance', '_mutual_information', '_energy')
 def _label_files(folder: Path) -> dict:
     from segcore.io import image_ext, strip_ext
     for sub in ('labelsTr', 'labels', 'masks'):
-        if (folder / sub).is_dir(): folder = folder / sub; break
+        if (folder / sub).is_dir():
+            folder = folder / sub
+            break
     return {strip_ext(p): p for p in sorted(folder.iterdir()) if p.is_file() and image_ext(p)}
 
 def evaluate_folders(pred_dir, labels_dir, json_out=None, tolerance_mm: float = 1.0, classes=None) -> dict:
@@ -133,30 +172,62 @@ def evaluate_folders(pred_dir, labels_dir, json_out=None, tolerance_mm: float = 
     if not common: raise DataError(pred_dir, f'no prediction matches a reference label by name in {labels_dir}')
     rows, skipped = [], []
     for c in common:
-        try: p, r = read_image(preds[c]), read_image(refs[c])
-        except DataError as e: skipped.append({'case': c, 'file': e.path, 'problem': e.problem}); continue
+        try:
+            p, r = read_image(preds[c]), read_image(refs[c])
+        except DataError as e:
+            skipped.append({'case': c, 'file': e.path, 'problem': e.problem})
+            continue
         pa, ra = np.asarray(p.array), np.asarray(r.array)
         if pa.shape != ra.shape:
-            skipped.append({'case': c, 'file': str(preds[c]), 'problem': f'shape {pa.shape} differs from the reference {ra.shape}'}); continue
+            skipped.append(
+                {'case': c, 'file': str(preds[c]), 'problem': f'shape {pa.shape} differs from the reference {ra.shape}'}
+            )
+            continue
         if not np.allclose(p.affine, r.affine, atol=1e-3):
-            skipped.append({'case': c, 'file': str(preds[c]), 'problem': 'affine differs from the reference (not on the same grid)'}); continue
+            skipped.append(
+                {
+                    'case': c,
+                    'file': str(preds[c]),
+                    'problem': 'affine differs from the reference (not on the same grid)',
+                }
+            )
+            continue
         ks = classes or sorted(int(k) for k in np.unique(ra) if k != 0) or [1]
-        rows += case_metrics(pa.astype(np.int64), ra.astype(np.int64), ks, spacing=r.spacing[:ra.ndim] if r.ndim >= ra.ndim else r.spacing,
-                             tolerance_mm=tolerance_mm, case=c)
+        rows += case_metrics(
+            pa.astype(np.int64),
+            ra.astype(np.int64),
+            ks,
+            spacing=r.spacing[: ra.ndim] if r.ndim >= ra.ndim else r.spacing,
+            tolerance_mm=tolerance_mm,
+            case=c,
+        )
     if not rows: raise DataError(pred_dir, f'no case could be scored ({len(skipped)} skipped)')
     metrics = ('dice', 'iou', 'precision', 'recall', 'hd95', 'assd', 'nsd', 'vol_diff_mm3')
     per_class = {}
     for k in sorted({r['class'] for r in rows}):
-        per_class[str(k)] = {m: describe([r[m] for r in rows if r['class'] == k and r.get(m) is not None]) for m in metrics}
+        per_class[str(k)] = {
+            m: describe([r[m] for r in rows if r['class'] == k and r.get(m) is not None]) for m in metrics
+        }
     cases = sorted({r['case'] for r in rows})
     per_case = [np.nanmean([r['dice'] for r in rows if r['case'] == c]) for c in cases]
     mean_fg = describe(per_case)
-    out = {'format': 'segcore-evaluate/1', 'pred': str(pred_dir.resolve()), 'labels': str(labels_dir.resolve()),
-           'cases': rows, 'skipped': skipped,
-           'unmatched': {'predictions': sorted(set(preds) - set(refs)), 'labels': sorted(set(refs) - set(preds))},
-           'summary': {'n_cases': len(cases), 'tolerance_mm': tolerance_mm, 'mean_foreground_dice': mean_fg['mean'],
-                       'ci95': [mean_fg['ci_low'], mean_fg['ci_high']], 'per_class': per_class,
-                       'empty_masks': 'see segcore.metrics: both empty -> Dice 1, distances 0; one empty -> Dice 0, distances NaN (excluded from means)'},
-           'environment': environment_info()}
+    out = {
+        'format': 'segcore-evaluate/1',
+        'pred': str(pred_dir.resolve()),
+        'labels': str(labels_dir.resolve()),
+        'cases': rows,
+        'skipped': skipped,
+        'unmatched': {'predictions': sorted(set(preds) - set(refs)), 'labels': sorted(set(refs) - set(preds))},
+        'summary': {
+            'n_cases': len(cases),
+            'tolerance_mm': tolerance_mm,
+            'mean_foreground_dice': mean_fg['mean'],
+            'ci95': [mean_fg['ci_low'], mean_fg['ci_high']],
+            'per_class': per_class,
+            'empty_masks': 'see segcore.metrics: both empty -> Dice 1, distances 0; one empty -> Dice 0, '
+            'distances NaN (excluded from means)',
+        },
+        'environment': environment_info(),
+    }
     if json_out: atomic_write_json(json_out, out)
     return out

@@ -32,11 +32,13 @@ _PARAM_KEYS = {'type', 'low', 'high', 'log', 'step', 'choices', 'values', 'condi
 _SPACE_KEYS = {'name', 'description', 'base', 'params'}
 
 def _merge(*dicts) -> dict:
-    "Overrides applied in order: a key set again moves to the end, so later dicts win (also over dotted sub-keys set earlier)."
+    """Overrides applied in order: a key set again moves to the end, so later dicts win (also over dotted sub-keys set
+    earlier)."""
     out = {}
     for d in dicts:
         for k, v in (d or {}).items():
-            out.pop(k, None); out[k] = v
+            out.pop(k, None)
+            out[k] = v
     return out
 
 @dataclass
@@ -57,8 +59,10 @@ class Param:
         return all(k in sampled and sampled[k] in allowed for k, allowed in self.condition.items())
 
     def suggest(self, trial):
-        if self.type == 'float': return trial.suggest_float(self.name, self.low, self.high, log=self.log, step=self.step)
-        if self.type == 'int': return trial.suggest_int(self.name, int(self.low), int(self.high), log=self.log, step=int(self.step or 1))
+        if self.type == 'float':
+            return trial.suggest_float(self.name, self.low, self.high, log=self.log, step=self.step)
+        if self.type == 'int':
+            return trial.suggest_int(self.name, int(self.low), int(self.high), log=self.log, step=int(self.step or 1))
         return trial.suggest_categorical(self.name, self.choices)
 
     def overrides(self, value) -> dict:
@@ -87,7 +91,9 @@ class Param:
 
 @dataclass
 class SearchSpace:
-    "Named parameters (in file order) and fixed `base` overrides; `suggest(trial)` gives a trial's `TrainConfig` overrides."
+    """Named parameters (in file order) and fixed `base` overrides; `suggest(trial)` gives a trial's `TrainConfig`
+    overrides."""
+
     name: str
     params: dict
     base: dict = field(default_factory=dict)
@@ -102,7 +108,8 @@ class SearchSpace:
         return vals
 
     def overrides(self, values: dict) -> dict:
-        "`TrainConfig` overrides (dotted keys, in file order) for parameter `values` (e.g. a finished trial's `params`)."
+        """`TrainConfig` overrides (dotted keys, in file order) for parameter `values` (e.g. a finished trial's
+        `params`)."""
         return _merge(*(p.overrides(values[p.name]) for p in self.params.values() if p.name in values))
 
     def suggest(self, trial) -> dict:
@@ -115,7 +122,8 @@ class SearchSpace:
 
     def fingerprint(self) -> str:
         "SHA-256 of what defines the search (base and params): a study refuses to be resumed with another space."
-        d = self.to_dict(); d.pop('description')
+        d = self.to_dict()
+        d.pop('description')
         return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()
 
 # %% ../nbs/19_hpo.ipynb 8
@@ -141,7 +149,8 @@ def _param(name: str, d, source: str, earlier: dict) -> Param:
             if k in d: raise bad(f'{k!r} is for categorical parameters')
         p.low, p.high, p.step = _as_num(d.get('low')), _as_num(d.get('high')), _as_num(d.get('step'))
         if not (_num(p.low) and _num(p.high)): raise bad(f'needs numeric low and high (got {p.low!r}, {p.high!r})')
-        if t == 'int' and not (float(p.low).is_integer() and float(p.high).is_integer()): raise bad('int bounds must be integers')
+        if t == 'int' and not (float(p.low).is_integer() and float(p.high).is_integer()):
+            raise bad('int bounds must be integers')
         if p.low >= p.high: raise bad(f'low ({p.low}) must be smaller than high ({p.high})')
         if p.log and p.low <= 0: raise bad(f'a log scale needs low > 0 (got {p.low})')
         if p.step is not None:
@@ -149,48 +158,63 @@ def _param(name: str, d, source: str, earlier: dict) -> Param:
             if p.log and not (t == 'int' and p.step == 1): raise bad('log and step cannot be combined')
         if t == 'int': p.low, p.high = int(p.low), int(p.high)
     else:
-        if any(k in d for k in ('low', 'high', 'step', 'log')): raise bad('low/high/step/log are for float and int parameters')
+        if any(k in d for k in ('low', 'high', 'step', 'log')):
+            raise bad('low/high/step/log are for float and int parameters')
         choices, values = d.get('choices'), d.get('values')
         if values is not None:
-            if not isinstance(values, dict) or not values: raise bad('"values" must be a non-empty mapping of choice -> overrides')
+            if not isinstance(values, dict) or not values:
+                raise bad('"values" must be a non-empty mapping of choice -> overrides')
             for k, v in values.items():
                 if not isinstance(v, dict): raise bad(f'"values" of choice {k!r} must be a mapping of config overrides')
-            if choices is None: choices = list(values)
-            elif sorted(map(str, choices)) != sorted(values): raise bad(f'choices {choices} and the keys of "values" {sorted(values)} differ')
+            if choices is None:
+                choices = list(values)
+            elif sorted(map(str, choices)) != sorted(values):
+                raise bad(f'choices {choices} and the keys of "values" {sorted(values)} differ')
             p.values = dict(values)
         if not isinstance(choices, list) or not choices: raise bad('needs a non-empty list of choices')
         if any(not isinstance(c, (str, int, float, bool, type(None))) for c in choices):
-            raise bad(f'choices must be strings, numbers, booleans or null (got {choices}); map them to other values with "values"')
+            raise bad(
+                f'choices must be strings, numbers, booleans or null (got {choices}); map them to other values with "values"'
+            )
         if len(set(map(repr, choices))) != len(choices): raise bad(f'duplicate choices in {choices}')
         p.choices = list(choices)
     cond = d.get('condition') or {}
     if not isinstance(cond, dict): raise bad('condition must be a mapping {param: [allowed values]}')
     for k, allowed in cond.items():
         allowed = allowed if isinstance(allowed, list) else [allowed]
-        if k not in earlier: raise bad(f'condition on unknown parameter {k!r} (conditions refer to parameters defined before this one)')
+        if k not in earlier:
+            raise bad(f'condition on unknown parameter {k!r} (conditions refer to parameters defined before this one)')
         if earlier[k].type != 'categorical': raise bad(f'condition on {k!r}, which is not categorical')
         miss = [a for a in allowed if a not in earlier[k].choices]
         if miss: raise bad(f'condition on {k!r}: {miss} not among its choices {earlier[k].choices}')
         p.condition[k] = allowed
     for key in p.config_keys():
         if key.split('.')[0] in SPLIT_KEYS:
-            raise bad(f'{key!r} defines the data split and cannot be searched (fix it in "base"): every trial must validate on the same fold')
+            raise bad(
+                f'{key!r} defines the data split and cannot be searched (fix it in "base"): every trial must validate on the same fold'
+            )
     return p
 
 def _check_against_config(p: Param, base: dict, source: str):
     "Apply each candidate value on top of `base` with `load_config`: unknown keys and wrong types are errors now."
     for v in p.candidates():
-        try: load_config(overrides=_merge(base, p.overrides(v)))
+        try:
+            load_config(overrides=_merge(base, p.overrides(v)))
         except SegcoreError as e:
-            raise SegcoreError(f'{source}: parameter {p.name!r} (value {v!r}): {str(e).replace("override: ", "")}') from None
+            raise SegcoreError(
+                f'{source}: parameter {p.name!r} (value {v!r}): {str(e).replace("override: ", "")}'
+            ) from None
+
 
 def space_from_dict(d, source: str = '<space>') -> SearchSpace:
     "Validate a search-space mapping; errors start with `source` (the file) and name the parameter."
     if not isinstance(d, dict): raise SegcoreError(f'{source}: a search space must be a mapping with "params"')
     unknown = set(d) - _SPACE_KEYS
-    if unknown: raise SegcoreError(f'{source}: unknown top-level key(s) {sorted(unknown)}; allowed: {sorted(_SPACE_KEYS)}')
+    if unknown:
+        raise SegcoreError(f'{source}: unknown top-level key(s) {sorted(unknown)}; allowed: {sorted(_SPACE_KEYS)}')
     params, base = d.get('params'), d.get('base') or {}
-    if not isinstance(params, dict) or not params: raise SegcoreError(f'{source}: "params" must be a non-empty mapping of name -> spec')
+    if not isinstance(params, dict) or not params:
+        raise SegcoreError(f'{source}: "params" must be a non-empty mapping of name -> spec')
     if not isinstance(base, dict): raise SegcoreError(f'{source}: "base" must be a mapping of config overrides')
     try: load_config(overrides=base)
     except SegcoreError as e: raise SegcoreError(f'{source}: base: {str(e).replace("override: ", "")}') from None
@@ -199,7 +223,10 @@ def space_from_dict(d, source: str = '<space>') -> SearchSpace:
         out[name] = _param(str(name), spec, source, out)
         _check_against_config(out[name], base, source)
     name = d.get('name') or (Path(source).stem if source != '<space>' else 'space')
-    return SearchSpace(str(name), out, dict(base), None if source == '<space>' else source, str(d.get('description') or ''))
+    return SearchSpace(
+        str(name), out, dict(base), None if source == '<space>' else source, str(d.get('description') or '')
+    )
+
 
 def load_space(path) -> SearchSpace:
     "Read and validate a search-space file (JSON, or YAML)."
@@ -207,8 +234,12 @@ def load_space(path) -> SearchSpace:
     try: text = path.read_text()
     except FileNotFoundError: raise SegcoreError(f'{path}: search-space file does not exist') from None
     except OSError as e: raise SegcoreError(f'{path}: cannot read the search-space file ({e.strerror or e})') from None
-    try: d = json.loads(text) if path.suffix.lower() == '.json' else yaml.safe_load(text)
-    except (ValueError, yaml.YAMLError) as e: raise SegcoreError(f'{path}: not valid {"JSON" if path.suffix.lower() == ".json" else "YAML/JSON"} ({e})') from None
+    try:
+        d = json.loads(text) if path.suffix.lower() == '.json' else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as e:
+        raise SegcoreError(
+            f'{path}: not valid {"JSON" if path.suffix.lower() == ".json" else "YAML/JSON"} ({e})'
+        ) from None
     return space_from_dict(d, str(path))
 
 # %% ../nbs/19_hpo.ipynb 15
@@ -238,14 +269,16 @@ def mask_url(url) -> str | None:
     return scrub(re.sub(r'(?i)(password=)[^&;\s]*', r'\1***', url))
 
 def split_password(url: str) -> tuple:
-    "(URL without its password, the password or None): used to pass a URL's password to workers through the environment."
+    """(URL without its password, the password or None): used to pass a URL's password to workers through the
+    environment."""
     from sqlalchemy.engine import make_url
     u = make_url(url)
     if not u.password: return url, None
     return u._replace(password=None).render_as_string(hide_password=False), str(u.password)
 
 def normalise_storage(storage=None, out=None) -> str:
-    "A SQLAlchemy URL: None → `sqlite:///<out>/study.db`; a `*.db` path → SQLite; `postgres(ql)://` → `postgresql+psycopg2://`."
+    """A SQLAlchemy URL: None → `sqlite:///<out>/study.db`; a `*.db` path → SQLite; `postgres(ql)://` →
+    `postgresql+psycopg2://`."""
     if storage is None:
         if out is None: raise SegcoreError('give a storage URL or an output folder')
         return f'sqlite:///{Path(out).resolve() / "study.db"}'
@@ -258,12 +291,14 @@ def normalise_storage(storage=None, out=None) -> str:
     return s
 
 def engine_kwargs(url: str) -> dict:
-    "SQLAlchemy engine arguments: SQLite waits up to 60 s for a lock; PostgreSQL pings pooled connections and gets the password from the environment."
+    """SQLAlchemy engine arguments: SQLite waits up to 60 s for a lock; PostgreSQL pings pooled connections and gets
+    the password from the environment."""
     if url.startswith('sqlite'): return {'connect_args': {'timeout': 60}}
     kw = {'pool_pre_ping': True}
     pw = _env_password()
     if pw and not split_password(url)[1]:
-        _SECRETS.add(pw); kw['connect_args'] = {'password': pw}
+        _SECRETS.add(pw)
+        kw['connect_args'] = {'password': pw}
     return kw
 
 def _sqlite_path(url: str) -> Path | None:
@@ -275,9 +310,12 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
     pw = split_password(url)[1] if '://' in url else None
     if pw: _SECRETS.add(pw)
     if (db := _sqlite_path(url)) is not None: db.parent.mkdir(parents=True, exist_ok=True)
-    try: return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs(url))
+    try:
+        return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs(url))
     except Exception as e:
-        raise SegcoreError(f'cannot open the HPO storage {mask_url(url)}: {scrub(f"{type(e).__name__}: {e}")}') from None
+        raise SegcoreError(
+            f'cannot open the HPO storage {mask_url(url)}: {scrub(f"{type(e).__name__}: {e}")}'
+        ) from None
 
 # %% ../nbs/19_hpo.ipynb 18
 OBJECTIVES = {'dice': 'maximize', 'time': 'minimize', 'memory': 'minimize'}
@@ -286,7 +324,10 @@ def parse_objectives(objectives) -> tuple:
     "'dice' | 'dice,time' | ('dice', 'memory') → a tuple of objective names (Dice must be one of them)."
     objs = tuple(o.strip() for o in (objectives.split(',') if isinstance(objectives, str) else objectives) if o.strip())
     bad = [o for o in objs if o not in OBJECTIVES]
-    if bad or not objs: raise SegcoreError(f'unknown objective(s) {bad or objectives!r}; choose from {", ".join(OBJECTIVES)} (e.g. dice,time)')
+    if bad or not objs:
+        raise SegcoreError(
+            f'unknown objective(s) {bad or objectives!r}; choose from {", ".join(OBJECTIVES)} (e.g. dice,time)'
+        )
     if 'dice' not in objs: raise SegcoreError(f'objectives {objs} must include dice')
     if len(set(objs)) != len(objs): raise SegcoreError(f'objectives {objs} repeat a name')
     return objs
@@ -304,18 +345,23 @@ def make_pruner(name='median', first_step: int = 1, last_step: int | str = 'auto
     after `n_startup_trials` finished trials and never at the first validation, epoch `first_step`),
     'hyperband' (resources in epochs from `first_step` to `last_step`) or 'none'; an Optuna pruner is returned as is."""
     if not isinstance(name, str): return name
-    if name == 'median': return optuna.pruners.MedianPruner(n_startup_trials=n_startup_trials, n_warmup_steps=first_step + 1)
-    if name == 'hyperband': return optuna.pruners.HyperbandPruner(min_resource=first_step, max_resource=last_step, reduction_factor=3)
+    if name == 'median':
+        return optuna.pruners.MedianPruner(n_startup_trials=n_startup_trials, n_warmup_steps=first_step + 1)
+    if name == 'hyperband':
+        return optuna.pruners.HyperbandPruner(min_resource=first_step, max_resource=last_step, reduction_factor=3)
     if name == 'none': return optuna.pruners.NopPruner()
     raise SegcoreError(f'unknown pruner {name!r}; choose median, hyperband or none')
 
 def _directions(directions) -> list:
     dirs = [OBJECTIVES.get(d, d) for d in ((directions,) if isinstance(directions, str) else directions)]
     bad = [d for d in dirs if d not in ('maximize', 'minimize')]
-    if bad or not dirs: raise SegcoreError(f'unknown direction(s) {bad}; use maximize/minimize or objective names {list(OBJECTIVES)}')
+    if bad or not dirs:
+        raise SegcoreError(f'unknown direction(s) {bad}; use maximize/minimize or objective names {list(OBJECTIVES)}')
     return dirs
 
-def create_study(name: str, storage, directions=('maximize',), sampler='tpe', seed: int = 0, pruner='median') -> optuna.Study:
+def create_study(
+    name: str, storage, directions=('maximize',), sampler='tpe', seed: int = 0, pruner='median'
+) -> optuna.Study:
     """Create or load (resume) study `name` in `storage` (a URL or an Optuna storage). `directions` are
     'maximize'/'minimize' or objective names ('dice', 'time', 'memory'; these also become the metric names)."""
     names = None if isinstance(directions, str) else [d for d in directions if d in OBJECTIVES]
@@ -325,7 +371,9 @@ def create_study(name: str, storage, directions=('maximize',), sampler='tpe', se
                                 pruner=make_pruner(pruner), load_if_exists=True)
     have = [d.name.lower() for d in study.directions]
     if have != dirs:
-        raise SegcoreError(f'study {name!r} exists with directions {have}, not {dirs}: use the same objectives to resume, or another --study')
+        raise SegcoreError(
+            f'study {name!r} exists with directions {have}, not {dirs}: use the same objectives to resume, or another --study'
+        )
     if names and len(names) == len(dirs) and study.metric_names is None:
         with warnings.catch_warnings():
             warnings.simplefilter('ignore', optuna.exceptions.ExperimentalWarning)
@@ -335,7 +383,8 @@ def create_study(name: str, storage, directions=('maximize',), sampler='tpe', se
 # %% ../nbs/19_hpo.ipynb 20
 @contextlib.contextmanager
 def study_lock(url: str, study_name: str):
-    "Hold a lock on (storage, study) across processes and machines: PostgreSQL advisory lock, or a file lock beside a SQLite file."
+    """Hold a lock on (storage, study) across processes and machines: PostgreSQL advisory lock, or a file lock beside a
+    SQLite file."""
     if url.startswith('postgresql'):
         import sqlalchemy as sa
         key = int.from_bytes(hashlib.sha256(f'segcore-hpo:{study_name}'.encode()).digest()[:8], 'big', signed=True)
@@ -343,13 +392,20 @@ def study_lock(url: str, study_name: str):
             eng = sa.create_engine(url, poolclass=sa.pool.NullPool, **engine_kwargs(url))
             conn = eng.connect()
         except Exception as e:
-            raise SegcoreError(f'cannot open the HPO storage {mask_url(url)}: {scrub(f"{type(e).__name__}: {e}")}') from None
+            raise SegcoreError(
+                f'cannot open the HPO storage {mask_url(url)}: {scrub(f"{type(e).__name__}: {e}")}'
+            ) from None
         try:
-            conn.execute(sa.text('SELECT pg_advisory_lock(:k)'), {'k': key}); conn.commit()
-            try: yield
-            finally: conn.execute(sa.text('SELECT pg_advisory_unlock(:k)'), {'k': key}); conn.commit()
+            conn.execute(sa.text('SELECT pg_advisory_lock(:k)'), {'k': key})
+            conn.commit()
+            try:
+                yield
+            finally:
+                conn.execute(sa.text('SELECT pg_advisory_unlock(:k)'), {'k': key})
+                conn.commit()
         finally:
-            conn.close(); eng.dispose()
+            conn.close()
+            eng.dispose()
         return
     db = _sqlite_path(url)
     if db is None:
@@ -368,7 +424,8 @@ def study_lock(url: str, study_name: str):
 _LOCAL_LOCK = threading.RLock()
 
 def reserve_trials(study: optuna.Study, n_trials: int) -> int:
-    "Enqueue WAITING placeholders so that the study holds `n_trials` trials in all; returns how many were added. Call under `study_lock`."
+    """Enqueue WAITING placeholders so that the study holds `n_trials` trials in all; returns how many were added. Call
+    under `study_lock`."""
     have = len(study.get_trials(deepcopy=False))
     add = max(0, int(n_trials) - have)
     for _ in range(add): study.add_trial(create_trial(state=TrialState.WAITING))
@@ -390,7 +447,10 @@ def _compare_and_set(study: optuna.Study, trial_id: int, old: TrialState, new: T
     from optuna.storages._rdb import models
     t = models.TrialModel.__table__
     values = {'state': new}
-    if new == TrialState.RUNNING: values['datetime_start'] = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)  # naive UTC, as Optuna
+    if new == TrialState.RUNNING:
+        values['datetime_start'] = datetime.datetime.now(datetime.timezone.utc).replace(
+            tzinfo=None
+        )  # naive UTC, as Optuna
     with rdb.engine.begin() as conn:
         r = conn.execute(sa.update(t).where(t.c.trial_id == trial_id, t.c.state == old).values(**values))
     return r.rowcount == 1
@@ -407,7 +467,8 @@ def _retry(fn, tries: int = 6):
 def claim_trial(study: optuna.Study) -> int | None:
     "Atomically claim one WAITING trial (lowest number first); its trial id, or None when none is left."
     for t in study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
-        if _retry(lambda: _compare_and_set(study, t._trial_id, TrialState.WAITING, TrialState.RUNNING)): return t._trial_id
+        if _retry(lambda: _compare_and_set(study, t._trial_id, TrialState.WAITING, TrialState.RUNNING)):
+            return t._trial_id
     return None
 
 # %% ../nbs/19_hpo.ipynb 22
@@ -437,24 +498,37 @@ def run_claimed_trial(study: optuna.Study, trial_id: int, objective, tag: str = 
     try:
         out = objective(trial)
         values = [float(v) for v in (out if isinstance(out, (list, tuple)) else [out])]
-        if len(values) != len(study.directions): raise SegcoreError(f'objective returned {len(values)} values for {len(study.directions)} directions')
-        if not all(math.isfinite(v) for v in values): raise SegcoreError(f'objective returned a non-finite value {values}')
+        if len(values) != len(study.directions):
+            raise SegcoreError(f'objective returned {len(values)} values for {len(study.directions)} directions')
+        if not all(math.isfinite(v) for v in values):
+            raise SegcoreError(f'objective returned a non-finite value {values}')
         state = TrialState.COMPLETE
     except optuna.TrialPruned as e: state, err = TrialState.PRUNED, str(e)
     except KeyboardInterrupt as e: stop = e
     except Exception as e:
-        if type(e).__name__ == 'Interrupted': stop = e          # segcore.train.Interrupted: checkpoint saved on SIGTERM/SIGINT
+        if type(e).__name__ == 'Interrupted':
+            stop = e  # segcore.train.Interrupted: checkpoint saved on SIGTERM/SIGINT
         else: state, err = TrialState.FAIL, f'{type(e).__name__}: {e}'
     if stop is not None:
         _retry(lambda: trial.set_user_attr('interrupted', int(trial.user_attrs.get('interrupted', 0)) + 1))
         back = _retry(lambda: _compare_and_set(study, trial_id, TrialState.RUNNING, TrialState.WAITING))
-        _say(f'trial {trial.number} interrupted{tag}' + (': back in the queue; rerun the same command to resume it' if back else ''), progress)
+        _say(
+            f'trial {trial.number} interrupted{tag}'
+            + (': back in the queue; rerun the same command to resume it' if back else ''),
+            progress,
+        )
         raise stop
     if state == TrialState.FAIL: _retry(lambda: trial.set_user_attr('error', scrub(err)[:4000]))
     if state == TrialState.PRUNED: _retry(lambda: trial.set_user_attr('pruned', err))
-    ft = _retry(lambda: study.tell(trial, values if state == TrialState.COMPLETE else None, state=state, skip_if_finished=True))
-    _say(f'trial {ft.number} {state.name}{tag} ' + (_fmt_values(study, values) if state == TrialState.COMPLETE else scrub(err)[:300])
-         + f' ({time.time() - t0:.1f} s)', progress)
+    ft = _retry(
+        lambda: study.tell(trial, values if state == TrialState.COMPLETE else None, state=state, skip_if_finished=True)
+    )
+    _say(
+        f'trial {ft.number} {state.name}{tag} '
+        + (_fmt_values(study, values) if state == TrialState.COMPLETE else scrub(err)[:300])
+        + f' ({time.time() - t0:.1f} s)',
+        progress,
+    )
     return ft
 
 def run_trials(study: optuna.Study, objective, tag: str = '', progress: bool = True) -> list:
@@ -467,7 +541,10 @@ def run_trials(study: optuna.Study, objective, tag: str = '', progress: bool = T
 # %% ../nbs/19_hpo.ipynb 26
 def trial_overrides(space: SearchSpace, values: dict, data=None, base_overrides=None) -> dict:
     "All `TrainConfig` overrides of a trial with parameter `values`."
-    return _merge(space.base, space.overrides(values), base_overrides or {}, {'data': str(data)} if data is not None else {})
+    return _merge(
+        space.base, space.overrides(values), base_overrides or {}, {'data': str(data)} if data is not None else {}
+    )
+
 
 def _read_hwm_mb() -> float | None:
     try:
@@ -501,7 +578,8 @@ def _fresh_dir(p: Path) -> Path:
     return p
 
 def make_objective(space: SearchSpace, out, data=None, objectives=('dice',), base_overrides=None):
-    "The trial function: sample, train on the validation fold, report each validation (pruning), return the objective values."
+    """The trial function: sample, train on the validation fold, report each validation (pruning), return the objective
+    values."""
     from segcore.train import train
     objectives, out = parse_objectives(objectives), Path(out)
     def objective(trial):
@@ -522,8 +600,16 @@ def make_objective(space: SearchSpace, out, data=None, objectives=('dice',), bas
         mb, src = mem.stop(hist)
         v = s['validation']
         metrics = {'dice': v['mean_foreground_dice'], 'time': s['train_seconds'], 'memory': mb}
-        for k, val in dict(val_dice=v['mean_foreground_dice'], val_n=v['n'], val_split=v['split'], best_epoch=s['best_epoch'],
-                           train_seconds=s['train_seconds'], memory_mb=mb, memory_source=src, status=s['status']).items():
+        for k, val in dict(
+            val_dice=v['mean_foreground_dice'],
+            val_n=v['n'],
+            val_split=v['split'],
+            best_epoch=s['best_epoch'],
+            train_seconds=s['train_seconds'],
+            memory_mb=mb,
+            memory_source=src,
+            status=s['status'],
+        ).items():
             trial.set_user_attr(k, val if not isinstance(val, float) or math.isfinite(val) else None)
         return tuple(float('nan') if metrics[o] is None else metrics[o] for o in objectives)
     return objective
@@ -532,7 +618,10 @@ def make_objective(space: SearchSpace, out, data=None, objectives=('dice',), bas
 def _info(study) -> dict: return study.user_attrs.get('segcore_hpo', {}) or {}
 
 def _objectives_of(study) -> list:
-    return list(_info(study).get('objectives') or study.metric_names or [f'value{i}' for i in range(len(study.directions))])
+    return list(
+        _info(study).get('objectives') or study.metric_names or [f'value{i}' for i in range(len(study.directions))]
+    )
+
 
 def best_trial(study: optuna.Study):
     "The best COMPLETE trial; multi-objective: the Pareto-front trial with the highest Dice."
@@ -554,8 +643,10 @@ def best_config(study: optuna.Study, space: SearchSpace | None = None) -> dict:
 def export_best_config(study: optuna.Study, space: SearchSpace | None, out_yaml) -> Path:
     "Write the best trial's config as YAML for `segcore train --config FILE`."
     t, d = best_trial(study), best_config(study, space)
-    head = (f'# segcore hpo: best trial {t.number} of study {study.study_name!r} '
-            f'({_fmt_values(study, t.values)}, validation fold only)\n# train it with: segcore train --config {Path(out_yaml).name} --out RUN\n')
+    head = (
+        f'# segcore hpo: best trial {t.number} of study {study.study_name!r} '
+        f'({_fmt_values(study, t.values)}, validation fold only)\n# train it with: segcore train --config {Path(out_yaml).name} --out RUN\n'
+    )
     return atomic_write_text(out_yaml, head + yaml.safe_dump(d, sort_keys=False))
 
 def study_frame(study: optuna.Study):
@@ -584,16 +675,26 @@ def _storage_url(study) -> str | None:
 def hpo_summary(study: optuna.Study, space_file=None, storage=None) -> dict:
     "Counts by state, best trial (or Pareto front), masked storage URL, study name and space file."
     info, trials = _info(study), study.get_trials(deepcopy=False)
-    s = {'format': 'segcore-hpo-summary/1', 'study': study.study_name, 'storage': mask_url(storage) if storage else _storage_url(study),
-         'space_file': str(space_file) if space_file else info.get('space_file'), 'space_name': info.get('space_name'),
-         'data': info.get('data'), 'objectives': _objectives_of(study), 'directions': [d.name.lower() for d in study.directions],
-         'n_trials': len(trials), 'states': dict(sorted(Counter(t.state.name for t in trials).items())),
-         'validation': 'objective measured on the cross-validation fold only; the held-out test split is never evaluated during tuning'}
+    s = {
+        'format': 'segcore-hpo-summary/1',
+        'study': study.study_name,
+        'storage': mask_url(storage) if storage else _storage_url(study),
+        'space_file': str(space_file) if space_file else info.get('space_file'),
+        'space_name': info.get('space_name'),
+        'data': info.get('data'),
+        'objectives': _objectives_of(study),
+        'directions': [d.name.lower() for d in study.directions],
+        'n_trials': len(trials),
+        'states': dict(sorted(Counter(t.state.name for t in trials).items())),
+        'validation': 'objective measured on the cross-validation fold only; the held-out test split is never evaluated during tuning',
+    }
     done = [t for t in trials if t.state == TrialState.COMPLETE]
     if len(study.directions) == 1:
         s['best'] = _trial_dict(study, study.best_trial) if done else None
     else:
-        s['pareto_front'] = [_trial_dict(study, t) for t in sorted(study.best_trials, key=lambda t: t.number)] if done else []
+        s['pareto_front'] = (
+            [_trial_dict(study, t) for t in sorted(study.best_trials, key=lambda t: t.number)] if done else []
+        )
         s['best'] = _trial_dict(study, best_trial(study)) if done else None
     return s
 
@@ -605,17 +706,31 @@ def default_study_name(space: SearchSpace, data=None) -> str:
 
 def _bind_study(study, space: SearchSpace, data, objectives, base_overrides, space_file, url):
     "Record what defines the study, or check that a resumed study was created with the same."
-    info = {'space': space.to_dict(), 'space_sha256': space.fingerprint(), 'space_name': space.name, 'objectives': list(objectives),
-            'base_overrides': base_overrides, 'data': None if data is None else str(data)}
+    info = {
+        'space': space.to_dict(),
+        'space_sha256': space.fingerprint(),
+        'space_name': space.name,
+        'objectives': list(objectives),
+        'base_overrides': base_overrides,
+        'data': None if data is None else str(data),
+    }
     prev = _info(study)
     if not prev:
-        study.set_user_attr('segcore_hpo', {**info, 'space_file': str(space_file),
-                                            'created': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')})
+        study.set_user_attr(
+            'segcore_hpo',
+            {
+                **info,
+                'space_file': str(space_file),
+                'created': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'),
+            },
+        )
         return
     diff = [k for k in ('space_sha256', 'objectives', 'base_overrides') if prev.get(k) != info[k]]
     if diff:
-        raise SegcoreError(f'study {study.study_name!r} in {mask_url(url)} was created with a different '
-                           f'{", ".join(k.replace("_sha256", "") for k in diff)}: resume with the same settings, or use another --study')
+        raise SegcoreError(
+            f'study {study.study_name!r} in {mask_url(url)} was created with a different '
+            f'{", ".join(k.replace("_sha256", "") for k in diff)}: resume with the same settings, or use another --study'
+        )
     if prev.get('data') != info['data']:
         _say(f"warning: study {study.study_name!r} was started with data {prev.get('data')!r}, now {info['data']!r}")
 
@@ -638,8 +753,21 @@ def _worker_env(k: int, password: str | None) -> dict:
     if len(gpus) > 1: env['CUDA_VISIBLE_DEVICES'] = gpus[k % len(gpus)]
     return env
 
-def run_hpo(space, data=None, out=None, n_trials: int = 10, storage=None, study=None, workers: int = 1, objectives=('dice',),
-            pruner='median', seed: int = 0, base_overrides=None, progress: bool = True, sampler='tpe') -> dict:
+def run_hpo(
+    space,
+    data=None,
+    out=None,
+    n_trials: int = 10,
+    storage=None,
+    study=None,
+    workers: int = 1,
+    objectives=('dice',),
+    pruner='median',
+    seed: int = 0,
+    base_overrides=None,
+    progress: bool = True,
+    sampler='tpe',
+) -> dict:
     """Run (or resume) a study until it holds `n_trials` trials in all; returns `hpo_summary` plus `out`,
     `added`, `best_config` and `workers` (exit codes). Writes `<out>/hpo_summary.json`, `trials.csv`,
     `best_config.yaml` and one run folder per trial under `<out>/trials/`."""
@@ -682,13 +810,35 @@ def run_hpo(space, data=None, out=None, n_trials: int = 10, storage=None, study=
         bare, pw = split_password(url)
         threads = max(1, (os.cpu_count() or 1) // k)
         procs, old = [], None
-        stop = lambda *_: [p.terminate() for p in procs if p.poll() is None]     # forward SIGTERM: workers checkpoint and stop
+        def stop(*_):
+            return [p.terminate() for p in procs if p.poll() is None]     # forward SIGTERM: workers checkpoint and stop
         if threading.current_thread() is threading.main_thread(): old = signal.signal(signal.SIGTERM, stop)
         try:
             for i in range(k):
-                cmd = [sys.executable, '-m', 'segcore.hpo', 'worker', '--storage', bare, '--study', name, '--space', str(space_file),
-                       '--out', str(out), '--pruner', str(pruner), '--sampler', str(sampler), '--seed', str(seed + i),
-                       '--worker-id', str(i), '--threads', str(threads)] + ([] if progress else ['--quiet'])
+                cmd = [
+                    sys.executable,
+                    '-m',
+                    'segcore.hpo',
+                    'worker',
+                    '--storage',
+                    bare,
+                    '--study',
+                    name,
+                    '--space',
+                    str(space_file),
+                    '--out',
+                    str(out),
+                    '--pruner',
+                    str(pruner),
+                    '--sampler',
+                    str(sampler),
+                    '--seed',
+                    str(seed + i),
+                    '--worker-id',
+                    str(i),
+                    '--threads',
+                    str(threads),
+                ] + ([] if progress else ['--quiet'])
                 procs.append(subprocess.Popen(cmd, env=_worker_env(i, pw)))
             codes = [p.wait() for p in procs]
         except BaseException:
@@ -706,61 +856,125 @@ def run_hpo(space, data=None, out=None, n_trials: int = 10, storage=None, study=
     return s
 
 # %% ../nbs/19_hpo.ipynb 32
-def hpo_cli(space, data, trials, storage=None, study=None, workers=1, out=None, objectives='dice', pruner='median', seed=0) -> int:
+def hpo_cli(
+    space, data, trials, storage=None, study=None, workers=1, out=None, objectives='dice', pruner='median', seed=0
+) -> int:
     "`segcore hpo`: run the study, print the best result, the exported config and the optuna-dashboard command."
-    s = run_hpo(space, data, out, trials, storage=storage, study=study, workers=workers, objectives=objectives, pruner=pruner, seed=seed)
+    s = run_hpo(
+        space,
+        data,
+        out,
+        trials,
+        storage=storage,
+        study=study,
+        workers=workers,
+        objectives=objectives,
+        pruner=pruner,
+        seed=seed,
+    )
     _say(f"{s['n_trials']} trials in study {s['study']!r}: " + ', '.join(f'{n} {k}' for k, n in s['states'].items()))
-    if s['states'].get('WAITING'): _say(f"{s['states']['WAITING']} trial(s) still waiting: rerun the same command to run (or resume) them")
+    if s['states'].get('WAITING'):
+        _say(f"{s['states']['WAITING']} trial(s) still waiting: rerun the same command to run (or resume) them")
     if s['best'] is None:
-        if s['states'].get('FAIL'): _say('no trial completed: see the error column of the failed trials in ' + str(Path(s['out']) / 'trials.csv'))
+        if s['states'].get('FAIL'):
+            _say(
+                'no trial completed: see the error column of the failed trials in ' + str(Path(s['out']) / 'trials.csv')
+            )
     else:
         b = s['best']
-        _say(f"best trial {b['number']}: " + ' '.join(f'{k}={v:.4g}' for k, v in b['values'].items()) + f"  params {b['params']}")
+        _say(
+            f"best trial {b['number']}: "
+            + ' '.join(f'{k}={v:.4g}' for k, v in b['values'].items())
+            + f"  params {b['params']}"
+        )
         if 'pareto_front' in s: _say(f"Pareto front: trials {[t['number'] for t in s['pareto_front']]}")
         _say(f"best config: {s['best_config']} (segcore train --config {s['best_config']} --out RUN)")
     _say(f"summary: {Path(s['out']) / 'hpo_summary.json'}; dashboard: optuna-dashboard {s['storage']}")
     return 0 if not any(s['workers']) else 1
 
-def run_worker(storage, study, out, space=None, data=None, pruner='median', sampler='tpe', seed=0, worker_id=0, threads=None,
-               progress=True) -> list:
+def run_worker(
+    storage,
+    study,
+    out,
+    space=None,
+    data=None,
+    pruner='median',
+    sampler='tpe',
+    seed=0,
+    worker_id=0,
+    threads=None,
+    progress=True,
+) -> list:
     "Run WAITING trials of an existing study until none is left; returns the trial numbers run here."
     url = normalise_storage(storage)
     st = optuna.load_study(study_name=study, storage=open_storage(url))
     info = _info(st)
     if not info: raise SegcoreError(f'study {study!r} in {mask_url(url)} was not created by segcore hpo')
     sp = load_space(space) if space else space_from_dict(info['space'], f'study {study}')
-    if sp.fingerprint() != info['space_sha256']: raise SegcoreError(f'{space}: not the search space study {study!r} was created with')
+    if sp.fingerprint() != info['space_sha256']:
+        raise SegcoreError(f'{space}: not the search space study {study!r} was created with')
     bo = info.get('base_overrides') or {}
     st.sampler, st.pruner = make_sampler(sampler, seed), _pruner_for(pruner, sp, bo)
     if threads:
         import torch
         torch.set_num_threads(int(threads))
     data = data if data is not None else info.get('data')
-    return run_trials(st, make_objective(sp, out, data, info['objectives'], bo), tag=f' (worker {worker_id})', progress=progress)
+    return run_trials(
+        st, make_objective(sp, out, data, info['objectives'], bo), tag=f' (worker {worker_id})', progress=progress
+    )
+
 
 def main(argv=None) -> int:
     "`python -m segcore.hpo worker|run ...`"
     p = argparse.ArgumentParser(prog='python -m segcore.hpo', description='segcore Optuna HPO')
     sub = p.add_subparsers(dest='command', required=True)
     w = sub.add_parser('worker', help='run WAITING trials of an existing study until none is left')
-    w.add_argument('--storage', required=True); w.add_argument('--study', required=True); w.add_argument('--out', required=True)
-    w.add_argument('--space'); w.add_argument('--data'); w.add_argument('--pruner', default='median')
-    w.add_argument('--sampler', default='tpe'); w.add_argument('--seed', type=int, default=0)
-    w.add_argument('--worker-id', type=int, default=0); w.add_argument('--threads', type=int); w.add_argument('--quiet', action='store_true')
+    w.add_argument('--storage', required=True)
+    w.add_argument('--study', required=True)
+    w.add_argument('--out', required=True)
+    w.add_argument('--space')
+    w.add_argument('--data')
+    w.add_argument('--pruner', default='median')
+    w.add_argument('--sampler', default='tpe')
+    w.add_argument('--seed', type=int, default=0)
+    w.add_argument('--worker-id', type=int, default=0)
+    w.add_argument('--threads', type=int)
+    w.add_argument('--quiet', action='store_true')
     r = sub.add_parser('run', help='same as segcore hpo')
-    r.add_argument('--space', required=True); r.add_argument('--data'); r.add_argument('--trials', type=int, required=True)
-    r.add_argument('--storage'); r.add_argument('--study'); r.add_argument('--workers', type=int, default=1); r.add_argument('--out')
-    r.add_argument('--objectives', default='dice'); r.add_argument('--pruner', default='median'); r.add_argument('--seed', type=int, default=0)
+    r.add_argument('--space', required=True)
+    r.add_argument('--data')
+    r.add_argument('--trials', type=int, required=True)
+    r.add_argument('--storage')
+    r.add_argument('--study')
+    r.add_argument('--workers', type=int, default=1)
+    r.add_argument('--out')
+    r.add_argument('--objectives', default='dice')
+    r.add_argument('--pruner', default='median')
+    r.add_argument('--seed', type=int, default=0)
     a = p.parse_args(argv)
     try:
         if a.command == 'worker':
-            run_worker(a.storage, a.study, a.out, a.space, a.data, a.pruner, a.sampler, a.seed, a.worker_id, a.threads, not a.quiet)
+            run_worker(
+                a.storage,
+                a.study,
+                a.out,
+                a.space,
+                a.data,
+                a.pruner,
+                a.sampler,
+                a.seed,
+                a.worker_id,
+                a.threads,
+                not a.quiet,
+            )
             return 0
         return hpo_cli(a.space, a.data, a.trials, a.storage, a.study, a.workers, a.out, a.objectives, a.pruner, a.seed)
     except SegcoreError as e:
-        print(f'segcore hpo: error: {scrub(e)}', file=sys.stderr); return 2
+        print(f'segcore hpo: error: {scrub(e)}', file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
-        print('segcore hpo: interrupted', file=sys.stderr); return 130
+        print('segcore hpo: interrupted', file=sys.stderr)
+        return 130
 
 # %% ../nbs/19_hpo.ipynb 33
 if __name__ == '__main__' and 'get_ipython' not in globals(): sys.exit(main())

@@ -9,10 +9,9 @@ from itertools import product
 from pathlib import Path
 import numpy as np
 import torch
-import torch.nn.functional as F
 from tqdm.auto import tqdm
 from .core import DataError, SegcoreError, atomic_write_text, atomic_write_json
-from .pipeline import predict_logits, predict_logits_batch, preprocess
+from .pipeline import predict_logits_batch, preprocess
 
 # %% auto 0
 __all__ = ['tta_members', 'TTA', 'enable_mc_dropout', 'predict_samples', 'uncertainty_maps', 'Predictor', 'collect_inputs',
@@ -53,11 +52,13 @@ def enable_mc_dropout(model: torch.nn.Module) -> int:
     n = 0
     for m in model.modules():
         if isinstance(m, (torch.nn.Dropout, torch.nn.Dropout2d, torch.nn.Dropout3d, torch.nn.AlphaDropout)):
-            m.train(); n += 1
+            m.train()
+            n += 1
     return n
 
 def _member_groups(t, x, members, tta_batch) -> list:
-    "TTA members in groups that share an input shape, at most `tta_batch` each (0 or None: as many as 2**24 voxels allow)."
+    """TTA members in groups that share an input shape, at most `tta_batch` each (0 or None: as many as 2**24 voxels
+    allow)."""
     groups, meta = {}, x.to('meta')                    # shapes only: nothing is computed or allocated
     for i, m in enumerate(members): groups.setdefault(tuple(t.forward(meta, m).shape), []).append(i)
     out = []
@@ -66,8 +67,18 @@ def _member_groups(t, x, members, tta_batch) -> list:
         out += [idx[j:j + n] for j in range(0, len(idx), n)]
     return out
 
-def predict_samples(models, image, patch_size, device='cpu', tta: str = 'none', mc_dropout: int = 0, overlap: float = 0.5,
-                    amp_dtype=None, return_logits=False, tta_batch: int | None = None) -> torch.Tensor:
+def predict_samples(
+    models,
+    image,
+    patch_size,
+    device='cpu',
+    tta: str = 'none',
+    mc_dropout: int = 0,
+    overlap: float = 0.5,
+    amp_dtype=None,
+    return_logits=False,
+    tta_batch: int | None = None,
+) -> torch.Tensor:
     """Softmax samples (N, K, *S) for a preprocessed image (C, *S): every model × TTA member × MC draw,
     mapped back exactly onto the input grid. `return_logits` returns logits instead of probabilities.
     TTA members of one shape can go through the sliding windows together, `tta_batch` at a time (0: as
@@ -82,7 +93,10 @@ def predict_samples(models, image, patch_size, device='cpu', tta: str = 'none', 
         model.eval()
         draws = 1
         if mc_dropout:
-            if not enable_mc_dropout(model): raise SegcoreError('MC dropout requested but the model has no dropout layer (build it with dropout > 0)')
+            if not enable_mc_dropout(model):
+                raise SegcoreError(
+                    'MC dropout requested but the model has no dropout layer (build it with dropout > 0)'
+                )
             draws = mc_dropout
         res, groups = {}, _member_groups(t, x, t.members, tta_batch)
         for d in range(draws):
@@ -117,8 +131,12 @@ class Predictor:
         loaded = [load_run_model(r, device) for r in runs]
         self.models = [m for m, _ in loaded]
         self.ck = loaded[0][1]
-        specs = {str({k: v for k, v in ck['model_spec'].items() if k in ('in_channels', 'out_channels', 'spatial_dims')}) for _, ck in loaded}
-        if len(specs) > 1: raise SegcoreError(f'runs of an ensemble must share channels, classes and dimensions: {specs}')
+        specs = {
+            str({k: v for k, v in ck['model_spec'].items() if k in ('in_channels', 'out_channels', 'spatial_dims')})
+            for _, ck in loaded
+        }
+        if len(specs) > 1:
+            raise SegcoreError(f'runs of an ensemble must share channels, classes and dimensions: {specs}')
         self.device = next(self.models[0].parameters()).device
         self.cfg = self.ck['config']
         self.amp = amp_dtype(self.cfg.get('amp', 'none'), self.device)
@@ -129,11 +147,18 @@ class Predictor:
     def check_input(self, vol) -> None:
         "Raise `DataError` naming the file if `vol` cannot be fed to the model."
         s = self.spec
-        if not np.all(np.isfinite(vol.array)): raise DataError(vol.path, f'{int((~np.isfinite(vol.array)).sum())} NaN/Inf voxel(s) in the image', 'nonfinite')
+        if not np.all(np.isfinite(vol.array)):
+            raise DataError(
+                vol.path, f'{int((~np.isfinite(vol.array)).sum())} NaN/Inf voxel(s) in the image', 'nonfinite'
+            )
         if vol.ndim != s['spatial_dims'] or (s['spatial_dims'] == 3 and 1 in vol.spatial_shape):
             raise DataError(vol.path, f"image shape {vol.array.shape} is not {s['spatial_dims']}D", 'wrong_ndim')
         if vol.n_channels != s['in_channels']:
-            raise DataError(vol.path, f"image has {vol.n_channels} channel(s); the model expects {s['in_channels']}", 'channel_count')
+            raise DataError(
+                vol.path,
+                f"image has {vol.n_channels} channel(s); the model expects {s['in_channels']}",
+                'channel_count',
+            )
 
     def __call__(self, vol, uncertainty: bool = False) -> tuple:
         "(label map (*S) uint8 on the input grid, dict of uncertainty maps or None) for a `Volume`."
@@ -194,9 +219,12 @@ def predict_to_folder(runs, input_path, out_dir, tta='none', uncertainty=False, 
     items = collect_inputs(input_path)
     pred = Predictor(runs, device, tta, mc_dropout, postprocess)
     vols = []
-    for name, p in items:                       # read and check everything first
-        v = read_image(p); pred.check_input(v); vols.append((name, v))
-    out_dir = Path(out_dir); out_dir.mkdir(parents=True, exist_ok=True)
+    for name, p in items:  # read and check everything first
+        v = read_image(p)
+        pred.check_input(v)
+        vols.append((name, v))
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
     class_names = {int(k): str(v) for k, v in (pred.ck.get('class_names') or {}).items()}
     rows = []
     for name, v in tqdm(vols, desc='predict', disable=not progress, leave=False):
@@ -206,8 +234,19 @@ def predict_to_folder(runs, input_path, out_dir, tta='none', uncertainty=False, 
         vox_mm3 = float(abs(np.linalg.det(v.affine[:-1, :-1])))
         for k in range(1, pred.spec['out_channels']):
             n = int((label == k).sum())
-            rows.append({'case': name, 'class': k, 'name': class_names.get(k, ''), 'voxels': n, 'volume_mm3': round(n * vox_mm3, 4)})
-    buf = io.StringIO(); w = csv.DictWriter(buf, ['case', 'class', 'name', 'voxels', 'volume_mm3']); w.writeheader(); w.writerows(rows)
+            rows.append(
+                {
+                    'case': name,
+                    'class': k,
+                    'name': class_names.get(k, ''),
+                    'voxels': n,
+                    'volume_mm3': round(n * vox_mm3, 4),
+                }
+            )
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, ['case', 'class', 'name', 'voxels', 'volume_mm3'])
+    w.writeheader()
+    w.writerows(rows)
     atomic_write_text(out_dir / 'volumes.csv', buf.getvalue())
     return {'cases': [n for n, _ in vols], 'volumes': rows, 'out': str(out_dir)}
 
@@ -231,10 +270,16 @@ def choose_run_postprocessing(run_dir, data=None, device='auto', progress=True) 
         lc = load_case(index.case(cid), index)
         v = read_image(index.case(cid).images[0])
         label, _ = pred(v)
-        preds.append(label); refs.append(lc.label); spacings.append(tuple(lc.spacing))
+        preds.append(label)
+        refs.append(lc.label)
+        spacings.append(tuple(lc.spacing))
     classes = [k for k in range(1, pred.spec['out_channels'])]
     post, report = choose_postprocessing(preds, refs, classes, spacings=spacings)
     atomic_write_json(run_dir / 'postprocessing.json', post.to_dict())
-    out = {'split': f"validation fold {cfg['fold']} (n={len(val)}, patient-grouped; test split untouched)", 'steps': post.to_dict(), 'report': report}
+    out = {
+        'split': f"validation fold {cfg['fold']} (n={len(val)}, patient-grouped; test split untouched)",
+        'steps': post.to_dict(),
+        'report': report,
+    }
     atomic_write_json(run_dir / 'postprocessing_report.json', out)
     return out

@@ -35,17 +35,29 @@ class Volume:
             raise DataError(self.path, f'array has {self.array.ndim} axes but the affine is {n}D', 'wrong_ndim')
 
     @property
-    def ndim(self) -> int: "Number of spatial dimensions (2 or 3)."; return self.affine.shape[0] - 1
+    def ndim(self) -> int:
+        "Number of spatial dimensions (2 or 3)."
+        return self.affine.shape[0] - 1
+
     @property
     def spatial_shape(self) -> tuple: return tuple(self.array.shape[:self.ndim])
     @property
     def n_channels(self) -> int: return int(np.prod(self.array.shape[self.ndim:], dtype=int))
     @property
-    def spacing(self) -> np.ndarray: "Voxel size in mm along each array axis."; return np.linalg.norm(self.affine[:-1, :-1], axis=0)
+    def spacing(self) -> np.ndarray:
+        "Voxel size in mm along each array axis."
+        return np.linalg.norm(self.affine[:-1, :-1], axis=0)
+
     @property
-    def origin(self) -> np.ndarray: "World position (mm) of the centre of voxel 0."; return self.affine[:-1, -1].copy()
+    def origin(self) -> np.ndarray:
+        "World position (mm) of the centre of voxel 0."
+        return self.affine[:-1, -1].copy()
+
     @property
-    def direction(self) -> np.ndarray: "Unit direction cosines (columns = array axes)."; return self.affine[:-1, :-1] / self.spacing
+    def direction(self) -> np.ndarray:
+        "Unit direction cosines (columns = array axes)."
+        return self.affine[:-1, :-1] / self.spacing
+
     @property
     def orientation(self) -> str:
         "Axis codes such as 'RAS' (closest anatomical direction of each array axis)."
@@ -60,7 +72,8 @@ class Volume:
 # %% ../nbs/01_io.ipynb 7
 def make_affine(spacing, origin=None, direction=None) -> np.ndarray:
     "Affine from voxel `spacing` (mm), `origin` (world position of voxel 0) and `direction` cosines."
-    spacing = np.asarray(spacing, float); n = len(spacing)
+    spacing = np.asarray(spacing, float)
+    n = len(spacing)
     direction = np.eye(n) if direction is None else np.asarray(direction, float).reshape(n, n)
     a = np.eye(n + 1)
     a[:n, :n] = direction * spacing
@@ -69,7 +82,8 @@ def make_affine(spacing, origin=None, direction=None) -> np.ndarray:
 
 def vox2world(affine, ijk) -> np.ndarray:
     "World coordinates (mm) of voxel indices `ijk` (shape (..., d))."
-    affine = np.asarray(affine, float); n = affine.shape[0] - 1
+    affine = np.asarray(affine, float)
+    n = affine.shape[0] - 1
     ijk = np.asarray(ijk, float)
     return ijk @ affine[:n, :n].T + affine[:n, n]
 
@@ -79,7 +93,8 @@ def world2vox(affine, xyz) -> np.ndarray:
 
 def lps_ras_flip(affine) -> np.ndarray:
     "Convert an affine between LPS (ITK, DICOM) and RAS (NIfTI) world frames; the operation is its own inverse."
-    a = np.array(affine, float); a[:2] *= -1
+    a = np.array(affine, float)
+    a[:2] *= -1
     return a
 
 # %% ../nbs/01_io.ipynb 10
@@ -95,7 +110,8 @@ def image_ext(path) -> str | None:
 
 def strip_ext(path) -> str:
     "File name without its (possibly double) image extension."
-    name = Path(path).name; e = image_ext(name)
+    name = Path(path).name
+    e = image_ext(name)
     return name[:-len(e)] if e else Path(name).stem
 
 # %% ../nbs/01_io.ipynb 12
@@ -161,7 +177,8 @@ def _from_sitk(img, path, fmt) -> Volume:
 
 def read_itk(path) -> Volume:
     "Read MetaImage (`.mhd`+`.raw`, `.mha`) or NRRD with SimpleITK (imported lazily); LPS → RAS."
-    path = Path(path); sitk = _sitk()
+    path = Path(path)
+    sitk = _sitk()
     if not path.exists(): raise DataError(path, 'file does not exist', 'missing')
     if path.stat().st_size == 0: raise DataError(path, 'file is empty (0 bytes)', 'unreadable')
     try: img = sitk.ReadImage(str(path))
@@ -172,8 +189,11 @@ def read_itk(path) -> Volume:
 def _is_dicom(p: Path) -> bool:
     if p.suffix.lower() in ('.dcm', '.dicom', '.ima'): return True
     try:
-        with open(p, 'rb') as f: f.seek(128); return f.read(4) == b'DICM'
-    except OSError: return False
+        with open(p, 'rb') as f:
+            f.seek(128)
+            return f.read(4) == b'DICM'
+    except OSError:
+        return False
 
 def dicom_files(folder) -> list:
     "DICOM files directly inside `folder`."
@@ -181,12 +201,14 @@ def dicom_files(folder) -> list:
 
 def read_dicom_series(folder, series_id: str | None = None) -> Volume:
     "Read one DICOM series from `folder` (GDCM via SimpleITK): sorted by position, LPS → RAS, gaps checked."
-    folder = Path(folder); sitk = _sitk()
+    folder = Path(folder)
+    sitk = _sitk()
     if not folder.is_dir(): raise DataError(folder, 'DICOM series path is not a folder', 'missing')
     ids = sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(folder))
     if not ids: raise DataError(folder, 'no readable DICOM series found in this folder', 'unreadable')
     if series_id is None:
-        if len(ids) > 1: raise DataError(folder, f'{len(ids)} DICOM series in this folder ({", ".join(ids)}); name one', 'ambiguous')
+        if len(ids) > 1:
+            raise DataError(folder, f'{len(ids)} DICOM series in this folder ({", ".join(ids)}); name one', 'ambiguous')
         series_id = ids[0]
     files = sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), series_id)
     n_dcm = len(dicom_files(folder))
@@ -196,22 +218,27 @@ def read_dicom_series(folder, series_id: str | None = None) -> Volume:
                                 f'({n_dcm - len(files)} of {n_dcm} files unreadable)', 'unreadable')
     pos = []
     for fn in files:
-        r = sitk.ImageFileReader(); r.SetFileName(fn)
+        r = sitk.ImageFileReader()
+        r.SetFileName(fn)
         try: r.ReadImageInformation()
         except Exception as e: raise _read_fail(fn, e) from e
         pos.append((np.array(r.GetOrigin()), np.array(r.GetDirection()).reshape(3, 3)[:, 2]))
     if len(pos) > 2:
         normal = pos[0][1]
-        z = np.sort([p @ normal for p, _ in pos]); step = np.diff(z); med = np.median(step)
+        z = np.sort([p @ normal for p, _ in pos])
+        step = np.diff(z)
+        med = np.median(step)
         if med <= 0: raise DataError(folder, 'DICOM slices share one position (duplicated slices)', 'invalid')
         gaps = np.nonzero(step > 1.5 * med)[0]
         if len(gaps):
             raise DataError(folder, f'missing slice(s): gap of {step[gaps[0]]:.2f} mm after slice position '
                                     f'{z[gaps[0]]:.2f} mm (median spacing {med:.2f} mm)', 'missing_slice')
-    reader = sitk.ImageSeriesReader(); reader.SetFileNames(files)
+    reader = sitk.ImageSeriesReader()
+    reader.SetFileNames(files)
     try: img = reader.Execute()
     except Exception as e: raise _read_fail(folder, e) from e
-    v = _from_sitk(img, folder, 'dicom'); v.meta.update(series_id=series_id, n_slices=len(files))
+    v = _from_sitk(img, folder, 'dicom')
+    v.meta.update(series_id=series_id, n_slices=len(files))
     return v
 
 # %% ../nbs/01_io.ipynb 16
@@ -229,7 +256,9 @@ def read_image_2d(path) -> Volume:
             with Image.open(path) as im: arr = np.asarray(im)
     except Exception as e: raise _read_fail(path, e) from e
     if arr.ndim == 3 and arr.shape[-1] > 4:
-        raise DataError(path, f'{arr.shape} looks like a stack of slices, not a 2D image; store 3D data as NIfTI', 'wrong_ndim')
+        raise DataError(
+            path, f'{arr.shape} looks like a stack of slices, not a 2D image; store 3D data as NIfTI', 'wrong_ndim'
+        )
     if arr.ndim not in (2, 3): raise DataError(path, f'unsupported 2D image shape {arr.shape}', 'wrong_ndim')
     return Volume(arr, np.eye(3), path, {'format': '2d'})
 
@@ -251,7 +280,8 @@ def read_image(path, **kw) -> Volume:
 def _atomic_target(path: Path):
     path.parent.mkdir(parents=True, exist_ok=True)
     e = image_ext(path) or path.suffix
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix=e); os.close(fd)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix=e)
+    os.close(fd)
     return Path(tmp)
 
 def _commit(tmp: Path, path: Path):
@@ -259,38 +289,61 @@ def _commit(tmp: Path, path: Path):
         os.chmod(tmp, file_mode())
         os.replace(tmp, path)
     except BaseException:
-        tmp.unlink(missing_ok=True); raise
+        tmp.unlink(missing_ok=True)
+        raise
+
 
 def write_nifti(array, affine, path) -> Path:
     "Write `array` with `affine` (4×4, or 3×3 for 2D data stored as one slice) to a NIfTI file atomically."
-    path = Path(path); array = np.asarray(array); affine = np.asarray(affine, float)
+    path = Path(path)
+    array = np.asarray(array)
+    affine = np.asarray(affine, float)
     if affine.shape == (3, 3):
-        a4 = np.eye(4); a4[:2, :2] = affine[:2, :2]; a4[:2, 3] = affine[:2, 2]
-        affine = a4; array = array[:, :, None] if array.ndim == 2 else array[:, :, None, ...]
+        a4 = np.eye(4)
+        a4[:2, :2] = affine[:2, :2]
+        a4[:2, 3] = affine[:2, 2]
+        affine = a4
+        array = array[:, :, None] if array.ndim == 2 else array[:, :, None, ...]
     if array.dtype == np.bool_: array = array.astype(np.uint8)
     if array.dtype == np.float16: array = array.astype(np.float32)
     img = nib.Nifti1Image(array, affine)
-    img.set_qform(affine, code=1); img.set_sform(affine, code=1)
+    img.set_qform(affine, code=1)
+    img.set_sform(affine, code=1)
     tmp = _atomic_target(path)
-    try: nib.save(img, str(tmp))
-    except BaseException: tmp.unlink(missing_ok=True); raise
+    try:
+        nib.save(img, str(tmp))
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     _commit(tmp, path)
     return path
 
 def write_itk(array, affine, path) -> Path:
     "Write a 3D (or 2D) `array` with its RAS `affine` as MetaImage/NRRD (SimpleITK, LPS) atomically."
-    sitk = _sitk(); path = Path(path); array = np.asarray(array); affine = np.asarray(affine, float)
+    sitk = _sitk()
+    path = Path(path)
+    array = np.asarray(array)
+    affine = np.asarray(affine, float)
     d = affine.shape[0] - 1
     lps = lps_ras_flip(affine)
     sp = np.linalg.norm(lps[:d, :d], axis=0)
     comp = array.ndim - d
-    img = sitk.GetImageFromArray(np.transpose(array, tuple(range(d))[::-1] + tuple(range(d, array.ndim))), isVector=comp > 0)
-    img.SetSpacing(sp.tolist()); img.SetOrigin(lps[:d, d].tolist()); img.SetDirection((lps[:d, :d] / sp).ravel().tolist())
-    if path.suffix.lower() == '.mhd':   # header + .raw side file: write both under their final names
-        path.parent.mkdir(parents=True, exist_ok=True); sitk.WriteImage(img, str(path)); return path
+    img = sitk.GetImageFromArray(
+        np.transpose(array, tuple(range(d))[::-1] + tuple(range(d, array.ndim))), isVector=comp > 0
+    )
+    img.SetSpacing(sp.tolist())
+    img.SetOrigin(lps[:d, d].tolist())
+    img.SetDirection((lps[:d, :d] / sp).ravel().tolist())
+    if path.suffix.lower() == '.mhd':  # header + .raw side file: write both under their final names
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sitk.WriteImage(img, str(path))
+        return path
     tmp = _atomic_target(path)
-    try: sitk.WriteImage(img, str(tmp))
-    except BaseException: tmp.unlink(missing_ok=True); raise
+    try:
+        sitk.WriteImage(img, str(tmp))
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     _commit(tmp, path)
     return path
 
@@ -305,7 +358,9 @@ def write_mask_like(mask, like: Volume, path) -> Path:
     "Write an integer `mask` aligned with its source image `like` (same spatial shape, same affine) as NIfTI."
     mask = np.asarray(mask)
     if tuple(mask.shape) != like.spatial_shape:
-        raise DataError(path, f'mask shape {mask.shape} differs from its image {like.spatial_shape} ({like.path})', 'shape_mismatch')
+        raise DataError(
+            path, f'mask shape {mask.shape} differs from its image {like.spatial_shape} ({like.path})', 'shape_mismatch'
+        )
     if mask.dtype.kind == 'f' and not np.all(mask == np.round(mask)): raise ValueError('mask must hold integer labels')
     dt = np.uint8 if mask.min() >= 0 and mask.max() < 256 else np.int16
     return write_nifti(mask.astype(dt), like.affine, path)
@@ -325,7 +380,11 @@ def resample(vol: Volume, spacing, is_label: bool = False) -> Volume:
     a = out.detach().cpu().numpy()
     a = a.astype(dtype) if is_label else a.astype(np.float32)
     a = np.moveaxis(a, 0, -1)
-    a = a[..., 0] if vol.n_channels == 1 and vol.array.ndim == vol.ndim else a.reshape(a.shape[:vol.ndim] + vol.array.shape[vol.ndim:])
+    a = (
+        a[..., 0]
+        if vol.n_channels == 1 and vol.array.ndim == vol.ndim
+        else a.reshape(a.shape[: vol.ndim] + vol.array.shape[vol.ndim :])
+    )
     return Volume(a, out.affine.cpu().numpy(), vol.path, dict(vol.meta, resampled_from=vol.spacing.tolist()))
 
 # %% ../nbs/01_io.ipynb 36
@@ -343,7 +402,14 @@ def clip_percentiles(array, lower: float = 0.5, upper: float = 99.5, mask=None) 
     lo, hi = np.percentile(vals, [lower, upper])
     return np.clip(a, lo, hi)
 
-CT_WINDOWS = {'brain': (40, 80), 'soft_tissue': (50, 400), 'lung': (-600, 1500), 'bone': (400, 1800), 'liver': (60, 150)}
+CT_WINDOWS = {
+    'brain': (40, 80),
+    'soft_tissue': (50, 400),
+    'lung': (-600, 1500),
+    'bone': (400, 1800),
+    'liver': (60, 150),
+}
+
 
 def ct_window(array, level: float | str = 'soft_tissue', width: float | None = None) -> np.ndarray:
     "Map HU in [level - width/2, level + width/2] linearly to [0, 1], clipping outside. `level` may name a preset."

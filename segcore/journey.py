@@ -4,11 +4,20 @@
 
 # %% ../nbs/21_journey.ipynb 3
 from __future__ import annotations
-import dataclasses, datetime, html as _html, json, os, re, shutil, subprocess, sys, tempfile, time
+import datetime, html as _html, json, os, re, shutil, subprocess, sys, tempfile, time
 from pathlib import Path
 import numpy as np
 import pandas as pd
-from .core import (SegcoreError, DataError, injected_faults, atomic_write_json, atomic_write_text, environment_info, SYNTHETIC_NOTE, to_json)
+from segcore.core import (
+    SegcoreError,
+    DataError,
+    injected_faults,
+    atomic_write_json,
+    atomic_write_text,
+    environment_info,
+    SYNTHETIC_NOTE,
+    to_json,
+)
 
 # %% auto 0
 __all__ = ['STAGES', 'BUDGETS', 'COMPARE_COLUMNS', 'check_stages', 'Study', 'audit_stage', 'geometry_figure', 'label_table',
@@ -30,18 +39,40 @@ STAGES = {
 }
 
 BUDGETS = {
-    'quick': {'profile': 'quick',
-              'baseline': dict(epochs=16, iterations_per_epoch=25, val_every=4, time_limit_s=None),
-              'short': dict(epochs=8, iterations_per_epoch=10, warmup_epochs=1, val_every=1000, time_limit_s=120.0),
-              'seeds': 3, 'hpo_trials': 4, 'hpo_val_every': 4, 'bench_cases': 6, 'bench_repeats': 1},
-    'full': {'profile': 'full',
-             'baseline': dict(),
-             'short': dict(epochs=40, iterations_per_epoch=50, warmup_epochs=4, val_every=1000, time_limit_s=900.0),
-             'seeds': 3, 'hpo_trials': 24, 'hpo_val_every': 10, 'bench_cases': 42, 'bench_repeats': 3},
-    'smoke': {'profile': 'quick',
-              'baseline': dict(model_size='tiny', epochs=2, iterations_per_epoch=2, batch_size=2, val_every=1, time_limit_s=None),
-              'short': dict(model_size='tiny', epochs=1, iterations_per_epoch=2, batch_size=2, val_every=1000, time_limit_s=None),
-              'seeds': 2, 'hpo_trials': 2, 'hpo_val_every': 1, 'bench_cases': 2, 'bench_repeats': 1},
+    'quick': {
+        'profile': 'quick',
+        'baseline': dict(epochs=16, iterations_per_epoch=25, val_every=4, time_limit_s=None),
+        'short': dict(epochs=8, iterations_per_epoch=10, warmup_epochs=1, val_every=1000, time_limit_s=120.0),
+        'seeds': 3,
+        'hpo_trials': 4,
+        'hpo_val_every': 4,
+        'bench_cases': 6,
+        'bench_repeats': 1,
+    },
+    'full': {
+        'profile': 'full',
+        'baseline': dict(),
+        'short': dict(epochs=40, iterations_per_epoch=50, warmup_epochs=4, val_every=1000, time_limit_s=900.0),
+        'seeds': 3,
+        'hpo_trials': 24,
+        'hpo_val_every': 10,
+        'bench_cases': 42,
+        'bench_repeats': 3,
+    },
+    'smoke': {
+        'profile': 'quick',
+        'baseline': dict(
+            model_size='tiny', epochs=2, iterations_per_epoch=2, batch_size=2, val_every=1, time_limit_s=None
+        ),
+        'short': dict(
+            model_size='tiny', epochs=1, iterations_per_epoch=2, batch_size=2, val_every=1000, time_limit_s=None
+        ),
+        'seeds': 2,
+        'hpo_trials': 2,
+        'hpo_val_every': 1,
+        'bench_cases': 2,
+        'bench_repeats': 1,
+    },
 }
 
 def _pkg_dir() -> Path:
@@ -65,10 +96,19 @@ _FINISHED = ('completed', 'time_limit', 'early_stopped')
 
 class Study:
     "Where a journey stage writes, which data and split it uses, and the training budgets of its profile."
-    def __init__(self, out, data=None, profile: str = 'quick', seed: int = 0, stage: str | None = None, progress: bool = False):
+
+    def __init__(
+        self, out, data=None, profile: str = 'quick', seed: int = 0, stage: str | None = None, progress: bool = False
+    ):
         from segcore.sources import resolve_data
         if profile not in BUDGETS: raise SegcoreError(f'unknown profile {profile!r}; choose from {", ".join(BUDGETS)}')
-        self.out, self.profile, self.seed, self.stage, self.progress = Path(out).resolve(), profile, int(seed), stage, progress
+        self.out, self.profile, self.seed, self.stage, self.progress = (
+            Path(out).resolve(),
+            profile,
+            int(seed),
+            stage,
+            progress,
+        )
         self.budget = BUDGETS[profile]
         self.runs = self.out / 'runs'
         self.source = resolve_data(data, progress=False)
@@ -81,7 +121,11 @@ class Study:
         "Display the red synthetic-data banner when the data is the phantom."
         from IPython.display import HTML, display
         if self.synthetic:
-            display(HTML(f'<p style="background:#b00020;color:#fff;padding:10px;font-weight:bold">{_html.escape(SYNTHETIC_NOTE)}</p>'))
+            display(
+                HTML(
+                    f'<p style="background:#b00020;color:#fff;padding:10px;font-weight:bold">{_html.escape(SYNTHETIC_NOTE)}</p>'
+                )
+            )
 
     # --- split and configs -------------------------------------------------------------------------------
     def splits(self):
@@ -93,7 +137,9 @@ class Study:
     def overrides(self, kind: str = 'short', **extra) -> dict:
         "Whole config overrides of a budget kind: the profile, the budget, data and seeds, then `extra`."
         from segcore.config import PROFILES
-        if kind not in ('baseline', 'short'): raise SegcoreError(f"budget kind must be 'baseline' or 'short' (got {kind!r})")
+
+        if kind not in ('baseline', 'short'):
+            raise SegcoreError(f"budget kind must be 'baseline' or 'short' (got {kind!r})")
         return {**PROFILES[self.budget['profile']], **self.budget[kind], 'data': self.data, 'seed': self.seed,
                 'split_seed': self.seed, **extra}
 
@@ -115,7 +161,11 @@ class Study:
         run = self.run_dir(name)
         if (run / 'config.json').exists():
             same = json.loads((run / 'config.json').read_text()) == json.loads(to_json(cfg.to_dict()))
-            if same and (run / 'summary.json').exists() and json.loads((run / 'summary.json').read_text())['status'] in _FINISHED:
+            if (
+                same
+                and (run / 'summary.json').exists()
+                and json.loads((run / 'summary.json').read_text())['status'] in _FINISHED
+            ):
                 return self.summary(name)
             if not same:
                 aside = run.with_name(f'{name}.replaced-{datetime.datetime.now():%Y%m%d-%H%M%S}')
@@ -125,14 +175,19 @@ class Study:
             self.splits()                                # a clear error when stage 01 has not run
             shutil.copyfile(self.out / 'splits.json', run / 'splits.json')
         s = train(cfg, run, progress=self.progress)
-        (run / 'last.pt').unlink(missing_ok=True)        # finished: the best checkpoint and logs are what the report needs
+        (run / 'last.pt').unlink(missing_ok=True)  # finished: the best checkpoint and logs are what the report needs
         return s
 
     # --- per-case results --------------------------------------------------------------------------------
     def val_rows(self, name: str) -> pd.DataFrame:
         "Tidy validation results of a run's best checkpoint: case, class, dice."
         rows = json.loads((self.run_dir(name) / 'val_cases.json').read_text())
-        out = [{'case': r['case'], 'class': int(k.split('_')[1]), 'dice': v} for r in rows for k, v in r.items() if k.startswith('dice_')]
+        out = [
+            {'case': r['case'], 'class': int(k.split('_')[1]), 'dice': v}
+            for r in rows
+            for k, v in r.items()
+            if k.startswith('dice_')
+        ]
         return pd.DataFrame(out)
 
     def per_case(self, runs: dict) -> pd.DataFrame:
@@ -141,32 +196,51 @@ class Study:
 
     def record(self, summary: str, **metrics) -> None:
         "Write `OUT/stages/<stage>.json` (the index's summary line and key numbers). The last cell of every stage."
-        if self.stage is not None and self.stage in injected_faults('journey'): raise RuntimeError(f'injected failure in stage {self.stage} (SEGCORE_FAULT)')
-        atomic_write_json(self.out / 'stages' / f'{self.stage}.json', {'stage': self.stage, 'summary': summary, 'metrics': metrics})
+        if self.stage is not None and self.stage in injected_faults('journey'):
+            raise RuntimeError(f'injected failure in stage {self.stage} (SEGCORE_FAULT)')
+        atomic_write_json(
+            self.out / 'stages' / f'{self.stage}.json', {'stage': self.stage, 'summary': summary, 'metrics': metrics}
+        )
 
 # %% ../nbs/21_journey.ipynb 13
 def audit_stage(study: Study) -> dict:
-    "Audit the data, write `audit.{json,html}` (every case and finding) and the patient-grouped `splits.json` (5 folds + 20 % held out)."
+    """Audit the data, write `audit.{json,html}` (every case and finding) and the patient-grouped `splits.json` (5
+    folds + 20 % held out)."""
     from segcore.audit import audit, write_audit
     from segcore.splits import make_splits
     rep = audit(study.data, progress=False)
     write_audit(rep, study.out / 'audit.json', study.out / 'audit.html')
     usable = {r['case']: r['patient'] for r in rep['cases'] if r['usable']}
-    if len(usable) < 3: raise DataError(study.data, f'only {len(usable)} usable labelled case(s): see the findings above')
+    if len(usable) < 3:
+        raise DataError(study.data, f'only {len(usable)} usable labelled case(s): see the findings above')
     cfg = study.config('baseline')
     sp = make_splits(usable, n_folds=cfg.n_folds, test_fraction=cfg.test_fraction, seed=cfg.split_seed)
     old = study.out / 'splits.json'
     if old.exists():
         from segcore.splits import Splits
         if Splits.load(old) != sp:
-            raise SegcoreError(f'{old} holds a different split (other data or seed): use a new --out folder so earlier runs stay comparable')
+            raise SegcoreError(
+                f'{old} holds a different split (other data or seed): use a new --out folder so earlier runs stay comparable'
+            )
     else: sp.save(old)
     cases = pd.DataFrame(rep['cases'])
     findings = pd.DataFrame(rep['findings'], columns=['severity', 'kind', 'case', 'file', 'message'])
-    split_rows = [{'set': 'held-out test', 'cases': len(sp.held_out().case_ids), 'patients': len({dict(sp.case_patients)[c] for c in sp.held_out().case_ids})}]
+    split_rows = [
+        {
+            'set': 'held-out test',
+            'cases': len(sp.held_out().case_ids),
+            'patients': len({dict(sp.case_patients)[c] for c in sp.held_out().case_ids}),
+        }
+    ]
     for k in range(sp.n_folds):
         f = sp.fold(k)
-        split_rows.append({'set': f'fold {k} validation', 'cases': len(f.val), 'patients': len({dict(sp.case_patients)[c] for c in f.val})})
+        split_rows.append(
+            {
+                'set': f'fold {k} validation',
+                'cases': len(f.val),
+                'patients': len({dict(sp.case_patients)[c] for c in f.val}),
+            }
+        )
     return {'report': rep, 'cases': cases, 'findings': findings, 'splits': sp, 'split_table': pd.DataFrame(split_rows)}
 
 def geometry_figure(cases: pd.DataFrame):
@@ -186,7 +260,12 @@ def label_table(cases: pd.DataFrame) -> pd.DataFrame:
     rows = {}
     for lv in cases[cases['usable'] == True]['label_values'].dropna():
         for k, n in lv.items(): rows.setdefault(int(k), []).append(n)
-    return pd.DataFrame([{'label': k, 'cases containing it': len(v), 'median voxels per case': float(np.median(v))} for k, v in sorted(rows.items())])
+    return pd.DataFrame(
+        [
+            {'label': k, 'cases containing it': len(v), 'median voxels per case': float(np.median(v))}
+            for k, v in sorted(rows.items())
+        ]
+    )
 
 # %% ../nbs/21_journey.ipynb 15
 def history_frame(study: Study, name: str) -> pd.DataFrame:
@@ -203,19 +282,40 @@ def seed_spread(study: Study, n: int | None = None) -> dict:
     e = max(1, study.budget['short']['epochs'] // 5)            # the repeat check: one short config trained twice
     rep = [study.train(f'repeat-{k}', 'short', epochs=e)['validation']['mean_foreground_dice'] for k in 'ab']
     identical = study.val_rows('repeat-a').equals(study.val_rows('repeat-b'))
-    return {'per_seed': per, 'summary': seed_summary(per), 'repeat': rep, 'repeat_identical': identical, 'repeat_epochs': e,
-            'table': pd.DataFrame([{'seed': s, 'run': names[s], 'validation mean foreground Dice': v} for s, v in per.items()])}
+    return {
+        'per_seed': per,
+        'summary': seed_summary(per),
+        'repeat': rep,
+        'repeat_identical': identical,
+        'repeat_epochs': e,
+        'table': pd.DataFrame(
+            [{'seed': s, 'run': names[s], 'validation mean foreground Dice': v} for s, v in per.items()]
+        ),
+    }
+
 
 def run_card(study: Study, name: str, label: str | None = None) -> dict:
     "One model-card row: model, parameters, epochs, time, throughput, memory, status and validation Dice with CI."
-    s = study.summary(name); v = s['validation']
+    s = study.summary(name)
+    v = s['validation']
     h = history_frame(study, name)
     mem = h['gpu_mem_max_mb'].max() if 'gpu_mem_max_mb' in h else None
     cfg = json.loads((study.run_dir(name) / 'config.json').read_text())
-    return {'method': label or name, 'model': s['model'].get('name', ''), 'parameters (M)': s['parameters'] / 1e6,
-            'steps': s['epochs_run'] * cfg['iterations_per_epoch'], 'batch': cfg['batch_size'], 'train s': s['train_seconds'], 'samples/s': s['samples_per_s'],
-            'peak GPU MB': mem, 'device': s['device'], 'status': s['status'], 'n': v['n'],
-            'val Dice': v['mean_foreground_dice'], '95% CI': f"{v['ci95'][0]:.3f}–{v['ci95'][1]:.3f}"}
+    return {
+        'method': label or name,
+        'model': s['model'].get('name', ''),
+        'parameters (M)': s['parameters'] / 1e6,
+        'steps': s['epochs_run'] * cfg['iterations_per_epoch'],
+        'batch': cfg['batch_size'],
+        'train s': s['train_seconds'],
+        'samples/s': s['samples_per_s'],
+        'peak GPU MB': mem,
+        'device': s['device'],
+        'status': s['status'],
+        'n': v['n'],
+        'val Dice': v['mean_foreground_dice'],
+        '95% CI': f"{v['ci95'][0]:.3f}–{v['ci95'][1]:.3f}",
+    }
 
 # %% ../nbs/21_journey.ipynb 17
 def _slug(s: str) -> str: return re.sub(r'[^a-z0-9]+', '-', s.lower()).strip('-')
@@ -251,10 +351,29 @@ def ablation(study: Study, arms: dict, prefix: str, baseline: str | None = None,
     per_case = study.per_case(names)
     cards = pd.DataFrame([run_card(study, n, label) for label, n in names.items()])
     table = compare_table(per_case, baseline)
-    return {'names': names, 'per_case': per_case, 'cards': cards, 'table': table.reset_index(names=f'vs {baseline}'), 'baseline': baseline}
+    return {
+        'names': names,
+        'per_case': per_case,
+        'cards': cards,
+        'table': table.reset_index(names=f'vs {baseline}'),
+        'baseline': baseline,
+    }
 
-COMPARE_COLUMNS = ['n', 'mean_baseline', 'mean', 'mean_diff', 'diff_ci_low', 'diff_ci_high', 'wilcoxon_p', 'wilcoxon_p_holm', 't_p_holm',
-                   'rank_biserial', 'd_z', 'note']
+
+COMPARE_COLUMNS = [
+    'n',
+    'mean_baseline',
+    'mean',
+    'mean_diff',
+    'diff_ci_low',
+    'diff_ci_high',
+    'wilcoxon_p',
+    'wilcoxon_p_holm',
+    't_p_holm',
+    'rank_biserial',
+    'd_z',
+    'note',
+]
 
 def compact(table: pd.DataFrame) -> pd.DataFrame:
     "The columns of a `compare_table` a report shows (first column: the arm)."
@@ -267,16 +386,26 @@ def ablation_verdict(result: dict, spread_sd: float | None = None) -> str:
         arm = r.iloc[0]
         sig = r['wilcoxon_p_holm'] < 0.05 and r['p_meaningful']
         big = spread_sd is not None and np.isfinite(spread_sd) and abs(r['mean_diff']) > 2 * spread_sd
-        lines.append(f"- **{arm}**: {r['mean_diff']:+.4f} Dice vs {result['baseline']} (95 % CI {r['diff_ci_low']:+.4f} to {r['diff_ci_high']:+.4f}, "
-                     f"n={int(r['n'])}, Wilcoxon p (Holm) = {r['wilcoxon_p_holm']:.3g}) — "
-                     + ('a significant difference' if sig else 'no significant difference')
-                     + ('' if spread_sd is None or not np.isfinite(spread_sd) else
-                        ('; larger than twice the seed spread' if big else f'; within twice the seed spread (sd {spread_sd:.4f})')))
+        lines.append(
+            f"- **{arm}**: {r['mean_diff']:+.4f} Dice vs {result['baseline']} (95 % CI {r['diff_ci_low']:+.4f} to {r['diff_ci_high']:+.4f}, "
+            f"n={int(r['n'])}, Wilcoxon p (Holm) = {r['wilcoxon_p_holm']:.3g}) — "
+            + ('a significant difference' if sig else 'no significant difference')
+            + (
+                ''
+                if spread_sd is None or not np.isfinite(spread_sd)
+                else (
+                    '; larger than twice the seed spread'
+                    if big
+                    else f'; within twice the seed spread (sd {spread_sd:.4f})'
+                )
+            )
+        )
     return '\n'.join(lines)
 
 # %% ../nbs/21_journey.ipynb 19
 def case_predictions(study: Study, runs: dict, cases: list, tta: str = 'none', uncertainty: bool = False) -> dict:
-    "{case: {'image', 'label', 'spacing', label: prediction … , '<label>_maps': uncertainty}} for run folders `runs` = {label: name}."
+    """{case: {'image', 'label', 'spacing', label: prediction … , '<label>_maps': uncertainty}} for run folders `runs`
+    = {label: name}."""
     from segcore.data import discover, load_case
     from segcore.io import read_image
     from segcore.infer import Predictor
@@ -306,8 +435,14 @@ def space_file(name: str) -> Path:
     if not q.exists(): raise SegcoreError(f'search space {name!r} not found (looked for {p} and {q})')
     return q
 
-def hpo_stage(study: Study, space: str = 'unet', trials: int | None = None, objectives=('dice', 'time'), pruner: str = 'median',
-              val_every: int | None = None) -> dict:
+def hpo_stage(
+    study: Study,
+    space: str = 'unet',
+    trials: int | None = None,
+    objectives=('dice', 'time'),
+    pruner: str = 'median',
+    val_every: int | None = None,
+) -> dict:
     """Run (or resume) the stage's Optuna study and compare the best trial with the short baseline on the held-out split.
     `val_every` (default: the profile's) sets how often a trial reports its validation Dice, which is what pruning acts on
     (Optuna prunes single-objective studies only)."""
@@ -328,11 +463,17 @@ def hpo_stage(study: Study, space: str = 'unet', trials: int | None = None, obje
     study.train('short-baseline', 'short')
     a = evaluate_run(study.run_dir('short-baseline'), study.data, split='test', progress=False)
     b = evaluate_run(s['best']['run_dir'], study.data, split='test', progress=False)
-    pa = pd.DataFrame(a['cases']).groupby('case')['dice'].mean(); pb = pd.DataFrame(b['cases']).groupby('case')['dice'].mean()
+    pa = pd.DataFrame(a['cases']).groupby('case')['dice'].mean()
+    pb = pd.DataFrame(b['cases']).groupby('case')['dice'].mean()
     common = pa.index.intersection(pb.index)
-    res['heldout'] = {'baseline': a['summary'], 'best': b['summary'],
-                      'comparison': paired_comparison(pa[common], pb[common], names=('short baseline', f"best trial {s['best']['number']}")),
-                      'per_case': pd.DataFrame({'short baseline': pa[common], 'HPO best': pb[common]})}
+    res['heldout'] = {
+        'baseline': a['summary'],
+        'best': b['summary'],
+        'comparison': paired_comparison(
+            pa[common], pb[common], names=('short baseline', f"best trial {s['best']['number']}")
+        ),
+        'per_case': pd.DataFrame({'short baseline': pa[common], 'HPO best': pb[common]}),
+    }
     return res
 
 def hpo_figures(st) -> dict:
@@ -352,7 +493,8 @@ def hpo_figures(st) -> dict:
     for k, f in makers.items():
         try: figs[k] = f()
         except Exception as e: figs[k] = f'{k} not available: {type(e).__name__}: {e}'
-    if len(done) < 2: figs['parameter importances'] = f'parameter importances need at least 2 completed trials (have {len(done)})'
+    if len(done) < 2:
+        figs['parameter importances'] = f'parameter importances need at least 2 completed trials (have {len(done)})'
     return figs
 
 # %% ../nbs/21_journey.ipynb 23
@@ -372,17 +514,25 @@ def tta_study(study: Study, run: str = 'baseline', tta: str = 'flips', tolerance
     classes = list(range(1, plain.spec['out_channels']))
     rows, ent = [], {}
     for c in tqdm(test, desc='held-out predictions', disable=not study.progress, leave=False):
-        lc = load_case(index.case(c), index); v = read_image(index.case(c).images[0])
-        p0, _ = plain(v); p1, maps = aug(v, uncertainty=True)
+        lc = load_case(index.case(c), index)
+        v = read_image(index.case(c).images[0])
+        p0, _ = plain(v)
+        p1, maps = aug(v, uncertainty=True)
         variants = {'plain': p0, f'TTA ({tta})': p1}
-        if post is not None: variants[f'TTA + post-processing'] = post(p1)
+        if post is not None: variants['TTA + post-processing'] = post(p1)
         for m, p in variants.items():
-            for r in case_metrics(p, lc.label, classes, spacing=lc.spacing, tolerance_mm=tolerance_mm, case=c): rows.append({'method': m, **r})
+            for r in case_metrics(p, lc.label, classes, spacing=lc.spacing, tolerance_mm=tolerance_mm, case=c):
+                rows.append({'method': m, **r})
         fg = p1 > 0
         ent[c] = float(maps['entropy'][fg].mean()) if fg.any() else float('nan')
     df = pd.DataFrame(rows)
-    return {'metrics': df, 'post_report': post_report, 'entropy': pd.Series(ent, name='mean entropy in predicted foreground'),
-            'split': f'held-out test split (n={len(test)} cases, patient-grouped; never used for training, tuning or choosing post-processing)'}
+    return {
+        'metrics': df,
+        'post_report': post_report,
+        'entropy': pd.Series(ent, name='mean entropy in predicted foreground'),
+        'split': f'held-out test split (n={len(test)} cases, patient-grouped; never used for training, tuning or choosing post-processing)',
+    }
+
 
 def method_table(df: pd.DataFrame, value: str, baseline: str) -> pd.DataFrame:
     "Paired comparison of each method with `baseline` on the per-case mean over classes of `value`."
@@ -395,47 +545,75 @@ def journey_notebooks() -> Path:
     "Folder of the journey notebooks: `$SEGCORE_JOURNEY_NBS` or `nbs/journey` of the checkout."
     env = os.environ.get('SEGCORE_JOURNEY_NBS')
     p = Path(env) if env else _pkg_dir().parent / 'nbs' / 'journey'
-    if not p.is_dir(): raise SegcoreError(f'journey notebooks not found at {p}: install segcore from its checkout (pip install -e .) or set SEGCORE_JOURNEY_NBS')
+    if not p.is_dir():
+        raise SegcoreError(
+            f'journey notebooks not found at {p}: install segcore from its checkout (pip install -e .) or set SEGCORE_JOURNEY_NBS'
+        )
     return p
 
 def _kernelspec_dir() -> Path:
     d = Path(tempfile.mkdtemp(prefix='segcore-kernel-'))
-    k = d / 'kernels' / 'segcore-python'; k.mkdir(parents=True)
-    (k / 'kernel.json').write_text(json.dumps({'argv': [sys.executable, '-m', 'ipykernel_launcher', '-f', '{connection_file}', '--IPKernelApp.log_level=ERROR'],
-                                               'display_name': 'segcore (this Python)', 'language': 'python'}))
+    k = d / 'kernels' / 'segcore-python'
+    k.mkdir(parents=True)
+    (k / 'kernel.json').write_text(
+        json.dumps(
+            {
+                'argv': [
+                    sys.executable,
+                    '-m',
+                    'ipykernel_launcher',
+                    '-f',
+                    '{connection_file}',
+                    '--IPKernelApp.log_level=ERROR',
+                ],
+                'display_name': 'segcore (this Python)',
+                'language': 'python',
+            }
+        )
+    )
     return d
 
 def _drop_stderr(nb):
     for c in nb.cells:
         if c.get('cell_type') == 'code':
-            c['outputs'] = [o for o in c.get('outputs', []) if not (o.get('output_type') == 'stream' and o.get('name') == 'stderr')]
+            c['outputs'] = [
+                o for o in c.get('outputs', []) if not (o.get('output_type') == 'stream' and o.get('name') == 'stderr')
+            ]
     return nb
 
 def render_html(nb_path, html_path, header: str = '') -> Path:
-    "Render an executed notebook to self-contained HTML: inputs hidden, stderr dropped, no external scripts, `header` on top."
+    """Render an executed notebook to self-contained HTML: inputs hidden, stderr dropped, no external scripts, `header`
+    on top."""
     import nbformat
     from segcore.report import notebook_html
     nb = _drop_stderr(nbformat.read(str(nb_path), as_version=4))
     return atomic_write_text(html_path, notebook_html(nb, header, exclude_input=True))
 
 def _header(run: dict, rec: dict) -> str:
-    e = lambda x: _html.escape(str(x))
+    def e(x):
+        return _html.escape(str(x))
     ban = ''           # the synthetic-data banner is the notebook's own first output (Study.banner)
     fail = ''
     if rec['status'] == 'failed':
         er = rec.get('error') or {}
-        fail = (f'<p style="background:#fde2e2;padding:8px;margin:0">This stage <b>failed</b> at cell {e(er.get("cell"))}: '
-                f'{e(er.get("ename"))}: {e(er.get("evalue"))}. What ran before the failure is shown below.</p>')
-    return (f'<div style="font-family:system-ui,sans-serif;padding:10px 20px;border-bottom:1px solid #ccc;background:#fafafa">{ban}{fail}'
-            f'<p style="margin:4px 0"><a href="index.html">← journey index</a> · stage {e(rec["stage"])}: <b>{e(rec["title"])}</b> · '
-            f'<a href="{e(rec["notebook"])}">executed notebook (code and outputs)</a> · profile {e(run["profile"])} · seed {e(run["seed"])} · '
-            f'data <code>{e(run["data"]["path"])}</code> · commit <code>{e((run.get("git_commit") or "unknown")[:12])}</code></p></div>')
+        fail = (
+            f'<p style="background:#fde2e2;padding:8px;margin:0">This stage <b>failed</b> at cell {e(er.get("cell"))}: '
+            f'{e(er.get("ename"))}: {e(er.get("evalue"))}. What ran before the failure is shown below.</p>'
+        )
+    return (
+        f'<div style="font-family:system-ui,sans-serif;padding:10px 20px;border-bottom:1px solid #ccc;background:#fafafa">{ban}{fail}'
+        f'<p style="margin:4px 0"><a href="index.html">← journey index</a> · stage {e(rec["stage"])}: <b>{e(rec["title"])}</b> · '
+        f'<a href="{e(rec["notebook"])}">executed notebook (code and outputs)</a> · profile {e(run["profile"])} · seed {e(run["seed"])} · '
+        f'data <code>{e(run["data"]["path"])}</code> · commit <code>{e((run.get("git_commit") or "unknown")[:12])}</code></p></div>'
+    )
 
 # %% ../nbs/21_journey.ipynb 29
 def git_commit(cwd=None) -> str | None:
     "The current git commit of the checkout, if any (argument list, no shell)."
     try:
-        r = subprocess.run(['git', 'rev-parse', 'HEAD'], cwd=cwd or _pkg_dir(), capture_output=True, text=True, timeout=10)
+        r = subprocess.run(
+            ['git', 'rev-parse', 'HEAD'], cwd=cwd or _pkg_dir(), capture_output=True, text=True, timeout=10
+        )
         return r.stdout.strip() or None if r.returncode == 0 else None
     except (OSError, subprocess.SubprocessError): return None
 
@@ -443,7 +621,8 @@ _COLORS = {'done': '#e3f4e1', 'failed': '#fde2e2', 'not run': '#f3f3f3', 'runnin
 
 def index_html(run: dict) -> str:
     "The journey's `index.html`: provenance, then one row per stage with status, time, summary and links."
-    e = lambda x: _html.escape(str(x))
+    def e(x):
+        return _html.escape(str(x))
     rows = []
     for s in run['stages']:
         st = s['status']
@@ -455,29 +634,44 @@ def index_html(run: dict) -> str:
         links = ' · '.join(f'<a href="{e(s[k])}">{t}</a>' for k, t in (('html', 'report'), ('notebook', 'notebook'))
                            if s.get(k) and s['status'] != 'not run')
         sec = f'{s["seconds"]:.0f}' if s.get('seconds') is not None else ''
-        title = f'<a href="{e(s["html"])}">{e(s["title"])}</a>' if s.get('html') and s['status'] != 'not run' else e(s['title'])
-        rows.append(f'<tr style="background:{_COLORS.get(s["status"], "#fff")}"><td>{e(s["stage"])}</td><td>{title}</td><td>{e(st)}</td>'
-                    f'<td style="text-align:right">{sec}</td><td>{e(s.get("summary") or "")}</td><td>{links}</td></tr>')
+        title = (
+            f'<a href="{e(s["html"])}">{e(s["title"])}</a>'
+            if s.get('html') and s['status'] != 'not run'
+            else e(s['title'])
+        )
+        rows.append(
+            f'<tr style="background:{_COLORS.get(s["status"], "#fff")}"><td>{e(s["stage"])}</td><td>{title}</td><td>{e(st)}</td>'
+            f'<td style="text-align:right">{sec}</td><td>{e(s.get("summary") or "")}</td><td>{links}</td></tr>'
+        )
     d = run['data']
-    ban = (f'<p style="background:#b00020;color:#fff;padding:10px;font-weight:bold">{e(SYNTHETIC_NOTE)}</p>' if d.get('synthetic') else '')
+    ban = (
+        f'<p style="background:#b00020;color:#fff;padding:10px;font-weight:bold">{e(SYNTHETIC_NOTE)}</p>'
+        if d.get('synthetic')
+        else ''
+    )
     env = run['environment']
     vers = ', '.join(f'{k} {v}' for k, v in env.get('versions', {}).items())
     failed = [s['stage'] for s in run['stages'] if s['status'] == 'failed']
-    state = (f'<p style="background:#fde2e2;padding:8px"><b>Stage {", ".join(failed)} failed</b>; finished stages are kept below.</p>'
-             if failed else '')
+    state = (
+        f'<p style="background:#fde2e2;padding:8px"><b>Stage {", ".join(failed)} failed</b>; finished stages are kept below.</p>'
+        if failed
+        else ''
+    )
     total = sum(s.get('seconds') or 0 for s in run['stages'] if s['status'] in ('done', 'failed'))
-    return (f'<!doctype html><html><head><meta charset="utf-8"><title>segcore journey: {e(Path(d["path"]).name)}</title>'
-            '<style>body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:1200px}table{border-collapse:collapse;font-size:14px}'
-            'td,th{border:1px solid #ccc;padding:5px 8px;text-align:left;vertical-align:top}th{background:#f3f3f3}code{font-size:12px}</style>'
-            f'</head><body>{ban}<h1>segcore journey</h1>{state}'
-            f'<p>Data <code>{e(d["path"])}</code> ({e(d.get("kind"))}) · sha256 <code>{e((d.get("sha256") or "not audited yet")[:16])}</code>'
-            f' · profile <b>{e(run["profile"])}</b> · seed {e(run["seed"])} · device {e(run.get("device"))}<br>'
-            f'commit <code>{e(run.get("git_commit") or "unknown")}</code> · {e(run.get("finished") or run.get("started"))} · '
-            f'{total / 60:.1f} min of stage time · <a href="run.json">run.json</a></p>'
-            f'<table><tr><th>stage</th><th>title</th><th>status</th><th>seconds</th><th>summary</th><th>links</th></tr>{"".join(rows)}</table>'
-            f'<p style="color:#555;font-size:13px">Every metric in these pages states n, the split it was measured on (patient-grouped) and a 95 % CI. '
-            f'The held-out test split is used only for final evaluations, never for training, tuning or choosing post-processing.<br>'
-            f'Python {e(env.get("python"))} · {e(vers)}</p></body></html>')
+    return (
+        f'<!doctype html><html><head><meta charset="utf-8"><title>segcore journey: {e(Path(d["path"]).name)}</title>'
+        '<style>body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:1200px}table{border-collapse:collapse;font-size:14px}'
+        'td,th{border:1px solid #ccc;padding:5px 8px;text-align:left;vertical-align:top}th{background:#f3f3f3}code{font-size:12px}</style>'
+        f'</head><body>{ban}<h1>segcore journey</h1>{state}'
+        f'<p>Data <code>{e(d["path"])}</code> ({e(d.get("kind"))}) · sha256 <code>{e((d.get("sha256") or "not audited yet")[:16])}</code>'
+        f' · profile <b>{e(run["profile"])}</b> · seed {e(run["seed"])} · device {e(run.get("device"))}<br>'
+        f'commit <code>{e(run.get("git_commit") or "unknown")}</code> · {e(run.get("finished") or run.get("started"))} · '
+        f'{total / 60:.1f} min of stage time · <a href="run.json">run.json</a></p>'
+        f'<table><tr><th>stage</th><th>title</th><th>status</th><th>seconds</th><th>summary</th><th>links</th></tr>{"".join(rows)}</table>'
+        f'<p style="color:#555;font-size:13px">Every metric in these pages states n, the split it was measured on (patient-grouped) and a 95 % CI. '
+        f'The held-out test split is used only for final evaluations, never for training, tuning or choosing post-processing.<br>'
+        f'Python {e(env.get("python"))} · {e(vers)}</p></body></html>'
+    )
 
 # %% ../nbs/21_journey.ipynb 32
 def _now() -> str: return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')
@@ -494,20 +688,43 @@ def execute_stage(stage: str, out: Path, params: dict, kernel_dir: Path, quiet: 
     name, title = STAGES[stage]
     src = journey_notebooks() / f'{name}.ipynb'
     if not src.exists(): raise SegcoreError(f'journey notebook {src} is missing')
-    nb_out = out / 'notebooks' / f'{name}.ipynb'; nb_out.parent.mkdir(parents=True, exist_ok=True)
+    nb_out = out / 'notebooks' / f'{name}.ipynb'
+    nb_out.parent.mkdir(parents=True, exist_ok=True)
     part = nb_out.with_name(f'{name}.partial.ipynb')
     (out / 'stages' / f'{stage}.json').unlink(missing_ok=True)
-    rec = {'stage': stage, 'title': title, 'notebook': f'notebooks/{name}.ipynb', 'html': f'{name}.html', 'started': _now()}
+    rec = {
+        'stage': stage,
+        'title': title,
+        'notebook': f'notebooks/{name}.ipynb',
+        'html': f'{name}.html',
+        'started': _now(),
+    }
     t0 = time.time()
     env_old = os.environ.get('JUPYTER_PATH')
     os.environ['JUPYTER_PATH'] = os.pathsep.join([str(kernel_dir)] + ([env_old] if env_old else []))
     try:
-        pm.execute_notebook(str(src), str(part), parameters={**params, 'stage': stage}, kernel_name='segcore-python', cwd=str(out),
-                            progress_bar=not quiet, log_output=False, request_save_on_cell_execute=True)
+        pm.execute_notebook(
+            str(src),
+            str(part),
+            parameters={**params, 'stage': stage},
+            kernel_name='segcore-python',
+            cwd=str(out),
+            progress_bar=not quiet,
+            log_output=False,
+            request_save_on_cell_execute=True,
+        )
         rec['status'] = 'done'
     except pm.PapermillExecutionError as e:
-        rec.update(status='failed', error={'cell': e.cell_index, 'execution_count': e.exec_count, 'ename': e.ename, 'evalue': str(e.evalue)[:500]})
-    except Exception as e:                       # kernel died, timeout, …
+        rec.update(
+            status='failed',
+            error={
+                'cell': e.cell_index,
+                'execution_count': e.exec_count,
+                'ename': e.ename,
+                'evalue': str(e.evalue)[:500],
+            },
+        )
+    except Exception as e:  # kernel died, timeout, …
         rec.update(status='failed', error={'cell': None, 'ename': type(e).__name__, 'evalue': str(e)[:500]})
     finally:
         if env_old is None: os.environ.pop('JUPYTER_PATH', None)
@@ -518,7 +735,9 @@ def execute_stage(stage: str, out: Path, params: dict, kernel_dir: Path, quiet: 
         os.replace(part, nb_out)
     sj = out / 'stages' / f'{stage}.json'
     if sj.exists() and rec['status'] == 'done':
-        d = json.loads(sj.read_text()); rec['summary'] = d.get('summary'); rec['metrics'] = d.get('metrics')
+        d = json.loads(sj.read_text())
+        rec['summary'] = d.get('summary')
+        rec['metrics'] = d.get('metrics')
     return rec
 
 _ANSI = re.compile(r'\x1b\[[0-9;]*m')
@@ -531,8 +750,15 @@ def _failing_cell(nb_path) -> dict:
         err = next((o for o in c.get('outputs', []) if o.get('output_type') == 'error'), None)
         if err is None: continue
         src = ''.join(c['source']).splitlines()
-        line = next((int(m.group(1)) for t in err.get('traceback', [])
-                     for m in [re.search(r'^(?:Cell In\[\d+\]|Input In \[\d+\]), line (\d+)', _ANSI.sub('', t))] if m), None)
+        line = next(
+            (
+                int(m.group(1))
+                for t in err.get('traceback', [])
+                for m in [re.search(r'^(?:Cell In\[\d+\]|Input In \[\d+\]), line (\d+)', _ANSI.sub('', t))]
+                if m
+            ),
+            None,
+        )
         text = src[line - 1] if line and 0 < line <= len(src) else next((l for l in src if l.strip()), '')
         return {'cell': i, 'execution_count': c.get('execution_count'), 'line': line, 'source_line': text.strip()[:120]}
     return {}
@@ -555,13 +781,23 @@ def stage_parameters(items) -> dict:
         known = pm.inspect_notebook(str(journey_notebooks() / f'{STAGES[st][0]}.ipynb'))
         fixed = {'data', 'out', 'profile', 'seed', 'stage'}
         if name not in known or name in fixed:
-            raise SegcoreError(f'--param {it!r}: stage {st} has no parameter {name!r}; its parameters are '
-                               + ', '.join(k for k in known if k not in fixed) + ' (data, out, profile and seed have their own options)')
+            raise SegcoreError(
+                f'--param {it!r}: stage {st} has no parameter {name!r}; its parameters are '
+                + ', '.join(k for k in known if k not in fixed)
+                + ' (data, out, profile and seed have their own options)'
+            )
         out.setdefault(st, {})[name] = val
     return out
 
-def run_journey(data=None, out='reports/latest', profile: str = 'quick', stages=None, seed: int = 0, quiet: bool = False,
-                params: dict | None = None) -> dict:
+def run_journey(
+    data=None,
+    out='reports/latest',
+    profile: str = 'quick',
+    stages=None,
+    seed: int = 0,
+    quiet: bool = False,
+    params: dict | None = None,
+) -> dict:
     """Execute the journey notebooks on `data` into `out`: each stage's executed notebook, its HTML, `index.html`
     and `run.json`. Stops at the first failing stage (the stages after it are marked not run); stages that
     are not run now keep their earlier record. `params` (`{stage: {name: value}}`, see `stage_parameters`)
@@ -570,19 +806,42 @@ def run_journey(data=None, out='reports/latest', profile: str = 'quick', stages=
     if profile not in BUDGETS: raise SegcoreError(f'unknown profile {profile!r}; choose from {", ".join(BUDGETS)}')
     todo = check_stages(stages)
     params = {check_stages([k])[0]: dict(v) for k, v in (params or {}).items()}
-    if set(params) - set(todo): raise SegcoreError(f'parameters given for stage(s) not run now: {", ".join(sorted(set(params) - set(todo)))}')
-    out = Path(out).resolve(); out.mkdir(parents=True, exist_ok=True)
+    if set(params) - set(todo):
+        raise SegcoreError(f'parameters given for stage(s) not run now: {", ".join(sorted(set(params) - set(todo)))}')
+    out = Path(out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
     src = resolve_data(data, progress=not quiet)
     print(src.note)
     prev = json.loads((out / 'run.json').read_text()) if (out / 'run.json').exists() else {}
-    if prev and prev.get('format') == 'segcore-journey/1' and (prev.get('data', {}).get('path') != str(src.path) or prev.get('seed') != seed):
-        raise SegcoreError(f'{out} holds a journey on other data or another seed ({prev["data"]["path"]}, seed {prev.get("seed")}): use another --out')
+    if (
+        prev
+        and prev.get('format') == 'segcore-journey/1'
+        and (prev.get('data', {}).get('path') != str(src.path) or prev.get('seed') != seed)
+    ):
+        raise SegcoreError(
+            f'{out} holds a journey on other data or another seed ({prev["data"]["path"]}, seed {prev.get("seed")}): use another --out'
+        )
     old = {s['stage']: s for s in prev.get('stages', [])} if prev.get('format') == 'segcore-journey/1' else {}
-    run = {'format': 'segcore-journey/1', 'profile': profile, 'seed': seed, 'command': ['segcore', 'journey', *sys.argv[2:]] if sys.argv[1:2] == ['journey'] else None,
-           'git_commit': git_commit(), 'device': _device(), 'started': _now(), 'finished': None,
-           'data': {'path': str(src.path), 'kind': src.kind, 'synthetic': src.synthetic, 'note': src.note,
-                    'sha256': prev.get('data', {}).get('sha256')},
-           'budgets': BUDGETS[profile], 'environment': environment_info(), 'stages': []}
+    run = {
+        'format': 'segcore-journey/1',
+        'profile': profile,
+        'seed': seed,
+        'command': ['segcore', 'journey', *sys.argv[2:]] if sys.argv[1:2] == ['journey'] else None,
+        'git_commit': git_commit(),
+        'device': _device(),
+        'started': _now(),
+        'finished': None,
+        'data': {
+            'path': str(src.path),
+            'kind': src.kind,
+            'synthetic': src.synthetic,
+            'note': src.note,
+            'sha256': prev.get('data', {}).get('sha256'),
+        },
+        'budgets': BUDGETS[profile],
+        'environment': environment_info(),
+        'stages': [],
+    }
     from segcore.config import PROFILES
     run['config'] = {'baseline': {**PROFILES[BUDGETS[profile]['profile']], **BUDGETS[profile]['baseline']},
                      'short': {**PROFILES[BUDGETS[profile]['profile']], **BUDGETS[profile]['short']}}
@@ -595,25 +854,32 @@ def run_journey(data=None, out='reports/latest', profile: str = 'quick', stages=
     try:
         for k in todo:
             recs[k] = {'stage': k, 'title': STAGES[k][1], 'status': 'running', 'html': f'{STAGES[k][0]}.html'}
-            run['stages'] = [recs[x] for x in STAGES]; _write(out, run)
+            run['stages'] = [recs[x] for x in STAGES]
+            _write(out, run)
             if not quiet: print(f'stage {k}: {STAGES[k][1]} …', flush=True)
             rec = execute_stage(k, out, {**params.get(k, {}), **base}, kdir, quiet)
             if params.get(k): rec['parameters'] = params[k]
             nb = out / rec['notebook']
             if nb.exists(): render_html(nb, out / rec['html'], _header(run, rec))
             recs[k] = rec
-            if k == '01' and rec['status'] == 'done': run['data']['sha256'] = (rec.get('metrics') or {}).get('data_sha256')
-            run['stages'] = [recs[x] for x in STAGES]; _write(out, run)
-            msg = f"stage {k}: {rec['status']} in {rec['seconds']:.0f} s" + (f" — {rec.get('summary')}" if rec.get('summary') else '')
+            if k == '01' and rec['status'] == 'done':
+                run['data']['sha256'] = (rec.get('metrics') or {}).get('data_sha256')
+            run['stages'] = [recs[x] for x in STAGES]
+            _write(out, run)
+            msg = f"stage {k}: {rec['status']} in {rec['seconds']:.0f} s" + (
+                f" — {rec.get('summary')}" if rec.get('summary') else ''
+            )
             if rec['status'] == 'failed':
-                er = rec['error']; msg += f" at cell {er.get('cell')}: {er.get('ename')}: {er.get('evalue')}"
+                er = rec['error']
+                msg += f" at cell {er.get('cell')}: {er.get('ename')}: {er.get('evalue')}"
             print(msg, flush=True)
             if rec['status'] == 'failed': break
     finally:
         shutil.rmtree(kdir, ignore_errors=True)
         for k in todo:
             if recs[k]['status'] == 'running': recs[k] = {'stage': k, 'title': STAGES[k][1], 'status': 'not run'}
-        run['stages'] = [recs[x] for x in STAGES]; run['finished'] = _now()
+        run['stages'] = [recs[x] for x in STAGES]
+        run['finished'] = _now()
         _write(out, run)
     print(f'report: {out / "index.html"}')
     return run

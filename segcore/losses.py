@@ -25,10 +25,14 @@ def check_inputs(logits: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tens
     if isinstance(logits, MetaTensor): logits = logits.as_tensor()
     if isinstance(target, MetaTensor): target = target.as_tensor()
     if logits.ndim < 3 or logits.shape[1] < 2:
-        raise ValueError(f'logits must be (B, K, *spatial) with K >= 2 classes (background included), got {tuple(logits.shape)}')
+        raise ValueError(
+            f'logits must be (B, K, *spatial) with K >= 2 classes (background included), got {tuple(logits.shape)}'
+        )
     want = (logits.shape[0], 1, *logits.shape[2:])
     if tuple(target.shape) != want:
-        raise ValueError(f'target must be (B, 1, *spatial) = {want} for logits {tuple(logits.shape)}, got {tuple(target.shape)}')
+        raise ValueError(
+            f'target must be (B, 1, *spatial) = {want} for logits {tuple(logits.shape)}, got {tuple(target.shape)}'
+        )
     target = target.round().long() if target.is_floating_point() else target.long()
     lo, hi = torch.aminmax(target)
     lo, hi, k = int(lo), int(hi), logits.shape[1]
@@ -126,12 +130,15 @@ class FocalTversky(SegLoss):
 
 # %% ../nbs/10_losses.ipynb 29
 def signed_distance_map(onehot: np.ndarray, spacing=None) -> np.ndarray:
-    "Signed Euclidean distance (K, *spatial) float32 of each class mask in `onehot` (K, *spatial): < 0 inside, > 0 outside."
+    """Signed Euclidean distance (K, *spatial) float32 of each class mask in `onehot` (K, *spatial): < 0 inside, > 0
+    outside."""
     onehot = np.asarray(onehot).astype(bool)
     out = np.zeros(onehot.shape, np.float32)
     for k, m in enumerate(onehot):
         if m.any() and not m.all():
-            out[k] = ndimage.distance_transform_edt(~m, sampling=spacing) - ndimage.distance_transform_edt(m, sampling=spacing)
+            out[k] = ndimage.distance_transform_edt(~m, sampling=spacing) - ndimage.distance_transform_edt(
+                m, sampling=spacing
+            )
     return out
 
 # %% ../nbs/10_losses.ipynb 34
@@ -156,7 +163,8 @@ def _max_pool(x: torch.Tensor) -> torch.Tensor:
     return pool(x, kernel_size=3, stride=1, padding=1)
 
 def boundary_mask(target: torch.Tensor) -> torch.Tensor:
-    "Bool (B, 1, *spatial): voxels of the label map `target` (B, 1, *spatial) with another label in their 3^d neighbourhood."
+    """Bool (B, 1, *spatial): voxels of the label map `target` (B, 1, *spatial) with another label in their 3^d
+    neighbourhood."""
     lab = target.float()
     return _max_pool(lab) != -_max_pool(-lab)
 
@@ -189,7 +197,8 @@ class CompoundLoss(nn.Module):
         extra = [n for n in loss_kwargs if n not in weights]
         if extra: raise ValueError(f'loss_kwargs given for {extra}, which are not terms of {sorted(weights)}')
         self.n_classes = int(n_classes)
-        if self.n_classes < 2: raise ValueError(f'n_classes counts the background too and must be >= 2, got {n_classes}')
+        if self.n_classes < 2:
+            raise ValueError(f'n_classes counts the background too and must be >= 2, got {n_classes}')
         self.weights = {}
         for n, w in weights.items(): self.weights[n] = self._weight(n, w)
         self.terms = nn.ModuleDict({n: LOSSES[n](**(loss_kwargs.get(n) or {})) for n in weights})
@@ -209,7 +218,9 @@ class CompoundLoss(nn.Module):
         total, last = None, {}
         for name, term in self.terms.items():
             w = self._weight(name, self.weights[name])
-            if w == 0: last[name] = float('nan'); continue
+            if w == 0:
+                last[name] = float('nan')
+                continue
             v = term(logits, target)
             last[name] = float(v.detach())
             total = w * v if total is None else total + w * v
@@ -223,7 +234,9 @@ def build_loss(spec, n_classes: int, **kw) -> CompoundLoss:
     "A `CompoundLoss` from a name ('dicece') or a dict {name: weight}; `kw` are per-term constructor dicts."
     if isinstance(spec, str): spec = {spec: 1.0}
     if not isinstance(spec, dict):
-        raise ValueError(f'loss spec must be a name or a {{name: weight}} dict, got {spec!r}; known losses: {sorted(LOSSES)}')
+        raise ValueError(
+            f'loss spec must be a name or a {{name: weight}} dict, got {spec!r}; known losses: {sorted(LOSSES)}'
+        )
     return CompoundLoss(dict(spec), n_classes, **kw)
 
 # %% ../nbs/10_losses.ipynb 55
@@ -236,20 +249,33 @@ class WeightSchedule:
         for name, rule in dict(rules).items():
             if isinstance(rule, Real) and not isinstance(rule, bool): rule = ('constant', rule)
             if not isinstance(rule, (list, tuple)) or not rule or rule[0] not in self._nargs:
-                raise ValueError(f'schedule for {name!r}: expected (kind, ...) with kind in {sorted(self._nargs)}, got {rule!r}')
+                raise ValueError(
+                    f'schedule for {name!r}: expected (kind, ...) with kind in {sorted(self._nargs)}, got {rule!r}'
+                )
             kind, args = rule[0], rule[1:]
             if len(args) != self._nargs[kind] or not all(isinstance(v, Real) and not isinstance(v, bool) for v in args):
-                raise ValueError(f'schedule for {name!r}: {kind!r} takes {self._nargs[kind]} numbers, got {list(args)!r}')
+                raise ValueError(
+                    f'schedule for {name!r}: {kind!r} takes {self._nargs[kind]} numbers, got {list(args)!r}'
+                )
             args = tuple(float(v) for v in args)
             ws = args if kind == 'constant' else args[:2]
-            if any(w < 0 or not math.isfinite(w) for w in ws): raise ValueError(f'schedule for {name!r}: weights must be finite and >= 0')
+            if any(w < 0 or not math.isfinite(w) for w in ws):
+                raise ValueError(f'schedule for {name!r}: weights must be finite and >= 0')
             if kind == 'linear' and not args[3] > args[2]:
-                raise ValueError(f'schedule for {name!r}: linear needs end epoch > start epoch, got {args[2]}, {args[3]}')
+                raise ValueError(
+                    f'schedule for {name!r}: linear needs end epoch > start epoch, got {args[2]}, {args[3]}'
+                )
             self.rules[name] = (kind, *args)
 
     @classmethod
-    def from_dict(cls, d: dict) -> 'WeightSchedule': "From a plain (YAML/JSON) dict."; return cls(d)
-    def to_dict(self) -> dict: "Plain dict of lists, `WeightSchedule(ws.to_dict())` round-trips."; return {n: list(r) for n, r in self.rules.items()}
+    def from_dict(cls, d: dict) -> 'WeightSchedule':
+        "From a plain (YAML/JSON) dict."
+        return cls(d)
+
+    def to_dict(self) -> dict:
+        "Plain dict of lists, `WeightSchedule(ws.to_dict())` round-trips."
+        return {n: list(r) for n, r in self.rules.items()}
+
     def __repr__(self): return f'WeightSchedule({self.to_dict()})'
 
     def weight(self, name: str, epoch: float) -> float:
@@ -265,7 +291,9 @@ class WeightSchedule:
 
     def apply(self, loss, epoch: float) -> dict[str, float]:
         "Set the scheduled weights of `loss` (a `CompoundLoss`, possibly inside a `DeepSupervisionLoss`) for `epoch`."
-        while not isinstance(getattr(loss, 'weights', None), dict) and isinstance(getattr(loss, 'loss', None), nn.Module):
+        while not isinstance(getattr(loss, 'weights', None), dict) and isinstance(
+            getattr(loss, 'loss', None), nn.Module
+        ):
             loss = loss.loss                                                 # unwrap DeepSupervisionLoss & co
         if not isinstance(getattr(loss, 'weights', None), dict):
             raise ValueError(f'WeightSchedule.apply needs a CompoundLoss, got {type(loss).__name__}')

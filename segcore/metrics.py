@@ -21,7 +21,8 @@ def as_spacing(spacing, ndim: int) -> np.ndarray:
     s = np.ones(ndim) if spacing is None else np.asarray(spacing, dtype=np.float64).reshape(-1)
     if s.size == 1: s = np.full(ndim, float(s[0]))
     if s.size != ndim: raise ValueError(f'spacing has {s.size} values but the masks have {ndim} axes')
-    if not (np.all(np.isfinite(s)) and np.all(s > 0)): raise ValueError(f'spacing must be finite and > 0, got {s.tolist()}')
+    if not (np.all(np.isfinite(s)) and np.all(s > 0)):
+        raise ValueError(f'spacing must be finite and > 0, got {s.tolist()}')
     return s
 
 def _pair(pred, ref) -> tuple[np.ndarray, np.ndarray]:
@@ -35,7 +36,9 @@ def _pair(pred, ref) -> tuple[np.ndarray, np.ndarray]:
 def confusion(pred, ref) -> dict:
     "Voxel counts `tp`, `fp`, `fn`, `tn` of binary masks `pred` vs `ref` (non-zero = foreground)."
     p, r = _pair(pred, ref)
-    tp = int(np.count_nonzero(p & r)); n_p = int(np.count_nonzero(p)); n_r = int(np.count_nonzero(r))
+    tp = int(np.count_nonzero(p & r))
+    n_p = int(np.count_nonzero(p))
+    n_r = int(np.count_nonzero(r))
     return dict(tp=tp, fp=n_p - tp, fn=n_r - tp, tn=p.size - n_p - n_r + tp)
 
 def _ratio(num: int, den: int, empty: float = 1.0) -> float:
@@ -76,7 +79,8 @@ def specificity(pred, ref) -> float:
 
 # %% ../nbs/15_metrics.ipynb 15
 def volume_difference(pred, ref, spacing=None) -> dict:
-    "`vol_pred_mm3`, `vol_ref_mm3`, `vol_diff_mm3` (pred − ref) and `vol_diff_rel` ((pred − ref)/ref; NaN if only ref is empty)."
+    """`vol_pred_mm3`, `vol_ref_mm3`, `vol_diff_mm3` (pred − ref) and `vol_diff_rel` ((pred − ref)/ref; NaN if only ref
+    is empty)."""
     p, r = _pair(pred, ref)
     v = float(np.prod(as_spacing(spacing, p.ndim)))
     vp, vr = np.count_nonzero(p) * v, np.count_nonzero(r) * v
@@ -85,7 +89,8 @@ def volume_difference(pred, ref, spacing=None) -> dict:
 
 # %% ../nbs/15_metrics.ipynb 18
 def union_bbox(*masks, margin: int = 1) -> tuple[slice, ...] | None:
-    "Slices of the bounding box of the union of boolean `masks` grown by `margin` voxels (clipped); None if all are empty."
+    """Slices of the bounding box of the union of boolean `masks` grown by `margin` voxels (clipped); None if all are
+    empty."""
     u = functools.reduce(np.logical_or, masks)
     out = []
     for ax in range(u.ndim):
@@ -95,7 +100,8 @@ def union_bbox(*masks, margin: int = 1) -> tuple[slice, ...] | None:
     return tuple(out)
 
 def mask_edges(mask) -> np.ndarray:
-    "Surface voxels of a boolean mask: `mask` minus its erosion by the face-connected cross (MONAI's and medpy's edges)."
+    """Surface voxels of a boolean mask: `mask` minus its erosion by the face-connected cross (MONAI's and medpy's
+    edges)."""
     m = np.asarray(mask, bool)
     return m ^ ndi.binary_erosion(m)
 
@@ -125,19 +131,25 @@ def surface_distances(pred, ref, spacing=None, method: str = 'auto') -> tuple[np
 
 # %% ../nbs/15_metrics.ipynb 22
 def _percentile(d: np.ndarray, percentile: float | None) -> float:
-    "`torch.quantile(d, percentile/100)` (linear, float32 rank) of a non-empty float32 array; max when `percentile` is None."
+    """`torch.quantile(d, percentile/100)` (linear, float32 rank) of a non-empty float32 array; max when `percentile`
+    is None."""
     if percentile is None: return float(d.max())
     if not 0 <= percentile <= 100: raise ValueError(f'percentile must be in [0, 100], got {percentile}')
-    d = np.asarray(d, np.float32); f32 = np.float32
+    d = np.asarray(d, np.float32)
+    f32 = np.float32
     rank = f32(f32(percentile / 100) * f32(d.size - 1))
-    lo, hi = int(np.floor(rank)), int(np.ceil(rank)); w = f32(rank - f32(lo))
+    lo, hi = int(np.floor(rank)), int(np.ceil(rank))
+    w = f32(rank - f32(lo))
     part = np.partition(d, (lo, hi)) if d.size > 1 else d
     a, b = part[lo], part[hi]
     return float(a + w * (b - a) if w < 0.5 else b - (b - a) * (f32(1) - w))   # torch's lerp, in float32
 
-def _distance_stats(dpr: np.ndarray, drp: np.ndarray, tolerance_mm: float = 1.0, percentile: float | None = 95.0) -> dict:
+def _distance_stats(
+    dpr: np.ndarray, drp: np.ndarray, tolerance_mm: float = 1.0, percentile: float | None = 95.0
+) -> dict:
     "hd95, assd, nsd from the two distance arrays of `surface_distances`, with the empty-mask conventions."
-    if not (math.isfinite(tolerance_mm) and tolerance_mm >= 0): raise ValueError(f'tolerance_mm must be finite and >= 0, got {tolerance_mm}')
+    if not (math.isfinite(tolerance_mm) and tolerance_mm >= 0):
+        raise ValueError(f'tolerance_mm must be finite and >= 0, got {tolerance_mm}')
     if dpr.size == 0 and drp.size == 0: return dict(hd95=0.0, assd=0.0, nsd=1.0)            # both empty
     if dpr.size == 0 or drp.size == 0:                                                       # exactly one empty
         return dict(hd95=math.nan, assd=math.nan, nsd=0.0)
@@ -157,15 +169,18 @@ def hausdorff(pred, ref, spacing=None, percentile: float | None = 95.0) -> float
     return _distance_stats(*surface_distances(pred, ref, spacing), percentile=percentile)['hd95']
 
 def hd95(pred, ref, spacing=None) -> float:
-    "95th-percentile Hausdorff distance (mm) as MONAI computes it; 0 when both masks are empty, NaN when exactly one is."
+    """95th-percentile Hausdorff distance (mm) as MONAI computes it; 0 when both masks are empty, NaN when exactly one
+    is."""
     return hausdorff(pred, ref, spacing, 95.0)
 
 def assd(pred, ref, spacing=None) -> float:
-    "Average symmetric surface distance (mm): mean of all surface distances in both directions; 0 if both empty, NaN if one is."
+    """Average symmetric surface distance (mm): mean of all surface distances in both directions; 0 if both empty, NaN
+    if one is."""
     return _distance_stats(*surface_distances(pred, ref, spacing))['assd']
 
 def nsd(pred, ref, spacing=None, tolerance_mm: float = 1.0) -> float:
-    "Normalized surface Dice: fraction of both surfaces within `tolerance_mm` of the other; 1 if both empty, 0 if one is."
+    """Normalized surface Dice: fraction of both surfaces within `tolerance_mm` of the other; 1 if both empty, 0 if one
+    is."""
     return _distance_stats(*surface_distances(pred, ref, spacing), tolerance_mm)['nsd']
 
 # %% ../nbs/15_metrics.ipynb 38
@@ -194,7 +209,9 @@ def case_metrics(pred, ref, classes, spacing=None, tolerance_mm: float = 1.0, ca
         if box is not None: p, r = p[box], r[box]
         m = binary_metrics(p, r, s, tolerance_mm)
         if box is not None:
-            cc = confusion(p, r); cc['tn'] += n_bg; m['specificity'] = _overlap(cc)['specificity']
+            cc = confusion(p, r)
+            cc['tn'] += n_bg
+            m['specificity'] = _overlap(cc)['specificity']
         rows.append({'case': case, 'class': int(c) if isinstance(c, (int, np.integer)) else c, **m})
     return rows
 
@@ -212,8 +229,11 @@ def summarise(df: pd.DataFrame) -> pd.DataFrame:
     long = df.melt(id_vars=['class'], value_vars=metrics, var_name='metric')
     long['metric'] = pd.Categorical(long['metric'], categories=metrics, ordered=True)
     g = long.groupby(['class', 'metric'], observed=True, sort=True)['value']
-    out = pd.DataFrame({'n': g.count(), 'n_nan': g.size() - g.count(), 'mean': g.mean(), 'sd': g.std(ddof=1), 'median': g.median()})
-    out = out.reset_index(); out['metric'] = out['metric'].astype(str)
+    out = pd.DataFrame(
+        {'n': g.count(), 'n_nan': g.size() - g.count(), 'mean': g.mean(), 'sd': g.std(ddof=1), 'median': g.median()}
+    )
+    out = out.reset_index()
+    out['metric'] = out['metric'].astype(str)
     return out
 
 # %% ../nbs/15_metrics.ipynb 45
@@ -223,25 +243,37 @@ def lesion_detection(pred, ref, spacing=None, min_overlap: float | str = 0.1) ->
     its `volume_mm3`, best IoU with a predicted component and whether it was `detected`."""
     p, r = _pair(pred, ref)
     any_overlap = isinstance(min_overlap, str)
-    if any_overlap and min_overlap != 'any': raise ValueError(f"min_overlap must be an IoU in (0, 1] or 'any', got {min_overlap!r}")
-    if not any_overlap and not 0 < min_overlap <= 1: raise ValueError(f'min_overlap (IoU) must be in (0, 1], got {min_overlap}')
+    if any_overlap and min_overlap != 'any':
+        raise ValueError(f"min_overlap must be an IoU in (0, 1] or 'any', got {min_overlap!r}")
+    if not any_overlap and not 0 < min_overlap <= 1:
+        raise ValueError(f'min_overlap (IoU) must be in (0, 1], got {min_overlap}')
     full = ndi.generate_binary_structure(p.ndim, p.ndim)
-    lr, n_ref = ndi.label(r, structure=full); lp, n_pred = ndi.label(p, structure=full)
+    lr, n_ref = ndi.label(r, structure=full)
+    lp, n_pred = ndi.label(p, structure=full)
     both = (lr > 0) & (lp > 0)
     inter = np.bincount(lr[both].astype(np.int64) * (n_pred + 1) + lp[both], minlength=(n_ref + 1) * (n_pred + 1))
     inter = inter.reshape(n_ref + 1, n_pred + 1)[1:, 1:]
-    size_r = np.bincount(lr.ravel(), minlength=n_ref + 1)[1:]; size_p = np.bincount(lp.ravel(), minlength=n_pred + 1)[1:]
+    size_r = np.bincount(lr.ravel(), minlength=n_ref + 1)[1:]
+    size_p = np.bincount(lp.ravel(), minlength=n_pred + 1)[1:]
     iou_ = inter / (size_r[:, None] + size_p[None, :] - inter) if inter.size else np.zeros((n_ref, n_pred))
     hit = inter > 0 if any_overlap else (inter > 0) & (iou_ >= min_overlap)
-    detected = hit.any(axis=1); tp = int(detected.sum())
+    detected = hit.any(axis=1)
+    tp = int(detected.sum())
     v = float(np.prod(as_spacing(spacing, p.ndim)))
-    lesions = [dict(volume_mm3=float(size_r[i] * v), best_iou=float(iou_[i].max()) if n_pred else 0.0, detected=bool(detected[i]))
-               for i in range(n_ref)]
+    lesions = [
+        dict(
+            volume_mm3=float(size_r[i] * v),
+            best_iou=float(iou_[i].max()) if n_pred else 0.0,
+            detected=bool(detected[i]),
+        )
+        for i in range(n_ref)
+    ]
     return dict(tp=tp, fn=n_ref - tp, fp=int((~hit.any(axis=0)).sum()), sensitivity=tp / n_ref if n_ref else math.nan,
                 n_ref=int(n_ref), n_pred=int(n_pred), lesions=lesions)
 
 def detection_summary(cases) -> dict:
-    "Pool per-case `lesion_detection` dicts: totals, sensitivity over all lesions (NaN if none), false positives per case."
+    """Pool per-case `lesion_detection` dicts: totals, sensitivity over all lesions (NaN if none), false positives per
+    case."""
     cases = list(cases)
     tot = {k: int(sum(c[k] for c in cases)) for k in ('n_ref', 'n_pred', 'tp', 'fn', 'fp')}
     return dict(n_cases=len(cases), **tot, sensitivity=tot['tp'] / tot['n_ref'] if tot['n_ref'] else math.nan,

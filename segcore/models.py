@@ -19,8 +19,11 @@ __all__ = ['CBAM', 'WIDTHS', 'MODELS', 'MODEL_EXTRAS', 'check_model', 'main_outp
            'build_model', 'dynunet_plan']
 
 # %% ../nbs/09_models.ipynb 5
-def check_model(model: nn.Module, in_channels: int, out_channels: int, spatial=(32, 32, 32), batch: int = 1) -> torch.Tensor:
-    "Forward `(batch, in_channels, *spatial)` noise through `model` (train mode), assert logits `(batch, out_channels, *spatial)` and finite gradients reaching the first parameter; returns the logits."
+def check_model(
+    model: nn.Module, in_channels: int, out_channels: int, spatial=(32, 32, 32), batch: int = 1
+) -> torch.Tensor:
+    """Forward `(batch, in_channels, *spatial)` noise through `model` (train mode), assert logits
+    `(batch, out_channels, *spatial)` and finite gradients reaching the first parameter; returns the logits."""
     torch.manual_seed(0)
     model.train().zero_grad()
     x = torch.randn(batch, in_channels, *spatial)
@@ -35,7 +38,8 @@ def check_model(model: nn.Module, in_channels: int, out_channels: int, spatial=(
 
 # %% ../nbs/09_models.ipynb 7
 def main_output(out, spatial_dims: int = 3) -> torch.Tensor:
-    "Inference logits `(B, K, *spatial)` from a model output: a tensor as is, stacked deep-supervision heads `(B, S, K, *spatial)` → head 0, tuple/list/dict → its first entry."
+    """Inference logits `(B, K, *spatial)` from a model output: a tensor as is, stacked deep-supervision heads `(B, S,
+    K, *spatial)` → head 0, tuple/list/dict → its first entry."""
     if isinstance(out, dict): out = next(iter(out.values()))
     if isinstance(out, (tuple, list)): return main_output(out[0], spatial_dims)
     if out.ndim == spatial_dims + 2: return out
@@ -52,7 +56,8 @@ def _first_conv(model: nn.Module):
     return next((m for m in model.modules() if isinstance(m, nn.modules.conv._ConvNd)), None)
 
 def model_card(model: nn.Module) -> dict:
-    "Summary of `model`: name (registry name when built by `build_model`), trainable `parameters`, `spatial_dims` and the build settings."
+    """Summary of `model`: name (registry name when built by `build_model`), trainable `parameters`, `spatial_dims` and
+    the build settings."""
     spec = dict(getattr(model, 'segcore_spec', {}))
     conv = _first_conv(model)
     card = dict(name=spec.pop('name', type(model).__name__), parameters=count_parameters(model),
@@ -61,11 +66,17 @@ def model_card(model: nn.Module) -> dict:
 
 # %% ../nbs/09_models.ipynb 14
 class SpatialChannelAttention(nn.Module):
-    "CBAM-style channel then spatial attention with a residual path: `x + γ·attention(x)`; `(B, C, *spatial)` → same shape. `γ` starts at `init_gamma` (0: identity)."
-    def __init__(self, channels: int, spatial_dims: int = 3, reduction: int = 8, kernel_size: int = 7, init_gamma: float = 0.0):
+    """CBAM-style channel then spatial attention with a residual path: `x + γ·attention(x)`; `(B, C, *spatial)` → same
+    shape. `γ` starts at `init_gamma` (0: identity)."""
+
+    def __init__(
+        self, channels: int, spatial_dims: int = 3, reduction: int = 8, kernel_size: int = 7, init_gamma: float = 0.0
+    ):
         super().__init__()
         hidden = max(1, channels // reduction)
-        self.mlp = nn.Sequential(nn.Linear(channels, hidden, bias=False), nn.ReLU(inplace=True), nn.Linear(hidden, channels, bias=False))
+        self.mlp = nn.Sequential(
+            nn.Linear(channels, hidden, bias=False), nn.ReLU(inplace=True), nn.Linear(hidden, channels, bias=False)
+        )
         self.spatial = Conv[Conv.CONV, spatial_dims](2, 1, kernel_size, padding=kernel_size // 2)
         self.gamma = nn.Parameter(torch.tensor(float(init_gamma)))
 
@@ -101,7 +112,8 @@ def _matcher(after) -> Callable:
     raise TypeError(f'after must be a module class, a name or a predicate, not {type(after).__name__}')
 
 def insert_attention(model: nn.Module, after, reduction: int = 8, **kw) -> nn.Module:
-    "Put a `SpatialChannelAttention` after every submodule matched by `after` (class, class name, name glob or `(name, module)` predicate); in place, returns `model`."
+    """Put a `SpatialChannelAttention` after every submodule matched by `after` (class, class name, name glob or
+    `(name, module)` predicate); in place, returns `model`."""
     match = _matcher(after)
     hits = []
     for name, m in model.named_modules():
@@ -116,11 +128,15 @@ def insert_attention(model: nn.Module, after, reduction: int = 8, **kw) -> nn.Mo
 
 # %% ../nbs/09_models.ipynb 23
 class SqueezeExcitation(nn.Module):
-    "Squeeze-excitation (Hu et al. 2018): global average pool → MLP `C → C/r → C` → sigmoid, multiplied into `x` `(B, C, *spatial)`."
+    """Squeeze-excitation (Hu et al. 2018): global average pool → MLP `C → C/r → C` → sigmoid, multiplied into `x` `(B,
+    C, *spatial)`."""
+
     def __init__(self, channels: int, reduction: int = 8):
         super().__init__()
         hidden = max(1, channels // reduction)
-        self.fc = nn.Sequential(nn.Linear(channels, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, channels), nn.Sigmoid())
+        self.fc = nn.Sequential(
+            nn.Linear(channels, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, channels), nn.Sigmoid()
+        )
 
     def weights(self, x):
         "Channel weights in (0, 1), shape `(B, C)`."
@@ -134,7 +150,9 @@ _NORM = ('instance', {'affine': True})
 _ACT = ('leakyrelu', {'negative_slope': 0.01, 'inplace': True})
 
 class ResSEBlock(nn.Module):
-    "Residual block `(B, C_in, *S)` → `(B, C_out, *S/stride)`: conv(stride)–norm–act–[dropout]–conv–norm–SE, plus a 1×1 (strided) projection shortcut when the shape changes, then act."
+    """Residual block `(B, C_in, *S)` → `(B, C_out, *S/stride)`: conv(stride)–norm–act–[dropout]–conv–norm–SE, plus a
+    1×1 (strided) projection shortcut when the shape changes, then act."""
+
     def __init__(self, spatial_dims: int, in_channels: int, out_channels: int, stride: int = 1, norm=_NORM, act=_ACT,
                  dropout: float = 0.0, reduction: int = 8):
         super().__init__()
@@ -146,31 +164,56 @@ class ResSEBlock(nn.Module):
             conv(out_channels, out_channels, 3, padding=1, bias=False),
             get_norm_layer(norm, spatial_dims, out_channels),
             SqueezeExcitation(out_channels, reduction))
-        self.shortcut = (nn.Identity() if stride == 1 and in_channels == out_channels else
-                         nn.Sequential(conv(in_channels, out_channels, 1, stride=stride, bias=False), get_norm_layer(norm, spatial_dims, out_channels)))
+        self.shortcut = (
+            nn.Identity()
+            if stride == 1 and in_channels == out_channels
+            else nn.Sequential(
+                conv(in_channels, out_channels, 1, stride=stride, bias=False),
+                get_norm_layer(norm, spatial_dims, out_channels),
+            )
+        )
         self.act = get_act_layer(act)
 
     def forward(self, x): return self.act(self.body(x) + self.shortcut(x))
 
 class AttentionGate(nn.Module):
-    "Additive attention gate: `α = σ(ψ(ReLU(W_g g + W_x x)))`, shape `(B, 1, *S)`; returns `x·α`. Gate `g` `(B, C_g, *S)`, skip `x` `(B, C_x, *S)`."
+    """Additive attention gate: `α = σ(ψ(ReLU(W_g g + W_x x)))`, shape `(B, 1, *S)`; returns `x·α`. Gate `g` `(B, C_g,
+    *S)`, skip `x` `(B, C_x, *S)`."""
+
     def __init__(self, spatial_dims: int, gate_channels: int, skip_channels: int, inter_channels: int | None = None):
         super().__init__()
         conv, inter = Conv[Conv.CONV, spatial_dims], inter_channels or max(1, skip_channels // 2)
-        self.wg, self.wx, self.psi = conv(gate_channels, inter, 1), conv(skip_channels, inter, 1, bias=False), conv(inter, 1, 1)
+        self.wg, self.wx, self.psi = (
+            conv(gate_channels, inter, 1),
+            conv(skip_channels, inter, 1, bias=False),
+            conv(inter, 1, 1),
+        )
 
     def attention(self, g, x): return torch.sigmoid(self.psi(F.relu(self.wg(g) + self.wx(x))))
     def forward(self, g, x): return x * self.attention(g, x)
 
 # %% ../nbs/09_models.ipynb 25
 class AttentionResUNetSE(nn.Module):
-    "U-Net of `ResSEBlock`s with `AttentionGate`s on the skips: `(B, C_in, *S)` → logits `(B, K, *S)`; `S` must be divisible by `2**(len(channels)-1)`."
-    def __init__(self, spatial_dims: int, in_channels: int, out_channels: int, channels: Sequence[int] = (16, 32, 64, 128, 256),
-                 dropout: float = 0.0, norm=_NORM, act=_ACT, reduction: int = 8, with_attention: bool = False):
+    """U-Net of `ResSEBlock`s with `AttentionGate`s on the skips: `(B, C_in, *S)` → logits `(B, K, *S)`; `S` must be
+    divisible by `2**(len(channels)-1)`."""
+
+    def __init__(
+        self,
+        spatial_dims: int,
+        in_channels: int,
+        out_channels: int,
+        channels: Sequence[int] = (16, 32, 64, 128, 256),
+        dropout: float = 0.0,
+        norm=_NORM,
+        act=_ACT,
+        reduction: int = 8,
+        with_attention: bool = False,
+    ):
         super().__init__()
         d, ch = spatial_dims, tuple(channels)
         if len(ch) < 2: raise ValueError('channels needs at least two levels')
-        blk = lambda i, o, s=1: ResSEBlock(d, i, o, s, norm=norm, act=act, dropout=dropout, reduction=reduction)
+        def blk(i, o, s=1):
+            return ResSEBlock(d, i, o, s, norm=norm, act=act, dropout=dropout, reduction=reduction)
         self.divisor = 2 ** (len(ch) - 1)
         self.encoder = nn.ModuleList([blk(in_channels, ch[0])] + [blk(ch[i - 1], ch[i], 2) for i in range(1, len(ch))])
         up = Conv[Conv.CONVTRANS, d]
@@ -178,7 +221,9 @@ class AttentionResUNetSE(nn.Module):
         self.ups = nn.ModuleList([up(ch[i], ch[i - 1], 2, stride=2) for i in lv])
         self.gates = nn.ModuleList([AttentionGate(d, ch[i - 1], ch[i - 1]) for i in lv])
         self.decoder = nn.ModuleList([blk(2 * ch[i - 1], ch[i - 1]) for i in lv])
-        self.attn = nn.ModuleList([SpatialChannelAttention(ch[i - 1], d, reduction) if with_attention else nn.Identity() for i in lv])
+        self.attn = nn.ModuleList(
+            [SpatialChannelAttention(ch[i - 1], d, reduction) if with_attention else nn.Identity() for i in lv]
+        )
         self.head = Conv[Conv.CONV, d](ch[0], out_channels, 1)
 
     def forward(self, x):
@@ -186,7 +231,8 @@ class AttentionResUNetSE(nn.Module):
             raise ValueError(f'spatial size {tuple(x.shape[2:])} must be divisible by {self.divisor}')
         skips = []
         for enc in self.encoder:
-            x = enc(x); skips.append(x)
+            x = enc(x)
+            skips.append(x)
         x = skips.pop()
         for up, gate, dec, att in zip(self.ups, self.gates, self.decoder, self.attn):
             g, skip = up(x), skips.pop()
@@ -209,10 +255,16 @@ class FPNDecoder(nn.Module):
             lat[i] = lat[i] + F.interpolate(lat[i + 1], size=lat[i].shape[2:], mode='nearest')
         outs = [s(l) for s, l in zip(self.smooth, lat)]
         size = outs[0].shape[2:]
-        return sum(F.interpolate(o, size=size, mode='bilinear', align_corners=False) if o.shape[2:] != size else o for o in outs)
+        return sum(
+            F.interpolate(o, size=size, mode='bilinear', align_corners=False) if o.shape[2:] != size else o
+            for o in outs
+        )
+
 
 class EncoderFPN(nn.Module):
-    "2D segmentation net: `encoder(x)` → feature list (finest first, channels `encoder_channels`) → `FPNDecoder` → 1×1 head; logits `(B, K, H, W)` at the input size."
+    """2D segmentation net: `encoder(x)` → feature list (finest first, channels `encoder_channels`) → `FPNDecoder` →
+    1×1 head; logits `(B, K, H, W)` at the input size."""
+
     def __init__(self, encoder: nn.Module, encoder_channels: Sequence[int], out_channels: int, fpn_channels: int = 64):
         super().__init__()
         self.encoder, self.decoder = encoder, FPNDecoder(encoder_channels, fpn_channels)
@@ -228,7 +280,9 @@ MODELS: dict[str, Callable[..., nn.Module]] = {}
 MODEL_EXTRAS: dict[str, str] = {}   # model name -> optional package it needs
 
 def register_model(name: str, needs: str | None = None):
-    "Decorator adding a builder `f(in_channels, out_channels, spatial_dims, size, img_size, **kw) -> nn.Module` to `MODELS`; `needs` names an optional package."
+    """Decorator adding a builder `f(in_channels, out_channels, spatial_dims, size, img_size, **kw) -> nn.Module` to
+    `MODELS`; `needs` names an optional package."""
+
     def deco(f):
         MODELS[name] = f
         if needs: MODEL_EXTRAS[name] = needs
@@ -237,8 +291,11 @@ def register_model(name: str, needs: str | None = None):
 
 def require(package: str, model: str):
     "Import optional `package` for `model`, or raise an ImportError saying how to install it."
-    try: return importlib.import_module(package)
-    except ImportError as e: raise ImportError(f"the {model!r} model needs {package}, which is not installed: pip install {package}") from e
+    try:
+        return importlib.import_module(package)
+    except ImportError as e:
+        raise ImportError(f"the {model!r} model needs {package}, which is not installed: pip install {package}") from e
+
 
 def available_models() -> list[str]:
     "Registered model names whose optional packages are installed."
@@ -254,7 +311,9 @@ def _rename(kw: dict, **names) -> dict:
     "Translate generic keyword names to a network's own (e.g. dropout → dropout_prob)."
     return {names.get(k, k): v for k, v in kw.items()}
 
-def build_model(name: str, in_channels: int, out_channels: int, spatial_dims: int = 3, size: str = 'small', img_size=None, **kw) -> nn.Module:
+def build_model(
+    name: str, in_channels: int, out_channels: int, spatial_dims: int = 3, size: str = 'small', img_size=None, **kw
+) -> nn.Module:
     "Build registered model `name`: input `(B, in_channels, *spatial)` → logits `(B, out_channels, *spatial)`."
     if name not in MODELS: raise ValueError(f'unknown model {name!r}; available: {", ".join(sorted(MODELS))}')
     if size not in WIDTHS: raise ValueError(f'unknown size {size!r}; available: {", ".join(WIDTHS)}')
@@ -262,8 +321,15 @@ def build_model(name: str, in_channels: int, out_channels: int, spatial_dims: in
     img_size = _img_size(img_size, spatial_dims)
     model = MODELS[name](in_channels, out_channels, spatial_dims, size, img_size, **kw)
     opts = {k: v for k, v in kw.items() if isinstance(v, (bool, int, float, str, type(None)))}
-    model.segcore_spec = dict(name=name, spatial_dims=spatial_dims, in_channels=in_channels, out_channels=out_channels, size=size,
-                              **({'img_size': img_size} if img_size else {}), **({'options': opts} if opts else {}))
+    model.segcore_spec = dict(
+        name=name,
+        spatial_dims=spatial_dims,
+        in_channels=in_channels,
+        out_channels=out_channels,
+        size=size,
+        **({'img_size': img_size} if img_size else {}),
+        **({'options': opts} if opts else {}),
+    )
     return model
 
 # %% ../nbs/09_models.ipynb 34
@@ -283,12 +349,18 @@ def _unet(in_channels, out_channels, spatial_dims, size, img_size, with_attentio
 @register_model('basicunet')
 def _basicunet(in_channels, out_channels, spatial_dims, size, img_size, **kw):
     w = WIDTHS[size]
-    return _nets.BasicUNet(spatial_dims, in_channels, out_channels, **{'features': (w[0], w[0], w[1], w[2], w[3], w[0]), **kw})
+    return _nets.BasicUNet(
+        spatial_dims, in_channels, out_channels, **{'features': (w[0], w[0], w[1], w[2], w[3], w[0]), **kw}
+    )
+
 
 @register_model('attention_unet')
 def _attention_unet(in_channels, out_channels, spatial_dims, size, img_size, **kw):
     ch = WIDTHS[size]
-    return _nets.AttentionUnet(spatial_dims, in_channels, out_channels, **{'channels': ch, 'strides': (2,) * (len(ch) - 1), **kw})
+    return _nets.AttentionUnet(
+        spatial_dims, in_channels, out_channels, **{'channels': ch, 'strides': (2,) * (len(ch) - 1), **kw}
+    )
+
 
 @register_model('segresnet')
 def _segresnet(in_channels, out_channels, spatial_dims, size, img_size, **kw):
@@ -308,7 +380,12 @@ def _unetr(in_channels, out_channels, spatial_dims, size, img_size, **kw):
     return _nets.UNETR(in_channels, out_channels, img_size, spatial_dims=spatial_dims,
                        **{**_UNETR[size], **_rename(kw, dropout='dropout_rate')})
 
-_SWIN = {'tiny': dict(feature_size=12, depths=(1, 1, 1, 1)), 'small': dict(feature_size=24), 'base': dict(feature_size=48)}
+_SWIN = {
+    'tiny': dict(feature_size=12, depths=(1, 1, 1, 1)),
+    'small': dict(feature_size=24),
+    'base': dict(feature_size=48),
+}
+
 
 @register_model('swinunetr', needs='einops')
 def _swinunetr(in_channels, out_channels, spatial_dims, size, img_size, **kw):
@@ -316,11 +393,14 @@ def _swinunetr(in_channels, out_channels, spatial_dims, size, img_size, **kw):
     if img_size is not None and any(s % div for s in img_size):
         raise ValueError(f'swinunetr needs sides that are multiples of {div}, got img_size {img_size}')
     require('einops', 'swinunetr')
-    return _nets.SwinUNETR(in_channels, out_channels, spatial_dims=spatial_dims, **{**_SWIN[size], **_rename(kw, dropout='drop_rate')})
+    return _nets.SwinUNETR(
+        in_channels, out_channels, spatial_dims=spatial_dims, **{**_SWIN[size], **_rename(kw, dropout='drop_rate')}
+    )
 
 # %% ../nbs/09_models.ipynb 44
 def dynunet_plan(img_size: Sequence[int] | None, levels: int, spatial_dims: int = 3, min_size: int = 4):
-    "Kernels and strides (one entry per level) for `DynUNet`, from the patch size `img_size` or, if None, halving every level."
+    """Kernels and strides (one entry per level) for `DynUNet`, from the patch size `img_size` or, if None, halving
+    every level."""
     if img_size is None:
         return [3] * levels, [1] + [2] * (levels - 1)
     size, d = list(img_size), len(img_size)
@@ -329,7 +409,8 @@ def dynunet_plan(img_size: Sequence[int] | None, levels: int, spatial_dims: int 
         s = [2 if n % 2 == 0 and n // 2 >= min_size else 1 for n in size]
         if s == [1] * d: break
         size = [n // k for n, k in zip(size, s)]
-        kernels.append([3] * d); strides.append(s)
+        kernels.append([3] * d)
+        strides.append(s)
     return kernels, strides
 
 @register_model('dynunet')
@@ -350,7 +431,9 @@ def _attention_res_unet_se(in_channels, out_channels, spatial_dims, size, img_si
 _TIMM = {'tiny': ('resnet18', 32), 'small': ('resnet34', 64), 'base': ('resnet50', 128)}
 
 @register_model('timm_fpn', needs='timm')
-def _timm_fpn(in_channels, out_channels, spatial_dims, size, img_size, backbone=None, pretrained=False, fpn_channels=None, **kw):
+def _timm_fpn(
+    in_channels, out_channels, spatial_dims, size, img_size, backbone=None, pretrained=False, fpn_channels=None, **kw
+):
     if spatial_dims != 2: raise ValueError(f'timm_fpn is 2D only, not {spatial_dims}D')
     timm = require('timm', 'timm_fpn')
     backbone = backbone or _TIMM[size][0]

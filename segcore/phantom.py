@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_phantom.ipynb 3
 from __future__ import annotations
-import io, json, os
+import io, json
 from pathlib import Path
 import numpy as np
 from scipy import ndimage
@@ -140,7 +140,11 @@ def _case_seed(seed: int, i: int) -> int:
 
 def _png_bytes(a: np.ndarray) -> bytes:
     from PIL import Image
-    buf = io.BytesIO(); Image.fromarray(a).save(buf, format='PNG'); return buf.getvalue()
+
+    buf = io.BytesIO()
+    Image.fromarray(a).save(buf, format='PNG')
+    return buf.getvalue()
+
 
 def _to_uint8(img) -> np.ndarray:
     "Rescale `img` linearly to 0..255 uint8."
@@ -189,10 +193,12 @@ def write_phantom_dataset(out, n_cases: int = 24, dim: int = 3, seed: int = 0, o
     for i, (im_rel, lb_rel) in enumerate(tqdm(files, desc=f'phantom {dim}D', unit='case', disable=not progress)):
         if dim == 3:
             img, lab, aff = phantom_case_3d(_case_seed(seed, i))
-            write_nifti(img, aff, out / im_rel); write_nifti(lab, aff, out / lb_rel)
+            write_nifti(img, aff, out / im_rel)
+            write_nifti(lab, aff, out / lb_rel)
         else:
             img, lab, _ = phantom_case_2d(_case_seed(seed, i))
-            atomic_write_bytes(out / im_rel, _png_bytes(_to_uint8(img))); atomic_write_bytes(out / lb_rel, _png_bytes(lab))
+            atomic_write_bytes(out / im_rel, _png_bytes(_to_uint8(img)))
+            atomic_write_bytes(out / lb_rel, _png_bytes(lab))
     keep = {p for pair in files for p in pair}
     for d in (img_dir, lab_dir):            # drop cases left over from an earlier, larger phantom
         for p in (out / d).glob(f'phantom_*{ext}'):

@@ -11,7 +11,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
-from .core import to_json
 from .data import DatasetIndex, load_case, Case
 from .io import Volume, resample, zscore
 
@@ -51,7 +50,8 @@ def prep_key(files, target_spacing) -> str:
     "Cache key: the files' names, sizes and mtimes plus the preprocessing settings."
     h = hashlib.sha256()
     for f in files:
-        st = Path(f).stat(); h.update(f'{Path(f).resolve()}|{st.st_size}|{st.st_mtime_ns}'.encode())
+        st = Path(f).stat()
+        h.update(f'{Path(f).resolve()}|{st.st_size}|{st.st_mtime_ns}'.encode())
     h.update(json.dumps({'spacing': target_spacing, 'v': 1}).encode())
     return h.hexdigest()[:24]
 
@@ -63,14 +63,23 @@ def load_prepared(cases: list, index: DatasetIndex | None, target_spacing=None, 
         if path is not None and path.exists():
             z = np.load(path)
             lab = z['label'] if z['label'].size else None
-            out[c.case_id] = Prepared(c.case_id, z['image'], lab, z['affine'], tuple(z['source_shape']), z['source_affine'])
+            out[c.case_id] = Prepared(
+                c.case_id, z['image'], lab, z['affine'], tuple(z['source_shape']), z['source_affine']
+            )
             continue
         p = prepare_case(c, index, target_spacing)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, suffix='.npz'); os.close(fd)
-            np.savez(tmp, image=p.image, label=p.label if p.label is not None else np.zeros(0, np.uint8), affine=p.affine,
-                     source_shape=np.array(p.source_shape), source_affine=p.source_affine)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, suffix='.npz')
+            os.close(fd)
+            np.savez(
+                tmp,
+                image=p.image,
+                label=p.label if p.label is not None else np.zeros(0, np.uint8),
+                affine=p.affine,
+                source_shape=np.array(p.source_shape),
+                source_affine=p.source_affine,
+            )
             os.replace(tmp, path)
         out[c.case_id] = p
     return out
@@ -88,9 +97,13 @@ def _fg_index(label: np.ndarray, max_per_class=20000, seed=0) -> dict:
     return out
 
 def crop_pad(a: np.ndarray | torch.Tensor, start, size, value=0) -> np.ndarray | torch.Tensor:
-    "Window of `a`'s last len(size) axes at `start` (may be negative or run past the end), zero-padded; a tensor stays on its device."
-    d = len(size); lead = tuple(a.shape[:a.ndim - d]); sp = a.shape[a.ndim - d:]
-    size = tuple(int(n) for n in size); start = [int(v) for v in start]
+    """Window of `a`'s last len(size) axes at `start` (may be negative or run past the end), zero-padded; a tensor
+    stays on its device."""
+    d = len(size)
+    lead = tuple(a.shape[: a.ndim - d])
+    sp = a.shape[a.ndim - d :]
+    size = tuple(int(n) for n in size)
+    start = [int(v) for v in start]
     out = a.new_full(lead + size, value) if isinstance(a, torch.Tensor) else np.full(lead + size, value, a.dtype)
     src = tuple(slice(max(s, 0), min(s + n, m)) for s, n, m in zip(start, size, sp))
     dst = tuple(slice(sl.start - s, sl.stop - s) for sl, s in zip(src, start))
@@ -121,7 +134,8 @@ class PatchSampler:
             k = ks[rng.integers(len(ks))] if self.class_balanced else None
             pts = fg[k] if k is not None else np.concatenate([fg[j] for j in ks])
             return pts[rng.integers(len(pts))]
-        lo = np.minimum(size // 2, shape // 2); hi = np.maximum(shape - (size - size // 2), shape // 2)
+        lo = np.minimum(size // 2, shape // 2)
+        hi = np.maximum(shape - (size - size // 2), shape // 2)
         return np.array([rng.integers(l, h + 1) for l, h in zip(lo, hi)])
 
     def sample(self, batch_size: int, rng: np.random.Generator) -> tuple:
@@ -134,11 +148,15 @@ class PatchSampler:
             size = np.maximum(np.round(P * s).astype(int), 1)
             c = self._centre(i, rng, size)
             start = c - size // 2
-            img = torch.as_tensor(crop_pad(self._img[i], start, size)); lab = torch.as_tensor(crop_pad(self._lab[i], start, size))
+            img = torch.as_tensor(crop_pad(self._img[i], start, size))
+            lab = torch.as_tensor(crop_pad(self._lab[i], start, size))
             if s != 1.0:
-                img = F.interpolate(img[None], size=self.patch, mode='trilinear' if len(P) == 3 else 'bilinear', align_corners=False)[0]
+                img = F.interpolate(
+                    img[None], size=self.patch, mode='trilinear' if len(P) == 3 else 'bilinear', align_corners=False
+                )[0]
                 lab = F.interpolate(lab[None, None].float(), size=self.patch, mode='nearest')[0, 0].to(torch.uint8)
-            imgs.append(img); labs.append(lab)
+            imgs.append(img)
+            labs.append(lab)
         return torch.stack(imgs), torch.stack(labs)[:, None].long()
 
 # %% ../nbs/12_pipeline.ipynb 16
@@ -149,12 +167,18 @@ def predict_logits_batch(model, images: torch.Tensor, patch_size, device='cpu', 
     from monai.inferers import sliding_window_inference
     from segcore.models import main_output
     x = torch.as_tensor(images).to(device)
-    S = x.shape[2:]; P = tuple(int(p) for p in patch_size)
+    S = x.shape[2:]
+    P = tuple(int(p) for p in patch_size)
     pad = [max(p - s, 0) for s, p in zip(S, P)]
     if any(pad):
         x = F.pad(x, [v for p in reversed(pad) for v in (p // 2, p - p // 2)])
-    with torch.no_grad(), torch.autocast(device_type=torch.device(device).type, dtype=amp_dtype, enabled=amp_dtype is not None):
-        out = sliding_window_inference(x, P, sw_batch_size * x.shape[0], lambda t: main_output(model(t)), overlap=overlap, mode='gaussian')
+    with (
+        torch.no_grad(),
+        torch.autocast(device_type=torch.device(device).type, dtype=amp_dtype, enabled=amp_dtype is not None),
+    ):
+        out = sliding_window_inference(
+            x, P, sw_batch_size * x.shape[0], lambda t: main_output(model(t)), overlap=overlap, mode='gaussian'
+        )
     out = out.float()
     if any(pad):
         out = out[(slice(None), slice(None)) + tuple(slice(p // 2, p // 2 + s) for p, s in zip(pad, S))]
@@ -163,7 +187,10 @@ def predict_logits_batch(model, images: torch.Tensor, patch_size, device='cpu', 
 def predict_logits(model, image: np.ndarray | torch.Tensor, patch_size, device='cpu', overlap=0.5, sw_batch_size=4,
                    amp_dtype=None) -> torch.Tensor:
     "Logits (K, *S) for one preprocessed image (C, *S), by Gaussian-weighted sliding windows."
-    return predict_logits_batch(model, torch.as_tensor(image)[None], patch_size, device, overlap, sw_batch_size, amp_dtype)[0]
+    return predict_logits_batch(
+        model, torch.as_tensor(image)[None], patch_size, device, overlap, sw_batch_size, amp_dtype
+    )[0]
+
 
 def dice_per_class(pred: np.ndarray, target: np.ndarray, classes) -> dict:
     "Dice of each class value in `classes` between two label maps; NaN when both are empty."

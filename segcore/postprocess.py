@@ -34,13 +34,16 @@ def _as_label(label) -> np.ndarray:
     "`label` as an integer numpy array (*spatial); float input is refused (it is probably `probs`)."
     a = np.asarray(label)
     if not (np.issubdtype(a.dtype, np.integer) or a.dtype == bool):
-        raise TypeError(f'label must be an integer array, got dtype {a.dtype} (pass probabilities to threshold_per_class)')
+        raise TypeError(
+            f'label must be an integer array, got dtype {a.dtype} (pass probabilities to threshold_per_class)'
+        )
     return a
 
 def _components(mask: np.ndarray, connectivity=None) -> tuple:
     "(component index map, sizes in voxels indexed by component, sizes[0] = 0) of a boolean `mask`."
     lab, n = ndi.label(mask, _structure(mask.ndim, connectivity))
-    sizes = np.bincount(lab.ravel(), minlength=n + 1); sizes[0] = 0
+    sizes = np.bincount(lab.ravel(), minlength=n + 1)
+    sizes[0] = 0
     return lab, sizes
 
 def _footprint(ndim: int, radius: int, shape: str = 'ball') -> np.ndarray:
@@ -87,7 +90,8 @@ def tune_thresholds(probs_list, refs, classes, grid=np.linspace(0.1, 0.9, 17), m
     `probs_list`: list of (K, *spatial) probabilities; `refs`: matching reference label maps (*spatial);
     `classes`: the classes to tune (None = 1 … K-1).
     Must be given validation cases only; tuning on test cases is forbidden (it biases the test score)."""
-    if len(probs_list) != len(refs) or not len(refs): raise ValueError('need as many reference labels as probability maps (≥ 1)')
+    if len(probs_list) != len(refs) or not len(refs):
+        raise ValueError('need as many reference labels as probability maps (≥ 1)')
     grid = np.asarray(grid, float)
     th = {int(k): None for k in (range(1, np.shape(probs_list[0])[0]) if classes is None else _classes(None, classes))}
     for k in th:
@@ -104,23 +108,27 @@ def remove_small_components(label, min_size_voxels: float | None = None, min_siz
     Give `min_size_voxels`, or `min_size_mm3` with `spacing` (mm per axis): a component's volume is its voxel count
     × prod(spacing) (an area in mm² for 2D labels)."""
     label = _as_label(label)
-    if (min_size_voxels is None) == (min_size_mm3 is None): raise ValueError('give exactly one of min_size_voxels and min_size_mm3')
+    if (min_size_voxels is None) == (min_size_mm3 is None):
+        raise ValueError('give exactly one of min_size_voxels and min_size_mm3')
     if min_size_mm3 is not None:
         if spacing is None: raise ValueError('min_size_mm3 needs the voxel spacing (mm)')
         spacing = np.asarray(spacing, float).ravel()
-        if spacing.shape != (label.ndim,): raise ValueError(f'spacing has {spacing.size} values for a {label.ndim}D label')
+        if spacing.shape != (label.ndim,):
+            raise ValueError(f'spacing has {spacing.size} values for a {label.ndim}D label')
         unit, limit = float(np.prod(spacing)), float(min_size_mm3)
     else: unit, limit = 1.0, float(min_size_voxels)
     out = label.copy()
     for k in _classes(label, classes):
         lab, sizes = _components(label == k, connectivity)
-        small = sizes * unit < limit; small[0] = False
+        small = sizes * unit < limit
+        small[0] = False
         out[small[lab]] = 0
     return out
 
 def keep_largest_component(label, classes=None, connectivity: int | None = None) -> np.ndarray:
     "Keep only the largest component of each class in `classes` (the first in scan order on a size tie); the rest → 0."
-    label = _as_label(label); out = label.copy()
+    label = _as_label(label)
+    out = label.copy()
     for k in _classes(label, classes):
         lab, sizes = _components(label == k, connectivity)
         if (sizes > 0).sum() < 2: continue
@@ -129,9 +137,13 @@ def keep_largest_component(label, classes=None, connectivity: int | None = None)
 
 # %% ../nbs/17_postprocess.ipynb 31
 def fill_holes(label, classes=None) -> np.ndarray:
-    "Fill the background voxels enclosed by each class in `classes` with that class (innermost enclosing class wins); 2D/3D."
-    label = _as_label(label); out = label.copy(); bg = label == 0
-    best = np.full(label.shape, -1, np.int64); best_size = np.full(label.shape, np.inf)
+    """Fill the background voxels enclosed by each class in `classes` with that class (innermost enclosing class wins);
+    2D/3D."""
+    label = _as_label(label)
+    out = label.copy()
+    bg = label == 0
+    best = np.full(label.shape, -1, np.int64)
+    best_size = np.full(label.shape, np.inf)
     for k in _classes(label, classes):
         filled = ndi.binary_fill_holes(label == k)
         holes = filled & bg
@@ -139,40 +151,51 @@ def fill_holes(label, classes=None) -> np.ndarray:
         comp, sizes = _components(filled)
         size = sizes[comp]
         win = holes & (size < best_size)
-        best[win] = k; best_size[win] = size[win]
+        best[win] = k
+        best_size[win] = size[win]
     out[best >= 0] = best[best >= 0]
     return out
 
 # %% ../nbs/17_postprocess.ipynb 37
 def closing(label, radius: int = 1, classes=None, shape: str = 'ball') -> np.ndarray:
-    "Per-class binary closing of `label` (*spatial) that only turns background voxels into a class; contested voxels stay 0."
-    label = _as_label(label); out = label.copy()
-    se = _footprint(label.ndim, radius, shape); r = int(radius)
+    """Per-class binary closing of `label` (*spatial) that only turns background voxels into a class; contested voxels
+    stay 0."""
+    label = _as_label(label)
+    out = label.copy()
+    se = _footprint(label.ndim, radius, shape)
+    r = int(radius)
     if r == 0: return out
-    bg = label == 0; claims = np.zeros(label.shape, np.int16); who = np.zeros(label.shape, np.int64)
+    bg = label == 0
+    claims = np.zeros(label.shape, np.int16)
+    who = np.zeros(label.shape, np.int64)
     inner = tuple(slice(r, r + n) for n in label.shape)
     for k in _classes(label, classes):
         closed = ndi.binary_closing(np.pad(label == k, r), se)[inner]
         new = closed & bg
-        claims += new; who[new] = k
+        claims += new
+        who[new] = k
     fill = claims == 1
     out[fill] = who[fill]
     return out
 
 # %% ../nbs/17_postprocess.ipynb 41
 def hysteresis(probs_k, low: float, high: float, connectivity: int | None = None) -> np.ndarray:
-    "Boolean mask (*spatial) of the `probs_k ≥ low` components (`connectivity`, None = full) that contain a voxel ≥ `high`."
+    """Boolean mask (*spatial) of the `probs_k ≥ low` components (`connectivity`, None = full) that contain a voxel ≥
+    `high`."""
     p = np.asarray(probs_k, float)
     if low > high: raise ValueError(f'low ({low}) must not exceed high ({high})')
     lab, n = ndi.label(p >= low, _structure(p.ndim, connectivity))
-    keep = np.zeros(n + 1, bool); keep[np.unique(lab[p >= high])] = True   # high ≥ low: never component 0
+    keep = np.zeros(n + 1, bool)
+    keep[np.unique(lab[p >= high])] = True  # high ≥ low: never component 0
     return keep[lab]
 
 # %% ../nbs/17_postprocess.ipynb 44
 def adaptive_erosion(label, min_size: int, radius: int = 1, classes=None, shape: str = 'ball',
                      connectivity: int | None = None, keep_vanishing: bool = True) -> np.ndarray:
-    "Erode (by `radius`, 'ball'/'box') only the components of each class with more than `min_size` voxels; eroded voxels → 0."
-    label = _as_label(label); out = label.copy()
+    """Erode (by `radius`, 'ball'/'box') only the components of each class with more than `min_size` voxels;
+    eroded voxels → 0."""
+    label = _as_label(label)
+    out = label.copy()
     se = _footprint(label.ndim, radius, shape)
     for k in _classes(label, classes):
         lab, sizes = _components(label == k, connectivity)
@@ -220,8 +243,10 @@ class Postprocessor:
         "Append step `name` (a key of `LABEL_STEPS`, or `threshold_per_class` as the first step); returns self."
         if name in PROBS_STEPS:
             if self.steps: raise ValueError(f'{name} works on probabilities and must be the first step')
-            if params.get('thresholds') is not None: params['thresholds'] = {int(k): v for k, v in params['thresholds'].items()}
-        elif name not in LABEL_STEPS: raise ValueError(f'unknown step {name!r}; known: {sorted(LABEL_STEPS) + sorted(PROBS_STEPS)}')
+            if params.get('thresholds') is not None:
+                params['thresholds'] = {int(k): v for k, v in params['thresholds'].items()}
+        elif name not in LABEL_STEPS:
+            raise ValueError(f'unknown step {name!r}; known: {sorted(LABEL_STEPS) + sorted(PROBS_STEPS)}')
         self.steps.append({'name': name, 'params': _plain(params)})
         return self
 
@@ -231,7 +256,8 @@ class Postprocessor:
         if np.issubdtype(x.dtype, np.floating):
             x = threshold_per_class(x, **(steps[0]['params'] if starts_probs else {}))
             if starts_probs: steps = steps[1:]
-        elif starts_probs: raise ValueError(f"this postprocessor starts with {steps[0]['name']} and needs probabilities (K, *spatial)")
+        elif starts_probs:
+            raise ValueError(f"this postprocessor starts with {steps[0]['name']} and needs probabilities (K, *spatial)")
         for s in steps: x = _apply_step(s['name'], s['params'], x, spacing)
         return x
 
@@ -257,7 +283,8 @@ def choose_postprocessing(preds, refs, classes,
     `classes` None = every non-zero class of the references.
     Must only be given validation cases; choosing on test cases is forbidden. `metric(pred, ref, k)` defaults to Dice;
     NaN scores are ignored in the means. `spacings`: per-case spacing, needed only for candidates sized in mm³."""
-    preds = [_as_label(p) for p in preds]; refs = [_as_label(r) for r in refs]
+    preds = [_as_label(p) for p in preds]
+    refs = [_as_label(r) for r in refs]
     if len(preds) != len(refs) or not preds: raise ValueError('need as many reference labels as predictions (≥ 1)')
     for p, r in zip(preds, refs):
         if p.shape != r.shape: raise ValueError(f'shape mismatch: prediction {p.shape} vs reference {r.shape}')
@@ -270,13 +297,18 @@ def choose_postprocessing(preds, refs, classes,
             trials += [(name, {'min_size_voxels': int(n)}) for n in sorted(small_sizes)]
         else: trials.append((name, params))
     if classes is None: classes = sorted(set().union(*(_classes(r, None) for r in refs)))
-    score = lambda ps, k: float(np.nanmean([metric(p, r, k) for p, r in zip(ps, refs)]))
+    def score(ps, k):
+        return float(np.nanmean([metric(p, r, k) for p, r in zip(ps, refs)]))
     pp, report, cur = Postprocessor(), [], preds
     for name, params in trials:
         for k in _classes(None, classes):
             new = [_apply_step(name, {**params, 'classes': [k]}, p, s) for p, s in zip(cur, spacings)]
             before, after = score(cur, k), score(new, k)
             kept = bool(after - before > min_improvement)
-            report.append({'step': name, 'params': _plain(params), 'class': k, 'before': before, 'after': after, 'kept': kept})
-            if kept: cur = new; pp.add(name, **params, classes=[k])
+            report.append(
+                {'step': name, 'params': _plain(params), 'class': k, 'before': before, 'after': after, 'kept': kept}
+            )
+            if kept:
+                cur = new
+                pp.add(name, **params, classes=[k])
     return pp, report

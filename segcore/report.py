@@ -15,10 +15,14 @@ __all__ = ['notebook_html', 'plotly_html', 'show_plotly', 'md', 'fmt_ci', 'ci_ro
            'training_curves', 'per_case_plot', 'best_median_worst', 'best_slice', 'five_panel', 'uncertainty_overlay']
 
 # %% ../nbs/20_report.ipynb 5
-_EXTERNAL = re.compile(r'<script[^>]+src="https?://[^"]*"[^>]*>\s*</script>|<link[^>]+href="https?://[^"]*"[^>]*>', re.I)
+_EXTERNAL = re.compile(
+    r'<script[^>]+src="https?://[^"]*"[^>]*>\s*</script>|<link[^>]+href="https?://[^"]*"[^>]*>', re.I
+)
+
 
 def notebook_html(nb, header: str = '', config=None, **exporter) -> str:
-    "A notebook node as one offline HTML page: nbconvert's lab template, no prompts, no network scripts, `header` first in the body."
+    """A notebook node as one offline HTML page: nbconvert's lab template, no prompts, no network scripts, `header`
+    first in the body."""
     from nbconvert import HTMLExporter
     exp = HTMLExporter(template_name='lab', exclude_input_prompt=True, exclude_output_prompt=True, **exporter,
                        **({'config': config} if config is not None else {}))
@@ -54,17 +58,22 @@ def fmt_ci(mean, lo, hi, digits: int = 3) -> str:
 
 def ci_row(values, seed: int = 0) -> dict:
     "n, mean and bootstrap 95 % CI of per-case values (NaN dropped)."
-    v = np.asarray(values, float); v = v[np.isfinite(v)]
+    v = np.asarray(values, float)
+    v = v[np.isfinite(v)]
     m, lo, hi = bootstrap_ci(v, seed=seed) if len(v) else (np.nan, np.nan, np.nan)
     return {'n': len(v), 'mean': m, 'ci_low': lo, 'ci_high': hi, '95% CI': fmt_ci(m, lo, hi)}
 
-def class_table(df: pd.DataFrame, split: str, metrics=('dice',), class_names: dict | None = None, seed: int = 0) -> pd.DataFrame:
+def class_table(
+    df: pd.DataFrame, split: str, metrics=('dice',), class_names: dict | None = None, seed: int = 0
+) -> pd.DataFrame:
     "Per class (and mean foreground per case) of each metric: n, mean, 95 % CI and the split, one row each."
     rows = []
     names = {str(k): v for k, v in (class_names or {}).items()}
     for m in metrics:
         for k, g in df.groupby('class'):
-            rows.append({'metric': m, 'class': f"{k} {names.get(str(k), '')}".strip(), **ci_row(g[m], seed), 'split': split})
+            rows.append(
+                {'metric': m, 'class': f"{k} {names.get(str(k), '')}".strip(), **ci_row(g[m], seed), 'split': split}
+            )
         per_case = df.groupby('case')[m].mean()
         rows.append({'metric': m, 'class': 'mean foreground', **ci_row(per_case, seed), 'split': split})
     return pd.DataFrame(rows)
@@ -92,8 +101,12 @@ def training_curves(history):
     fig.add_trace(go.Scatter(x=h['epoch'], y=h['train_loss'], name='training loss', mode='lines'), secondary_y=False)
     for c in [c for c in h.columns if c.startswith('val_dice_')]:
         v = h[['epoch', c]].dropna()
-        fig.add_trace(go.Scatter(x=v['epoch'], y=v[c], name=c.replace('val_dice_', 'validation Dice '), mode='lines+markers'), secondary_y=True)
-    fig.update_xaxes(title_text='epoch'); fig.update_yaxes(title_text='loss', secondary_y=False)
+        fig.add_trace(
+            go.Scatter(x=v['epoch'], y=v[c], name=c.replace('val_dice_', 'validation Dice '), mode='lines+markers'),
+            secondary_y=True,
+        )
+    fig.update_xaxes(title_text='epoch')
+    fig.update_yaxes(title_text='loss', secondary_y=False)
     fig.update_yaxes(title_text='Dice (validation fold)', secondary_y=True, range=[0, 1])
     fig.update_layout(margin=dict(l=40, r=40, t=30, b=40), legend=dict(orientation='h'))
     return fig
@@ -105,7 +118,9 @@ def per_case_plot(per_case: pd.DataFrame, ylabel: str = 'mean foreground Dice', 
     fig, ax = plt.subplots(figsize=(1.6 + 1.3 * per_case.shape[1], 3.6))
     sns.boxplot(data=long, x='method', y='value', ax=ax, color='#d8e4f0', showfliers=False)
     sns.stripplot(data=long, x='method', y='value', ax=ax, color='#1f4e79', size=3, alpha=.7, jitter=.2)
-    ax.set_xlabel(''); ax.set_ylabel(ylabel); ax.tick_params(axis='x', rotation=20)
+    ax.set_xlabel('')
+    ax.set_ylabel(ylabel)
+    ax.tick_params(axis='x', rotation=20)
     if title: ax.set_title(title)
     fig.tight_layout()
     return fig
@@ -126,12 +141,13 @@ def best_slice(label: np.ndarray, axis: int = 0) -> int:
 def _take(a, axis, i): return np.take(np.asarray(a), i, axis=axis) if np.asarray(a).ndim == 3 else np.asarray(a)
 
 def _overlay(ax, img, lab, title, n_classes):
-    import matplotlib.pyplot as plt
     ax.imshow(img.T, cmap='gray', origin='lower')
     if lab is not None:
         m = np.ma.masked_where(lab.T == 0, lab.T)
         ax.imshow(m, cmap='tab10', vmin=0, vmax=max(n_classes, 9), alpha=.55, origin='lower', interpolation='nearest')
-    ax.set_title(title, fontsize=9); ax.axis('off')
+    ax.set_title(title, fontsize=9)
+    ax.axis('off')
+
 
 def five_panel(image, ref, a, b, names=('A', 'B'), title: str = '', axis: int = 0, scores: tuple | None = None):
     "Matplotlib figure image · ground truth · A · B · difference for the slice with the most reference foreground."
@@ -145,19 +161,25 @@ def five_panel(image, ref, a, b, names=('A', 'B'), title: str = '', axis: int = 
     k = int(max(r.max(), pa.max(), pb.max(), 1)) + 1
     fig, axes = plt.subplots(1, 5, figsize=(12, 2.9))
     sa, sb = (f' ({s:.3f})' if s is not None else '' for s in (scores or (None, None)))
-    _overlay(axes[0], im, None, 'image', k); _overlay(axes[1], im, r, 'ground truth', k)
-    _overlay(axes[2], im, pa, f'{names[0]}{sa}', k); _overlay(axes[3], im, pb, f'{names[1]}{sb}', k)
+    _overlay(axes[0], im, None, 'image', k)
+    _overlay(axes[1], im, r, 'ground truth', k)
+    _overlay(axes[2], im, pa, f'{names[0]}{sa}', k)
+    _overlay(axes[3], im, pb, f'{names[1]}{sb}', k)
     ok_a, ok_b = pa == r, pb == r
     diff = np.zeros(r.shape + (4,))
-    diff[ok_b & ~ok_a] = (0.1, 0.7, 0.2, 0.9); diff[ok_a & ~ok_b] = (0.85, 0.1, 0.1, 0.9)
-    axes[4].imshow(im.T, cmap='gray', origin='lower'); axes[4].imshow(diff.transpose(1, 0, 2), origin='lower')
-    axes[4].set_title(f'difference (green: {names[1]} better)', fontsize=9); axes[4].axis('off')
+    diff[ok_b & ~ok_a] = (0.1, 0.7, 0.2, 0.9)
+    diff[ok_a & ~ok_b] = (0.85, 0.1, 0.1, 0.9)
+    axes[4].imshow(im.T, cmap='gray', origin='lower')
+    axes[4].imshow(diff.transpose(1, 0, 2), origin='lower')
+    axes[4].set_title(f'difference (green: {names[1]} better)', fontsize=9)
+    axes[4].axis('off')
     fig.suptitle(f'{title} — slice {i} along axis {axis}' if ref.ndim == 3 else title, fontsize=10)
     fig.tight_layout()
     return fig
 
 def uncertainty_overlay(image, pred, unc, title: str = '', axis: int = 0, name: str = 'entropy'):
-    "Matplotlib figure: image with prediction, and the uncertainty map over the image, on the slice with most predicted foreground."
+    """Matplotlib figure: image with prediction, and the uncertainty map over the image, on the slice with most
+    predicted foreground."""
     import matplotlib.pyplot as plt
     image, pred, unc = (np.asarray(x) for x in (image, pred, unc))
     if image.ndim == pred.ndim + 1: image = image[0]
@@ -167,6 +189,9 @@ def uncertainty_overlay(image, pred, unc, title: str = '', axis: int = 0, name: 
     _overlay(axes[0], im, p, 'prediction', int(p.max()) + 1)
     axes[1].imshow(im.T, cmap='gray', origin='lower')
     h = axes[1].imshow(np.ma.masked_less_equal(u.T, 1e-3), cmap='magma', alpha=.8, origin='lower')
-    fig.colorbar(h, ax=axes[1], fraction=.046); axes[1].set_title(name, fontsize=9); axes[1].axis('off')
-    fig.suptitle(title, fontsize=10); fig.tight_layout()
+    fig.colorbar(h, ax=axes[1], fraction=0.046)
+    axes[1].set_title(name, fontsize=9)
+    axes[1].axis('off')
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
     return fig

@@ -4,7 +4,7 @@
 
 # %% ../nbs/06_sources.ipynb 3
 from __future__ import annotations
-import contextlib, hashlib, json, logging, os, shutil, socket, tempfile
+import contextlib, json, logging, os, shutil, socket, tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
@@ -77,7 +77,9 @@ def fetch_decathlon(task: str = 'Task04_Hippocampus', root=None, url: str | None
 # %% ../nbs/06_sources.ipynb 22
 @dataclass
 class DataSource:
-    "Where the data is (`path`), what it is (`kind`: 'user' | 'shared' | 'decathlon' | 'phantom') and why it was chosen (`note`)."
+    """Where the data is (`path`), what it is (`kind`: 'user' | 'shared' | 'decathlon' | 'phantom') and why it was
+    chosen (`note`)."""
+
     path: Path
     kind: str
     synthetic: bool
@@ -98,14 +100,17 @@ def _host_reachable(url: str, timeout: float = 3.0) -> bool:
     "Can a TCP connection to the host of `url` be opened within `timeout` seconds?"
     u = urlparse(url)
     try:
-        with socket.create_connection((u.hostname, u.port or (443 if u.scheme == 'https' else 80)), timeout=timeout): return True
-    except (OSError, ValueError): return False
+        with socket.create_connection((u.hostname, u.port or (443 if u.scheme == 'https' else 80)), timeout=timeout):
+            return True
+    except (OSError, ValueError):
+        return False
 
 def _offline_reason(offline) -> str | None:
     "Why we are offline (a phrase), or None when a download may be tried."
     if offline is not None: return 'offline=True' if offline else None
     if os.environ.get('SEGCORE_OFFLINE') == '1': return 'SEGCORE_OFFLINE=1'
-    if not _host_reachable(DECATHLON_TASKS[_TASK][0]): return f'{urlparse(DECATHLON_TASKS[_TASK][0]).hostname} unreachable'
+    if not _host_reachable(DECATHLON_TASKS[_TASK][0]):
+        return f'{urlparse(DECATHLON_TASKS[_TASK][0]).hostname} unreachable'
     return None
 
 def _is_synthetic(p: Path) -> bool:
@@ -134,18 +139,25 @@ def resolve_data(spec=None, *, offline: bool | None = None, cache=None, progress
         p = fetch_decathlon(_TASK, root=dec_root, progress=progress)
         return DataSource(p, 'decathlon', False, f'the Decathlon {_TASK} was requested: using {p}')
     if spec is not None and not (isinstance(spec, str) and spec.lower() == 'auto'):
-        p = Path(spec).expanduser().resolve()      # absolute: runs, reports and papermill stages (cwd = their folder) all find it
-        if not p.exists(): raise DataError(p, 'does not exist (give an existing data folder, or "phantom")', kind='missing')
+        p = (
+            Path(spec).expanduser().resolve()
+        )  # absolute: runs, reports and papermill stages (cwd = their folder) all find it
+        if not p.exists():
+            raise DataError(p, 'does not exist (give an existing data folder, or "phantom")', kind='missing')
         syn = _is_synthetic(p)
         return DataSource(p, 'user', syn, f'using the data you gave at {p}' + (' (marked synthetic)' if syn else ''))
     # auto
     sh = shared_data_dir()
     if sh is not None and (sh / 'hippocampus').is_dir():
         p = sh / 'hippocampus'
-        return DataSource(p, 'shared', _is_synthetic(p), f'no data given: using the shared real hippocampus data at {p}')
+        return DataSource(
+            p, 'shared', _is_synthetic(p), f'no data given: using the shared real hippocampus data at {p}'
+        )
     if (dec_root / _TASK / 'dataset.json').is_file():
         p = dec_root / _TASK
-        return DataSource(p, 'decathlon', False, f'no data given: using the Decathlon {_TASK} already downloaded to {p}')
+        return DataSource(
+            p, 'decathlon', False, f'no data given: using the Decathlon {_TASK} already downloaded to {p}'
+        )
     why = _offline_reason(offline)
     if why: return _phantom(cache, 3, f'no data given and no network ({why})', progress)
     try: p = fetch_decathlon(_TASK, root=dec_root, progress=progress)

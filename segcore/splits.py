@@ -27,10 +27,12 @@ def _few(ids, n=5) -> str:
 # %% ../nbs/04_splits.ipynb 8
 def _check_mapping(patients) -> dict:
     "Validate a `case_id -> patient_id` mapping (non-empty strings) and return it as a dict sorted by case id."
-    if not isinstance(patients, dict): raise SplitError(f'patients must be a dict case_id -> patient_id, got {type(patients).__name__}')
+    if not isinstance(patients, dict):
+        raise SplitError(f'patients must be a dict case_id -> patient_id, got {type(patients).__name__}')
     if not patients: raise SplitError('patients is empty: there are no cases to split')
     bad = [k for k, v in patients.items() if not (isinstance(k, str) and isinstance(v, str) and k and v)]
-    if bad: raise SplitError(f'case ids and patient ids must be non-empty strings; offending cases: {_few(map(str, bad))}')
+    if bad:
+        raise SplitError(f'case ids and patient ids must be non-empty strings; offending cases: {_few(map(str, bad))}')
     return dict(sorted(patients.items()))
 
 def _groups(patients: dict) -> dict:
@@ -47,7 +49,8 @@ def _pick(order, sizes: dict, target: float, lo: int, hi: int) -> list:
         if len(picked) >= hi: break
         s = sizes[p]
         if len(picked) < lo or abs(total + s - target) < abs(total - target):
-            picked.append(p); total += s
+            picked.append(p)
+            total += s
     return picked
 
 # %% ../nbs/04_splits.ipynb 14
@@ -56,7 +59,8 @@ def _assign_folds(order, sizes: dict, n_folds: int) -> list:
     folds, cases = [[] for _ in range(n_folds)], [0] * n_folds
     for p in sorted(order, key=lambda p: -sizes[p]):   # stable: equal sizes keep the shuffled order
         k = min(range(n_folds), key=lambda i: (cases[i], len(folds[i]), i))
-        folds[k].append(p); cases[k] += sizes[p]
+        folds[k].append(p)
+        cases[k] += sizes[p]
     return folds
 
 # %% ../nbs/04_splits.ipynb 17
@@ -80,8 +84,10 @@ SPLITS_FORMAT = 'segcore-splits/1'
 
 @dataclass(frozen=True, repr=False)
 class Splits:
-    """Patient-grouped cross-validation folds plus a held-out test split. Make with `make_splits`, reload with `Splits.load`.
-    With `n_folds > 1` the validation folds partition the non-test cases; with `n_folds=1` the one validation fold is part of them."""
+    """Patient-grouped cross-validation folds plus a held-out test split. Make with `make_splits`, reload with
+    `Splits.load`. With `n_folds > 1` the validation folds partition the non-test cases; with `n_folds=1` the one
+    validation fold is part of them."""
+
     seed: int
     n_folds: int
     test_fraction: float
@@ -96,14 +102,24 @@ class Splits:
         for name in ('seed', 'n_folds'):
             if not isinstance(getattr(self, name), (int, np.integer)) or isinstance(getattr(self, name), bool):
                 raise SplitError(f'{name} must be an integer, got {getattr(self, name)!r}')
-        if not isinstance(self.test_fraction, (int, float)) or isinstance(self.test_fraction, bool) or not 0 <= self.test_fraction < 1:
+        if (
+            not isinstance(self.test_fraction, (int, float))
+            or isinstance(self.test_fraction, bool)
+            or not 0 <= self.test_fraction < 1
+        ):
             raise SplitError(f'test_fraction must be a number in [0, 1), got {self.test_fraction!r}')
         val = tuple(tuple(sorted(v)) for v in self.val_folds)
         test = tuple(sorted(self._test))
         if self.n_folds < 1 or len(val) != self.n_folds:
             raise SplitError(f'n_folds={self.n_folds} but {len(val)} validation folds are given')
-        for s, v in [('seed', int(self.seed)), ('n_folds', int(self.n_folds)), ('test_fraction', float(self.test_fraction)),
-                     ('case_patients', tuple(cp.items())), ('val_folds', val), ('_test', test)]:
+        for s, v in [
+            ('seed', int(self.seed)),
+            ('n_folds', int(self.n_folds)),
+            ('test_fraction', float(self.test_fraction)),
+            ('case_patients', tuple(cp.items())),
+            ('val_folds', val),
+            ('_test', test),
+        ]:
             object.__setattr__(self, s, v)
         where = {}   # case id -> 'test' or fold index
         for name, ids in [('test', test)] + [(k, v) for k, v in enumerate(val)]:
@@ -116,13 +132,17 @@ class Splits:
         unknown = set(where) - set(cp)
         if unknown: raise SplitError(f'{len(unknown)} split case(s) have no patient: {_few(unknown)}')
         missing = set(cp) - set(where)
-        if missing and self.n_folds > 1: raise SplitError(f'{len(missing)} case(s) are in no fold and not in test: {_few(missing)}')
+        if missing and self.n_folds > 1:
+            raise SplitError(f'{len(missing)} case(s) are in no fold and not in test: {_few(missing)}')
         for c in missing: where[c] = 'train'   # n_folds=1: cases outside the one validation fold are training cases
         for p, cases in _groups(cp).items():
             places = {where[c] for c in cases}
             if len(places) > 1:
-                raise SplitError(f'patient {p!r} is split across ' + ', '.join(sorted(x if x in ('test', 'train') else f'fold {x}' for x in map(str, places)))
-                                 + f' (cases {_few(cases)})')
+                raise SplitError(
+                    f'patient {p!r} is split across '
+                    + ', '.join(sorted(x if x in ('test', 'train') else f'fold {x}' for x in map(str, places)))
+                    + f' (cases {_few(cases)})'
+                )
         for k, v in enumerate(val):
             if not v: raise SplitError(f'validation fold {k} is empty')
             if not set(cp) - set(test) - set(v): raise SplitError(f'fold {k} has no training cases')
@@ -160,23 +180,29 @@ class Splits:
     def guard(self, case_ids, purpose: str = 'training', allow_unknown: bool = False) -> list:
         """Return `case_ids` (as a list) if none is a held-out test case, else raise `LeakageError` naming up to 5 of
         them and the `purpose`. Ids the splits do not know raise `SplitError` unless `allow_unknown`."""
-        if isinstance(case_ids, (str, bytes)): raise TypeError(f'guard expects a collection of case ids, not the single string {case_ids!r}')
+        if isinstance(case_ids, (str, bytes)):
+            raise TypeError(f'guard expects a collection of case ids, not the single string {case_ids!r}')
         ids = list(case_ids)
         test = set(self._test)
         leaked = sorted({c for c in ids if c in test})
         if leaked:
-            raise LeakageError(f'{len(leaked)} held-out test case(s) were given for {purpose}: {_few(leaked)}. '
-                               'Test cases may only be used for final evaluation; use Splits.fold(k) for training and tuning.')
+            raise LeakageError(
+                f'{len(leaked)} held-out test case(s) were given for {purpose}: {_few(leaked)}. '
+                'Test cases may only be used for final evaluation; use Splits.fold(k) for training and tuning.'
+            )
         if not allow_unknown:
             known = set(c for c, _ in self.case_patients)
             unknown = sorted({c for c in ids if c not in known})
             if unknown:
-                raise SplitError(f'{len(unknown)} case id(s) given for {purpose} are not in these splits: {_few(unknown)}. '
-                                 'Was the dataset changed after the splits were made?')
+                raise SplitError(
+                    f'{len(unknown)} case id(s) given for {purpose} are not in these splits: {_few(unknown)}. '
+                    'Was the dataset changed after the splits were made?'
+                )
         return ids
 
     def check_cases(self, patients: dict):
-        "Raise `SplitError` unless `patients` (case_id -> patient_id) has exactly the cases and patients these splits were made from."
+        """Raise `SplitError` unless `patients` (case_id -> patient_id) has exactly the cases and patients these splits
+        were made from."""
         now, then = _check_mapping(patients), dict(self.case_patients)
         new, lost = sorted(set(now) - set(then)), sorted(set(then) - set(now))
         moved = sorted(c for c in set(now) & set(then) if now[c] != then[c])
@@ -185,15 +211,24 @@ class Splits:
         if lost: problems.append(f'{len(lost)} case(s) missing from the dataset: {_few(lost)}')
         if moved: problems.append(f'{len(moved)} case(s) now belong to another patient: {_few(moved)}')
         if problems:
-            raise SplitError('the dataset does not match the saved splits (make new splits for a changed dataset): ' + '; '.join(problems))
+            raise SplitError(
+                'the dataset does not match the saved splits (make new splits for a changed dataset): '
+                + '; '.join(problems)
+            )
         return self
 
     def to_dict(self) -> dict:
         "JSON-ready content, lists sorted."
-        return {'format': SPLITS_FORMAT, 'seed': self.seed, 'n_folds': self.n_folds, 'test_fraction': self.test_fraction,
-                'note': 'test: held-out cases for final evaluation only; never train or tune on them',
-                'patients': dict(self.case_patients), 'test': list(self._test),
-                'folds': [{'fold': k, 'val': list(v)} for k, v in enumerate(self.val_folds)]}
+        return {
+            'format': SPLITS_FORMAT,
+            'seed': self.seed,
+            'n_folds': self.n_folds,
+            'test_fraction': self.test_fraction,
+            'note': 'test: held-out cases for final evaluation only; never train or tune on them',
+            'patients': dict(self.case_patients),
+            'test': list(self._test),
+            'folds': [{'fold': k, 'val': list(v)} for k, v in enumerate(self.val_folds)],
+        }
 
     def save(self, path) -> Path:
         "Write the splits to `path` as human-readable JSON, atomically."
@@ -203,20 +238,27 @@ class Splits:
     def load(cls, path) -> Splits:
         "Read splits written by `save`; any malformed or inconsistent content raises `DataError` naming the file."
         path = Path(path)
-        try: d = json.loads(path.read_text(encoding='utf-8'))
-        except FileNotFoundError: raise DataError(path, 'splits file not found', kind='missing') from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as e: raise DataError(path, f'not a valid JSON splits file ({e})') from None
+        try:
+            d = json.loads(path.read_text(encoding='utf-8'))
+        except FileNotFoundError:
+            raise DataError(path, 'splits file not found', kind='missing') from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise DataError(path, f'not a valid JSON splits file ({e})') from None
         if not isinstance(d, dict) or d.get('format') != SPLITS_FORMAT:
             got = d.get('format') if isinstance(d, dict) else type(d).__name__
             raise DataError(path, f'not a segcore splits file: expected "format": "{SPLITS_FORMAT}", got {got!r}')
         try:
             missing = [k for k in ('seed', 'n_folds', 'test_fraction', 'patients', 'test', 'folds') if k not in d]
             if missing: raise SplitError(f'missing field(s) {", ".join(missing)}')
-            if not isinstance(d['patients'], dict): raise SplitError('"patients" must be an object {case_id: patient_id}')
+            if not isinstance(d['patients'], dict):
+                raise SplitError('"patients" must be an object {case_id: patient_id}')
             folds = d['folds']
-            if not isinstance(folds, list) or not all(isinstance(f, dict) and isinstance(f.get('val'), list) for f in folds):
+            if not isinstance(folds, list) or not all(
+                isinstance(f, dict) and isinstance(f.get('val'), list) for f in folds
+            ):
                 raise SplitError('"folds" must be a list of {"fold": k, "val": [case ids]}')
-            if [f.get('fold') for f in folds] != list(range(len(folds))): raise SplitError('"folds" must be numbered 0, 1, ... in order')
+            if [f.get('fold') for f in folds] != list(range(len(folds))):
+                raise SplitError('"folds" must be numbered 0, 1, ... in order')
             vals, test = [f['val'] for f in folds], d['test']
             if not isinstance(test, list): raise SplitError('"test" must be a list of case ids')
             for name, ids in [('test', test)] + [(f'fold {k}', v) for k, v in enumerate(vals)]:
@@ -253,9 +295,11 @@ def make_splits(patients: dict, n_folds: int = 5, test_fraction: float = 0.2, se
     n_pat, need = len(groups), max(int(n_folds), 2)   # n_folds=1 still needs one train and one val patient
     n_test_min = 1 if test_fraction > 0 else 0
     if n_pat < need + n_test_min:
-        raise SplitError(f'only {n_pat} patient(s) ({len(patients)} cases): n_folds={n_folds}'
-                         + (' with a held-out test set' if n_test_min else '')
-                         + f' needs at least {need + n_test_min} patients ({n_test_min} test + {need} for cross-validation)')
+        raise SplitError(
+            f'only {n_pat} patient(s) ({len(patients)} cases): n_folds={n_folds}'
+            + (' with a held-out test set' if n_test_min else '')
+            + f' needs at least {need + n_test_min} patients ({n_test_min} test + {need} for cross-validation)'
+        )
     order = [list(groups)[i] for i in np.random.default_rng(seed).permutation(n_pat)]
     test = _pick(order, sizes, test_fraction * len(patients), n_test_min if test_fraction > 0 else 0,
                  n_pat - need if test_fraction > 0 else 0)
@@ -265,6 +309,7 @@ def make_splits(patients: dict, n_folds: int = 5, test_fraction: float = 0.2, se
         val = _pick(rest, sizes, 0.2 * sum(sizes[p] for p in rest), 1, len(rest) - 1)
         fold_pats = [val]
     else: fold_pats = _assign_folds(rest, sizes, int(n_folds))
-    cases = lambda ps: tuple(sorted(c for p in ps for c in groups[p]))
+    def cases(ps):
+        return tuple(sorted(c for p in ps for c in groups[p]))
     return Splits(seed=int(seed), n_folds=int(n_folds), test_fraction=float(test_fraction),
                   case_patients=patients, val_folds=tuple(cases(f) for f in fold_pats), _test=cases(test))

@@ -20,8 +20,10 @@ def _scipy_rng_kw(seed) -> dict:
     return {'rng' if 'rng' in params else 'random_state': np.random.default_rng(seed)}
 
 def bootstrap_ci(values, n_boot: int = 2000, seed: int = 0, alpha: float = 0.05, method: str = 'percentile') -> tuple:
-    "(mean, low, high): bootstrap `1-alpha` CI of the mean of `values` (NaNs dropped); `method` is 'percentile' or 'bca'."
-    v = np.asarray(values, float).ravel(); v = v[~np.isnan(v)]
+    """(mean, low, high): bootstrap `1-alpha` CI of the mean of `values` (NaNs dropped); `method` is 'percentile' or
+    'bca'."""
+    v = np.asarray(values, float).ravel()
+    v = v[~np.isnan(v)]
     if len(v) == 0: return (float('nan'),) * 3
     if len(v) == 1: return (float(v[0]),) * 3
     if method == 'percentile':
@@ -29,15 +31,18 @@ def bootstrap_ci(values, n_boot: int = 2000, seed: int = 0, alpha: float = 0.05,
         means = v[rng.integers(0, len(v), (n_boot, len(v)))].mean(1)
         return float(v.mean()), float(np.quantile(means, alpha / 2)), float(np.quantile(means, 1 - alpha / 2))
     if method == 'bca':
-        if np.all(v == v[0]): return (float(v[0]),) * 3   # degenerate: every resample has the same mean
-        r = scipy.stats.bootstrap((v,), np.mean, n_resamples=n_boot, confidence_level=1 - alpha, method='BCa', **_scipy_rng_kw(seed))
+        if np.all(v == v[0]): return (float(v[0]),) * 3  # degenerate: every resample has the same mean
+        r = scipy.stats.bootstrap(
+            (v,), np.mean, n_resamples=n_boot, confidence_level=1 - alpha, method='BCa', **_scipy_rng_kw(seed)
+        )
         return float(v.mean()), float(r.confidence_interval.low), float(r.confidence_interval.high)
     raise ValueError(f"unknown bootstrap method {method!r}; use 'percentile' or 'bca'")
 
 # %% ../nbs/16_stats.ipynb 17
 def describe(values, n_boot: int = 2000, seed: int = 0, alpha: float = 0.05) -> dict:
     "n, mean, sd (ddof=1), median and bootstrap CI of `values`; NaNs are dropped and counted in `n_nan`."
-    v = np.asarray(values, float).ravel(); ok = v[~np.isnan(v)]
+    v = np.asarray(values, float).ravel()
+    ok = v[~np.isnan(v)]
     mean, lo, hi = bootstrap_ci(ok, n_boot=n_boot, seed=seed, alpha=alpha)
     return dict(n=len(ok), mean=mean, sd=float(ok.std(ddof=1)) if len(ok) > 1 else float('nan'),
                 median=float(np.median(ok)) if len(ok) else float('nan'),
@@ -52,12 +57,14 @@ def format_ci(d: dict, digits: int = 3) -> str:
     "'mean 0.862 (95% CI 0.851–0.873), n=42' from a `describe` result."
     if d['n'] == 0: return 'no values (n=0)'
     level = round(100 * d.get('ci_level', 0.95), 1)
-    return f"mean {_fmt(d['mean'], digits)} ({level:g}% CI {_fmt(d['ci_low'], digits)}–{_fmt(d['ci_high'], digits)}), n={d['n']}"
+    ci = f"{_fmt(d['ci_low'], digits)}–{_fmt(d['ci_high'], digits)}"
+    return f"mean {_fmt(d['mean'], digits)} ({level:g}% CI {ci}), n={d['n']}"
 
 # %% ../nbs/16_stats.ipynb 20
 def rank_biserial(d) -> float:
     "Matched-pairs rank-biserial correlation of differences `d`: (W+ − W−)/(W+ + W−), zeros dropped."
-    d = np.asarray(d, float); d = d[(d != 0) & ~np.isnan(d)]
+    d = np.asarray(d, float)
+    d = d[(d != 0) & ~np.isnan(d)]
     if len(d) == 0: return float('nan')
     ranks = scipy.stats.rankdata(np.abs(d))
     wp, wm = ranks[d > 0].sum(), ranks[d < 0].sum()
@@ -65,8 +72,10 @@ def rank_biserial(d) -> float:
 
 def holm(pvalues) -> np.ndarray:
     "Holm–Bonferroni adjusted p-values (same order as `pvalues`; NaNs stay NaN and do not count)."
-    p = np.asarray(pvalues, float); out = np.full(p.shape, np.nan)
-    idx = np.flatnonzero(~np.isnan(p)); m = len(idx)
+    p = np.asarray(pvalues, float)
+    out = np.full(p.shape, np.nan)
+    idx = np.flatnonzero(~np.isnan(p))
+    m = len(idx)
     if m == 0: return out
     order = idx[np.argsort(p[idx], kind='stable')]
     adj = np.minimum(1.0, np.maximum.accumulate((m - np.arange(m)) * p[order]))
@@ -79,13 +88,19 @@ def _pairs(a, b) -> tuple:
     if isinstance(a, pd.Series) and isinstance(b, pd.Series) and not a.index.equals(b.index):
         raise ValueError('a and b are Series with different indexes; align them first (see `paired_frame`)')
     a, b = np.asarray(a, float).ravel(), np.asarray(b, float).ravel()
-    if a.shape != b.shape: raise ValueError(f'a and b must have the same length (same cases), got {len(a)} and {len(b)}')
+    if a.shape != b.shape:
+        raise ValueError(f'a and b must have the same length (same cases), got {len(a)} and {len(b)}')
     return a, b
 
-def paired_comparison(a, b, names=('A', 'B'), alternative: str = 'two-sided', n_boot: int = 2000, seed: int = 0, alpha: float = 0.05) -> dict:
-    "Compare per-case values `b` with `a` (paired by position, NaN pairs dropped): mean difference b − a with CI, Wilcoxon, paired t, d_z, rank-biserial."
+def paired_comparison(
+    a, b, names=('A', 'B'), alternative: str = 'two-sided', n_boot: int = 2000, seed: int = 0, alpha: float = 0.05
+) -> dict:
+    """Compare per-case values `b` with `a` (paired by position, NaN pairs dropped): mean difference b − a with CI,
+    Wilcoxon, paired t, d_z, rank-biserial."""
     a, b = _pairs(a, b)
-    keep = ~(np.isnan(a) | np.isnan(b)); a, b = a[keep], b[keep]; d = b - a
+    keep = ~(np.isnan(a) | np.isnan(b))
+    a, b = a[keep], b[keep]
+    d = b - a
     n, nz = len(d), int(np.count_nonzero(d))
     mean, lo, hi = bootstrap_ci(d, n_boot=n_boot, seed=seed, alpha=alpha)
     nan = float('nan')
@@ -97,7 +112,8 @@ def paired_comparison(a, b, names=('A', 'B'), alternative: str = 'two-sided', n_
         w_stat, w_p = float(w.statistic), float(w.pvalue)
     t_stat = t_p = nan
     if n > 1 and np.ptp(d) > 0:
-        t = scipy.stats.ttest_rel(b, a, alternative=alternative); t_stat, t_p = float(t.statistic), float(t.pvalue)
+        t = scipy.stats.ttest_rel(b, a, alternative=alternative)
+        t_stat, t_p = float(t.statistic), float(t.pvalue)
     sd = float(d.std(ddof=1)) if n > 1 else nan
     notes = []
     if (~keep).any(): notes.append(f'{int((~keep).sum())} case(s) with a NaN value dropped')
@@ -113,15 +129,50 @@ def paired_comparison(a, b, names=('A', 'B'), alternative: str = 'two-sided', n_
                 alternative=alternative, note='; '.join(notes))
 
 # %% ../nbs/16_stats.ipynb 31
-def compare_table(per_case: pd.DataFrame, baseline: str, alternative: str = 'two-sided', n_boot: int = 2000, seed: int = 0, alpha: float = 0.05) -> pd.DataFrame:
-    "One row per method of `per_case` (columns = methods, index = cases) compared with `baseline`, with Holm-adjusted p-values."
-    if baseline not in per_case.columns: raise KeyError(f'baseline {baseline!r} is not a column; columns: {list(per_case.columns)}')
-    cols = ['n', 'n_dropped', 'mean_baseline', 'mean', 'mean_diff', 'diff_ci_low', 'diff_ci_high', 'wilcoxon_stat', 'wilcoxon_p',
-            'wilcoxon_p_holm', 'rank_biserial', 't', 'df', 't_p', 't_p_holm', 'd_z', 'p_meaningful', 'note']
+def compare_table(
+    per_case: pd.DataFrame,
+    baseline: str,
+    alternative: str = 'two-sided',
+    n_boot: int = 2000,
+    seed: int = 0,
+    alpha: float = 0.05,
+) -> pd.DataFrame:
+    """One row per method of `per_case` (columns = methods, index = cases) compared with `baseline`, with
+    Holm-adjusted p-values."""
+    if baseline not in per_case.columns:
+        raise KeyError(f'baseline {baseline!r} is not a column; columns: {list(per_case.columns)}')
+    cols = [
+        'n',
+        'n_dropped',
+        'mean_baseline',
+        'mean',
+        'mean_diff',
+        'diff_ci_low',
+        'diff_ci_high',
+        'wilcoxon_stat',
+        'wilcoxon_p',
+        'wilcoxon_p_holm',
+        'rank_biserial',
+        't',
+        'df',
+        't_p',
+        't_p_holm',
+        'd_z',
+        'p_meaningful',
+        'note',
+    ]
     rows = {}
     for m in per_case.columns:
         if m == baseline: continue
-        r = paired_comparison(per_case[baseline], per_case[m], names=(baseline, m), alternative=alternative, n_boot=n_boot, seed=seed, alpha=alpha)
+        r = paired_comparison(
+            per_case[baseline],
+            per_case[m],
+            names=(baseline, m),
+            alternative=alternative,
+            n_boot=n_boot,
+            seed=seed,
+            alpha=alpha,
+        )
         rows[m] = dict(r, mean_baseline=r['mean_a'], mean=r['mean_b'])
     out = pd.DataFrame.from_dict(rows, orient='index', columns=[c for c in cols if not c.endswith('_holm')])
     out['wilcoxon_p_holm'] = holm(out['wilcoxon_p']) if len(out) else []
@@ -130,7 +181,9 @@ def compare_table(per_case: pd.DataFrame, baseline: str, alternative: str = 'two
     return out[cols]
 
 # %% ../nbs/16_stats.ipynb 34
-def paired_frame(df_a: pd.DataFrame, df_b: pd.DataFrame, key=('case', 'class'), value: str = 'dice', names=('A', 'B')) -> pd.DataFrame:
+def paired_frame(
+    df_a: pd.DataFrame, df_b: pd.DataFrame, key=('case', 'class'), value: str = 'dice', names=('A', 'B')
+) -> pd.DataFrame:
     "Align tidy tables `df_a`, `df_b` on `key`: common rows only, columns `names`; dropped keys in `.attrs['dropped']`."
     key = [key] if isinstance(key, str) else list(key)
     sides = []
@@ -142,19 +195,34 @@ def paired_frame(df_a: pd.DataFrame, df_b: pd.DataFrame, key=('case', 'class'), 
         sides.append(df.set_index(key)[value].rename(nm))
     ia, ib = sides[0].index, sides[1].index
     out = pd.concat(sides, axis=1, join='inner').sort_index()
-    dropped = {f'only_{names[0]}': sorted(ia.difference(ib).tolist()), f'only_{names[1]}': sorted(ib.difference(ia).tolist())}
+    dropped = {
+        f'only_{names[0]}': sorted(ia.difference(ib).tolist()),
+        f'only_{names[1]}': sorted(ib.difference(ia).tolist()),
+    }
     out.attrs['dropped'] = dropped
     if any(dropped.values()):
-        warnings.warn('paired_frame: dropped rows not present in both tables: ' + '; '.join(f'{k}: {v}' for k, v in dropped.items() if v))
+        warnings.warn(
+            'paired_frame: dropped rows not present in both tables: '
+            + '; '.join(f'{k}: {v}' for k, v in dropped.items() if v)
+        )
     return out
 
 # %% ../nbs/16_stats.ipynb 37
 def seed_summary(values_per_seed) -> dict:
     "n_seeds, mean, sd (ddof=1), min and max of one metric over repeated seeds (NaNs dropped, counted in `n_nan`)."
     vals = list(values_per_seed.values()) if isinstance(values_per_seed, dict) else values_per_seed
-    v = np.asarray(vals, float).ravel(); ok = v[~np.isnan(v)]; nan = float('nan')
-    return dict(n_seeds=len(ok), mean=float(ok.mean()) if len(ok) else nan, sd=float(ok.std(ddof=1)) if len(ok) > 1 else nan,
-                min=float(ok.min()) if len(ok) else nan, max=float(ok.max()) if len(ok) else nan, n_nan=int(len(v) - len(ok)))
+    v = np.asarray(vals, float).ravel()
+    ok = v[~np.isnan(v)]
+    nan = float('nan')
+    return dict(
+        n_seeds=len(ok),
+        mean=float(ok.mean()) if len(ok) else nan,
+        sd=float(ok.std(ddof=1)) if len(ok) > 1 else nan,
+        min=float(ok.min()) if len(ok) else nan,
+        max=float(ok.max()) if len(ok) else nan,
+        n_nan=int(len(v) - len(ok)),
+    )
+
 
 def format_mean_sd(d, digits: int = 3) -> str:
     "'0.861 ± 0.004 (5 seeds)' from a `seed_summary` result (or the raw per-seed values)."

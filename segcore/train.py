@@ -4,13 +4,21 @@
 
 # %% ../nbs/13_train.ipynb 3
 from __future__ import annotations
-import csv, io, json, math, os, signal, sys, time
-from dataclasses import dataclass
+import csv, io, json, math, signal, time
 from pathlib import Path
 import numpy as np
 import torch
 from tqdm.auto import tqdm
-from .core import SegcoreError, DataError, injected_faults, atomic_write_bytes, atomic_write_json, atomic_write_text, environment_info, SYNTHETIC_NOTE
+from segcore.core import (
+    SegcoreError,
+    DataError,
+    injected_faults,
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_text,
+    environment_info,
+    SYNTHETIC_NOTE,
+)
 from .config import TrainConfig, save_config, config_diff
 from .pipeline import PatchSampler, load_prepared, predict_logits, dice_per_class
 from .stats import bootstrap_ci
@@ -23,7 +31,8 @@ __all__ = ['resolve_device', 'amp_dtype', 'build_optimizer', 'warmup_cosine', 'b
 def resolve_device(name: str = 'auto') -> torch.device:
     "'auto' → CUDA when available, else CPU."
     if name == 'auto': return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
-    if str(name).startswith('cuda') and not torch.cuda.is_available(): raise SegcoreError(f'device {name!r} requested but CUDA is not available')
+    if str(name).startswith('cuda') and not torch.cuda.is_available():
+        raise SegcoreError(f'device {name!r} requested but CUDA is not available')
     return torch.device(name)
 
 def amp_dtype(amp: str, device: torch.device):
@@ -47,21 +56,26 @@ def build_scheduler(cfg: TrainConfig, opt, steps_per_epoch: int):
     if cfg.scheduler == 'warmup_cosine':
         w = cfg.warmup_epochs * steps_per_epoch
         return torch.optim.lr_scheduler.LambdaLR(opt, lambda s: warmup_cosine(s, w, total))
-    if cfg.scheduler == 'onecycle': return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=max(total, 1))
-    if cfg.scheduler == 'plateau': return torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode='max', factor=0.5, patience=2)
+    if cfg.scheduler == 'onecycle':
+        return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=max(total, 1))
+    if cfg.scheduler == 'plateau':
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode='max', factor=0.5, patience=2)
     return None
 
 # %% ../nbs/13_train.ipynb 8
 def save_checkpoint(obj: dict, path) -> Path:
-    buf = io.BytesIO(); torch.save(obj, buf)
+    buf = io.BytesIO()
+    torch.save(obj, buf)
     return atomic_write_bytes(path, buf.getvalue())
 
 def load_checkpoint(path, map_location='cpu') -> dict:
     "Load a segcore checkpoint safely (`weights_only=True`); a damaged file is a clear error."
     path = Path(path)
     if not path.exists(): raise DataError(path, 'checkpoint does not exist', 'missing')
-    try: return torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as e: raise DataError(path, f'checkpoint cannot be loaded ({type(e).__name__}: {e})', 'unreadable') from e
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:
+        raise DataError(path, f'checkpoint cannot be loaded ({type(e).__name__}: {e})', 'unreadable') from e
 
 # %% ../nbs/13_train.ipynb 10
 class Interrupted(SegcoreError):
@@ -92,7 +106,8 @@ class Trainer:
         self.source = resolve_data(cfg.data, progress=self.progress)
         rep = audit(self.source.path, progress=False)
         usable = {r['case']: r['patient'] for r in rep['cases'] if r['usable']}
-        if len(usable) < 3: raise DataError(self.source.path, f'only {len(usable)} usable labelled case(s); the audit lists why')
+        if len(usable) < 3:
+            raise DataError(self.source.path, f'only {len(usable)} usable labelled case(s); the audit lists why')
         sp = self.run / 'splits.json'
         if sp.exists(): self.splits = Splits.load(sp).check_cases(usable)
         else:
@@ -128,10 +143,15 @@ class Trainer:
         s = self.model_spec()
         self.model = build_model(s['name'], s['in_channels'], s['out_channels'], s['spatial_dims'], size=s['size'],
                                  img_size=s['img_size'], **s['kwargs']).to(self.device)
-        if cfg.channels_last and s['spatial_dims'] == 3: self.model = self.model.to(memory_format=torch.channels_last_3d)
+        if cfg.channels_last and s['spatial_dims'] == 3:
+            self.model = self.model.to(memory_format=torch.channels_last_3d)
         # the training forward, optionally compiled (validation, checkpoints and inference use the eager module,
         # which shares the parameters: the state dict keeps its plain keys)
-        self.fwd = self.model if cfg.compile == 'off' else torch.compile(self.model, mode=None if cfg.compile == 'default' else cfg.compile)
+        self.fwd = (
+            self.model
+            if cfg.compile == 'off'
+            else torch.compile(self.model, mode=None if cfg.compile == 'default' else cfg.compile)
+        )
         self.n_params = count_parameters(self.model)
         loss = build_loss(cfg.loss, self.n_classes)
         self.compound = loss
@@ -142,10 +162,17 @@ class Trainer:
         self.scaler = torch.amp.GradScaler(self.device.type) if self.amp == torch.float16 else None
         from segcore.augment import AugmentConfig, preset
         self.aug = preset(cfg.augment) if isinstance(cfg.augment, str) else AugmentConfig(**cfg.augment)
-        self.sampler = PatchSampler(self.train_cases, cfg.patch_size, cfg.pos_ratio, cfg.class_balanced, cfg.patch_scales,
-                                    device=self.device if cfg.sample_on_device else None)
+        self.sampler = PatchSampler(
+            self.train_cases,
+            cfg.patch_size,
+            cfg.pos_ratio,
+            cfg.class_balanced,
+            cfg.patch_scales,
+            device=self.device if cfg.sample_on_device else None,
+        )
         self.rng = np.random.default_rng([cfg.seed, 1])
-        self.gen = torch.Generator(device=self.device); self.gen.manual_seed(cfg.seed + 2)
+        self.gen = torch.Generator(device=self.device)
+        self.gen.manual_seed(cfg.seed + 2)
 
     def encoder_parameters(self) -> list:
         enc = getattr(self.model, 'encoder', None)
@@ -153,26 +180,50 @@ class Trainer:
 
     # --- state --------------------------------------------------------------------------------------------
     def state(self, epoch, iteration, acc) -> dict:
-        return {'format': 'segcore-checkpoint/1', 'model': self.model.state_dict(), 'optimizer': self.opt.state_dict(),
-                'scheduler': self.sched.state_dict() if self.sched else None,
-                'scaler': self.scaler.state_dict() if self.scaler else None,
-                'epoch': epoch, 'iteration': iteration, 'acc': acc, 'micro_split': self.split,
-                'rng': {'torch': torch.get_rng_state(), 'sampler': self.rng.bit_generator.state, 'augment': self.gen.get_state()},
-                'best': self.best, 'best_epoch': self.best_epoch, 'bad_vals': self.bad_vals, 'history': self.history,
-                'elapsed': self.elapsed + (time.time() - self.t_start), 'config': self.cfg.to_dict(),
-                'model_spec': self.model_spec(), 'classes': list(range(self.n_classes)), 'events': self.events}
+        return {
+            'format': 'segcore-checkpoint/1',
+            'model': self.model.state_dict(),
+            'optimizer': self.opt.state_dict(),
+            'scheduler': self.sched.state_dict() if self.sched else None,
+            'scaler': self.scaler.state_dict() if self.scaler else None,
+            'epoch': epoch,
+            'iteration': iteration,
+            'acc': acc,
+            'micro_split': self.split,
+            'rng': {
+                'torch': torch.get_rng_state(),
+                'sampler': self.rng.bit_generator.state,
+                'augment': self.gen.get_state(),
+            },
+            'best': self.best,
+            'best_epoch': self.best_epoch,
+            'bad_vals': self.bad_vals,
+            'history': self.history,
+            'elapsed': self.elapsed + (time.time() - self.t_start),
+            'config': self.cfg.to_dict(),
+            'model_spec': self.model_spec(),
+            'classes': list(range(self.n_classes)),
+            'events': self.events,
+        }
 
     def restore(self, ck: dict):
         diff = config_diff(ck['config'], self.cfg.to_dict())
         if diff: raise SegcoreError(f'{self.run}: the run was started with a different config ({diff}); '
                                     'use another --out folder, or the same settings to resume')
-        self.model.load_state_dict(ck['model']); self.opt.load_state_dict(ck['optimizer'])
+        self.model.load_state_dict(ck['model'])
+        self.opt.load_state_dict(ck['optimizer'])
         if self.sched and ck['scheduler']: self.sched.load_state_dict(ck['scheduler'])
         if self.scaler and ck['scaler']: self.scaler.load_state_dict(ck['scaler'])
-        torch.set_rng_state(ck['rng']['torch']); self.rng.bit_generator.state = ck['rng']['sampler']
+        torch.set_rng_state(ck['rng']['torch'])
+        self.rng.bit_generator.state = ck['rng']['sampler']
         self.gen.set_state(ck['rng']['augment'])
         self.best, self.best_epoch, self.bad_vals = ck['best'], ck['best_epoch'], ck['bad_vals']
-        self.history, self.elapsed, self.split, self.events = ck['history'], ck['elapsed'], ck['micro_split'], list(ck['events'])
+        self.history, self.elapsed, self.split, self.events = (
+            ck['history'],
+            ck['elapsed'],
+            ck['micro_split'],
+            list(ck['events']),
+        )
         return ck['epoch'], ck['iteration'], dict(ck['acc'])
 
     def log_event(self, msg: str):
@@ -214,15 +265,21 @@ class Trainer:
                     total += self._micro_step(xc, yc, xc.shape[0] / x.shape[0])
                 break
             except Exception as e:
-                if not is_oom(e) or x.shape[0] // (self.split * self.cfg.grad_accum) <= 1: raise
+                if not is_oom(e) or x.shape[0] // (self.split * self.cfg.grad_accum) <= 1:
+                    raise
                 self.opt.zero_grad(set_to_none=True)
-                if self.device.type == 'cuda': torch.cuda.empty_cache()
+                if self.device.type == 'cuda':
+                    torch.cuda.empty_cache()
                 self.split *= 2
-                self.log_event(f'out of memory at step {step_no}: micro-batch halved to '
-                               f'{max(1, x.shape[0] // (self.split * self.cfg.grad_accum))} (effective batch unchanged)')
+                self.log_event(
+                    f'out of memory at step {step_no}: micro-batch halved to '
+                    f'{max(1, x.shape[0] // (self.split * self.cfg.grad_accum))} (effective batch unchanged)'
+                )
         if self.scaler: self.scaler.unscale_(self.opt)
         if self.cfg.grad_clip: torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
-        if self.scaler: self.scaler.step(self.opt); self.scaler.update()
+        if self.scaler:
+            self.scaler.step(self.opt)
+            self.scaler.update()
         else: self.opt.step()
         if self.sched is not None and self.cfg.scheduler != 'plateau': self.sched.step()
         return total
@@ -233,7 +290,9 @@ class Trainer:
         rows = []
         fg = list(range(1, self.n_classes))
         for c in self.val_cases:
-            lg = predict_logits(self.model, c.image, self.cfg.patch_size, self.device, self.cfg.val_overlap, amp_dtype=self.amp)
+            lg = predict_logits(
+                self.model, c.image, self.cfg.patch_size, self.device, self.cfg.val_overlap, amp_dtype=self.amp
+            )
             pred = lg.argmax(0).cpu().numpy()
             d = dice_per_class(pred, c.label, fg)
             rows.append({'case': c.case_id, **{f'dice_{k}': v for k, v in d.items()}})
@@ -245,7 +304,10 @@ class Trainer:
     # --- logs ---------------------------------------------------------------------------------------------
     def write_logs(self):
         keys = list(dict.fromkeys(k for r in self.history for k in r))
-        buf = io.StringIO(); w = csv.DictWriter(buf, keys); w.writeheader(); w.writerows(self.history)
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, keys)
+        w.writeheader()
+        w.writerows(self.history)
         atomic_write_text(self.run / 'history.csv', buf.getvalue())
         atomic_write_json(self.run / 'history.json', self.history)
 
@@ -256,7 +318,8 @@ class Trainer:
         cfg = self.cfg
         self.run.mkdir(parents=True, exist_ok=True)
         if cfg.num_threads: torch.set_num_threads(cfg.num_threads)
-        self.setup_data(); self.setup_model()
+        self.setup_data()
+        self.setup_model()
         save_config(cfg, self.run / 'config.json')
         self.history, self.best, self.best_epoch, self.bad_vals, self.elapsed, self.split = [], -1.0, -1, 0, 0.0, 1
         start_epoch, start_it, acc = 0, 0, {'loss': 0.0, 'n': 0, 'seconds': 0.0}
@@ -265,7 +328,8 @@ class Trainer:
             start_epoch, start_it, acc = self.restore(load_checkpoint(last, self.device))
             self.log_event(f'resumed from {last} at epoch {start_epoch}, step {start_it}')
         if self.history and self.history[-1].get('status') in ('completed', 'time_limit', 'early_stopped'):
-            self.log_event('run already finished'); return self.finish(self.history[-1]['status'])
+            self.log_event('run already finished')
+            return self.finish(self.history[-1]['status'])
         tb = self._tensorboard()
         old = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)} if _main_thread() else {}
         self.t_start = time.time()
@@ -276,43 +340,70 @@ class Trainer:
                 if self.schedule: self.schedule.apply(self.compound, epoch)
                 enc = self.encoder_parameters()
                 for p in enc: p.requires_grad_(epoch >= cfg.freeze_encoder_epochs)
-                if cfg.freeze_encoder_epochs and not enc and epoch == 0: self.log_event('freeze_encoder_epochs ignored: the model has no encoder module')
+                if cfg.freeze_encoder_epochs and not enc and epoch == 0:
+                    self.log_event('freeze_encoder_epochs ignored: the model has no encoder module')
                 self.model.train()
                 if self.device.type == 'cuda': torch.cuda.reset_peak_memory_stats()
                 t_ep = time.time()
-                bar = tqdm(range(start_it, cfg.iterations_per_epoch), desc=f'epoch {epoch + 1}/{cfg.epochs}', disable=not self.progress, leave=False)
+                bar = tqdm(
+                    range(start_it, cfg.iterations_per_epoch),
+                    desc=f'epoch {epoch + 1}/{cfg.epochs}',
+                    disable=not self.progress,
+                    leave=False,
+                )
                 # the loss is summed on the device (float64: the same sum as adding Python floats), so the step
                 # loop never waits for the GPU; the host reads it for the progress bar every 10 steps and at the end
                 loss_sum = torch.tensor(float(acc['loss']), dtype=torch.float64, device=self.device)
                 for it in bar:
                     x, y = self.augment(*self.sample_batch())
                     loss = self.train_step(x, y, epoch * cfg.iterations_per_epoch + it)
-                    loss_sum += loss.detach().double() * x.shape[0]; acc['n'] += x.shape[0]
+                    loss_sum += loss.detach().double() * x.shape[0]
+                    acc['n'] += x.shape[0]
                     if self.progress and (it + 1) % 10 == 0: bar.set_postfix(loss=f"{float(loss_sum) / acc['n']:.4f}")
                     if self._signal:
                         acc['loss'] = float(loss_sum)
                         acc['seconds'] += time.time() - t_ep
-                        self.log_event(f'{self._signal}: checkpoint saved at epoch {epoch}, step {it + 1}; rerun the same command to resume')
+                        self.log_event(
+                            f'{self._signal}: checkpoint saved at epoch {epoch}, step {it + 1}; rerun the same command to resume'
+                        )
                         save_checkpoint(self.state(epoch, it + 1, acc), last)
                         self.write_logs()
                         raise Interrupted(f'stopped by {self._signal}; checkpoint saved to {last}')
                 acc['loss'] = float(loss_sum)
                 secs = acc['seconds'] + time.time() - t_ep
-                row = {'epoch': epoch + 1, 'train_loss': acc['loss'] / max(acc['n'], 1), 'lr': self.opt.param_groups[0]['lr'],
-                       'seconds': round(secs, 3), 'samples_per_s': round(acc['n'] / max(secs, 1e-9), 2), 'micro_split': self.split}
-                if getattr(self.compound, 'last', None): row.update({f'loss_{k}': float(v) for k, v in self.compound.last.items()})
-                if self.device.type == 'cuda': row['gpu_mem_max_mb'] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+                row = {
+                    'epoch': epoch + 1,
+                    'train_loss': acc['loss'] / max(acc['n'], 1),
+                    'lr': self.opt.param_groups[0]['lr'],
+                    'seconds': round(secs, 3),
+                    'samples_per_s': round(acc['n'] / max(secs, 1e-9), 2),
+                    'micro_split': self.split,
+                }
+                if getattr(self.compound, 'last', None):
+                    row.update({f'loss_{k}': float(v) for k, v in self.compound.last.items()})
+                if self.device.type == 'cuda':
+                    row['gpu_mem_max_mb'] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
                 elapsed = self.elapsed + time.time() - self.t_start
                 over_time = cfg.time_limit_s is not None and elapsed >= cfg.time_limit_s
                 final = epoch + 1 == cfg.epochs or over_time
                 if (epoch + 1) % cfg.val_every == 0 or final:
-                    res, rows = self.validate(); row.update(res)
+                    res, rows = self.validate()
+                    row.update(res)
                     if self.sched is not None and cfg.scheduler == 'plateau': self.sched.step(res['val_dice_mean'])
                     if res['val_dice_mean'] > self.best:
                         self.best, self.best_epoch, self.bad_vals = res['val_dice_mean'], epoch + 1, 0
-                        save_checkpoint({'model': self.model.state_dict(), 'model_spec': self.model_spec(), 'epoch': epoch + 1,
-                                         'val': res, 'config': cfg.to_dict(), 'classes': list(range(self.n_classes)),
-                                         'class_names': {str(k): v for k, v in (self.index.classes or {}).items()}}, self.run / 'best.pt')
+                        save_checkpoint(
+                            {
+                                'model': self.model.state_dict(),
+                                'model_spec': self.model_spec(),
+                                'epoch': epoch + 1,
+                                'val': res,
+                                'config': cfg.to_dict(),
+                                'classes': list(range(self.n_classes)),
+                                'class_names': {str(k): v for k, v in (self.index.classes or {}).items()},
+                            },
+                            self.run / 'best.pt',
+                        )
                         atomic_write_json(self.run / 'val_cases.json', rows)
                     else: self.bad_vals += 1
                     if self.on_validation is not None: self.on_validation(epoch + 1, res)
@@ -324,7 +415,8 @@ class Trainer:
                     if tb and isinstance(v, (int, float)): tb.add_scalar(k, v, epoch + 1)
                 acc, start_it = {'loss': 0.0, 'n': 0, 'seconds': 0.0}, 0
                 epoch += 1
-                if epoch % cfg.checkpoint_every == 0 or 'status' in row: save_checkpoint(self.state(epoch, 0, acc), last)
+                if epoch % cfg.checkpoint_every == 0 or 'status' in row:
+                    save_checkpoint(self.state(epoch, 0, acc), last)
                 self.write_logs()
                 if 'status' in row: break
         finally:
@@ -341,24 +433,50 @@ class Trainer:
             return None
 
     def finish(self, status) -> dict:
-        "Write `summary.json`: validation Dice per class with n, split and bootstrap 95 % CI (`segcore.stats`), best checkpoint."
+        """Write `summary.json`: validation Dice per class with n, split and bootstrap 95 % CI (`segcore.stats`), best
+        checkpoint."""
         rows = json.loads((self.run / 'val_cases.json').read_text()) if (self.run / 'val_cases.json').exists() else []
         fg = list(range(1, self.n_classes))
         per_case = [np.nanmean([r[f'dice_{k}'] for k in fg]) for r in rows]
         mean, lo, hi = bootstrap_ci(per_case, seed=self.cfg.seed)
-        per_class = {str(k): dict(zip(('mean', 'ci_low', 'ci_high'), bootstrap_ci([r[f'dice_{k}'] for r in rows], seed=self.cfg.seed))) for k in fg}
+        per_class = {
+            str(k): dict(
+                zip(('mean', 'ci_low', 'ci_high'), bootstrap_ci([r[f'dice_{k}'] for r in rows], seed=self.cfg.seed))
+            )
+            for k in fg
+        }
         sec = sum(r['seconds'] for r in self.history)
-        summary = {'format': 'segcore-train-summary/1', 'status': status, 'epochs_run': len(self.history), 'best_epoch': self.best_epoch,
-                   'validation': {'split': f'fold {self.cfg.fold} of {self.cfg.n_folds} (patient-grouped cross-validation; '
-                                           f'held-out test split of {len(self.splits.held_out().case_ids)} cases untouched)',
-                                  'n': len(rows), 'mean_foreground_dice': mean, 'ci95': [lo, hi], 'dice_per_class': per_class},
-                   'train_seconds': sec, 'samples_per_s': sum(r['samples_per_s'] * r['seconds'] for r in self.history) / max(sec, 1e-9),
-                   'n_train_cases': len(self.train_ids), 'parameters': self.n_params, 'model': self.model_spec(),
-                   'device': str(self.device) + (f' ({torch.cuda.get_device_name(self.device)})' if self.device.type == 'cuda' else ''),
-                   'amp': str(self.amp), 'data': {'path': str(self.source.path), 'kind': self.source.kind, 'synthetic': self.source.synthetic,
-                                                  'sha256': self.data_hash},
-                   'synthetic_note': SYNTHETIC_NOTE if self.source.synthetic else None,
-                   'events': self.events, 'environment': environment_info()}
+        summary = {
+            'format': 'segcore-train-summary/1',
+            'status': status,
+            'epochs_run': len(self.history),
+            'best_epoch': self.best_epoch,
+            'validation': {
+                'split': f'fold {self.cfg.fold} of {self.cfg.n_folds} (patient-grouped cross-validation; '
+                f'held-out test split of {len(self.splits.held_out().case_ids)} cases untouched)',
+                'n': len(rows),
+                'mean_foreground_dice': mean,
+                'ci95': [lo, hi],
+                'dice_per_class': per_class,
+            },
+            'train_seconds': sec,
+            'samples_per_s': sum(r['samples_per_s'] * r['seconds'] for r in self.history) / max(sec, 1e-9),
+            'n_train_cases': len(self.train_ids),
+            'parameters': self.n_params,
+            'model': self.model_spec(),
+            'device': str(self.device)
+            + (f' ({torch.cuda.get_device_name(self.device)})' if self.device.type == 'cuda' else ''),
+            'amp': str(self.amp),
+            'data': {
+                'path': str(self.source.path),
+                'kind': self.source.kind,
+                'synthetic': self.source.synthetic,
+                'sha256': self.data_hash,
+            },
+            'synthetic_note': SYNTHETIC_NOTE if self.source.synthetic else None,
+            'events': self.events,
+            'environment': environment_info(),
+        }
         atomic_write_json(self.run / 'summary.json', summary)
         return summary
 
@@ -376,7 +494,9 @@ def train_seeds(cfg: TrainConfig, out, n_seeds: int, progress=True) -> dict:
     Each seed's run resumes like any run, so an interrupted series continues where it stopped."""
     import dataclasses
     from segcore.stats import seed_summary
-    out = Path(out); per_seed = {}
+
+    out = Path(out)
+    per_seed = {}
     for k in range(n_seeds):
         c = dataclasses.replace(cfg, seed=cfg.seed + k)
         s = train(c, out / f'seed-{c.seed}', progress)

@@ -44,13 +44,28 @@ def _offline(tmp_path_factory):
         else: os.environ[k] = v
 
 
-TINY_TRAIN = ['--set', 'model_size=tiny', '--set', 'patch_size=[16,16,16]', '--set', 'batch_size=2', '--set', 'iterations_per_epoch=3',
-              '--set', 'epochs=2', '--set', 'val_every=1', '--set', 'tensorboard=false']
+TINY_TRAIN = [
+    '--set',
+    'model_size=tiny',
+    '--set',
+    'patch_size=[16,16,16]',
+    '--set',
+    'batch_size=2',
+    '--set',
+    'iterations_per_epoch=3',
+    '--set',
+    'epochs=2',
+    '--set',
+    'val_every=1',
+    '--set',
+    'tensorboard=false',
+]
 
 
 @pytest.fixture(scope='session')
 def tiny_run(tmp_path_factory):
-    "A tiny model trained on the phantom (`TINY_TRAIN`), shared by the tests that only read a run (copy it to change it)."
+    """A tiny model trained on the phantom (`TINY_TRAIN`), shared by the tests that only read a run (copy it to change
+    it)."""
     out = tmp_path_factory.mktemp('tiny') / 'run'
     segcore('train', '--data', 'phantom', '--out', out, '--quiet', *TINY_TRAIN)
     return out

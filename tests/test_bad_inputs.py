@@ -1,6 +1,6 @@
 """Bad-input catalogue: every problem yields an audit finding (and no crash) and a loader error that
 names the file and the problem. The catalogue size and pass count are printed."""
-import gzip, json
+import json
 import numpy as np
 import pytest
 from conftest import segcore, read_json
@@ -14,11 +14,16 @@ SHAPE = (10, 12, 8)
 
 def _img(rng): return (rng.random(SHAPE) * 100).astype(np.float32)
 def _lab():
-    l = np.zeros(SHAPE, np.uint8); l[2:5, 3:7, 2:5] = 1; l[5:8, 3:7, 2:5] = 2; return l
+    l = np.zeros(SHAPE, np.uint8)
+    l[2:5, 3:7, 2:5] = 1
+    l[5:8, 3:7, 2:5] = 2
+    return l
 
 
 def _corrupt_gzip(p, good):
-    b = bytearray(good); b[len(b) // 2:len(b) // 2 + 64] = bytes(64); p.write_bytes(bytes(b))
+    b = bytearray(good)
+    b[len(b) // 2 : len(b) // 2 + 64] = bytes(64)
+    p.write_bytes(bytes(b))
 
 
 # name -> (how to make the image, how to make the label, expected finding kind, text in the message)
@@ -40,7 +45,8 @@ CATALOGUE = {
 @pytest.fixture(scope='module')
 def bad_dataset(tmp_path_factory):
     root = tmp_path_factory.mktemp('bad') / 'Task99_Bad'
-    (root / 'imagesTr').mkdir(parents=True); (root / 'labelsTr').mkdir()
+    (root / 'imagesTr').mkdir(parents=True)
+    (root / 'labelsTr').mkdir()
     rng = np.random.default_rng(0)
     training = []
     good = write_nifti(_img(rng), AFF, root / 'imagesTr/good0.nii.gz').read_bytes()
@@ -52,12 +58,16 @@ def bad_dataset(tmp_path_factory):
         elif how_i == 'trunc': ip.write_bytes(good[:len(good) * 2 // 3])
         elif how_i == 'corrupt': _corrupt_gzip(ip, good)
         elif how_i == 'zero': ip.write_bytes(b'')
-        elif how_i in ('nan', 'inf'): img[1, 2, 3] = np.nan if how_i == 'nan' else np.inf; write_nifti(img, AFF, ip)
+        elif how_i in ('nan', 'inf'):
+            img[1, 2, 3] = np.nan if how_i == 'nan' else np.inf
+            write_nifti(img, AFF, ip)
         elif how_i == '4d': write_nifti(np.stack([img, img], -1), AFF, ip)
         lab = _lab()
         if how_l == 'ok': write_nifti(lab, AFF, lp)
         elif how_l == 'empty': write_nifti(np.zeros(SHAPE, np.uint8), AFF, lp)
-        elif how_l == 'values': lab[0, 0, 0] = 5; write_nifti(lab, AFF, lp)
+        elif how_l == 'values':
+            lab[0, 0, 0] = 5
+            write_nifti(lab, AFF, lp)
         elif how_l == 'shape': write_nifti(np.zeros((10, 12, 9), np.uint8), AFF, lp)
         elif how_l == 'affine': write_nifti(lab, make_affine((1., 1., 1.2)), lp)
         elif how_l == 'frac': write_nifti(lab.astype(np.float32) * 0.5, AFF, lp)
@@ -65,14 +75,19 @@ def bad_dataset(tmp_path_factory):
         training.append({'image': f'./imagesTr/{name}.nii.gz', 'label': f'./labelsTr/{name}.nii.gz'})
     training.append(dict(training[-1]))                                   # duplicate id
     training.append({'image': '../../etc/passwd', 'label': './labelsTr/good1.nii.gz'})   # malicious path
-    (root / 'imagesTr' / 'notes.txt').write_text('not an image')           # wrong extension / stray file
-    meta = {'name': 'bad', 'labels': {'0': 'background', '1': 'a', '2': 'b'}, 'modality': {'0': 'MRI'}, 'training': training}
+    (root / 'imagesTr' / 'notes.txt').write_text('not an image')  # wrong extension / stray file
+    meta = {
+        'name': 'bad',
+        'labels': {'0': 'background', '1': 'a', '2': 'b'},
+        'modality': {'0': 'MRI'},
+        'training': training,
+    }
     (root / 'dataset.json').write_text(json.dumps(meta))
     return root
 
 
 def test_audit_records_every_bad_input(bad_dataset, tmp_path):
-    r = segcore('audit', bad_dataset, '--json', tmp_path / 'a.json', '--quiet')
+    segcore('audit', bad_dataset, '--json', tmp_path / 'a.json', '--quiet')
     rep = read_json(tmp_path / 'a.json')
     kinds = {(f['case'], f['kind']) for f in rep['findings']}
     expected = {(name, kind) for name, (_, _, kind, _) in CATALOGUE.items()}

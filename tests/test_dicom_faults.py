@@ -1,7 +1,6 @@
 """DICOM series faults on a copy of a real study: a missing slice and an unreadable slice are clear
 errors naming the folder or file (never a silently distorted volume)."""
 import shutil
-import numpy as np
 import pytest
 from segcore.core import DataError
 from segcore.io import read_dicom_series, read_image, dicom_files

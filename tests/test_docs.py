@@ -14,8 +14,10 @@ def test_docs_build_offline(tmp_path):
     core = (out / '00_core.html').read_text()
     text = re.sub(r'<[^>]+>', '', core)
     assert 'atomic_write_bytes (path, data:bytes)' in text                   # show_doc signature rendered
-    assert 'Write data to path atomically' in text                          # … with its docstring
-    assert '#| export' not in core and '#| hide' not in core and 'show_doc(' not in text   # directives processed, show_doc input hidden
+    assert 'Write data to path atomically' in text  # … with its docstring
+    assert (
+        '#| export' not in core and '#| hide' not in core and 'show_doc(' not in text
+    )  # directives processed, show_doc input hidden
     assert 'target="_blank" style' not in text                             # no Quarto attribute residue
     for p in out.glob('*.html'):
         assert not re.search(r'<script[^>]+src="https?://', p.read_text()), f'{p.name} loads an external script'

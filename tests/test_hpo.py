@@ -9,8 +9,21 @@ from optuna.trial import TrialState
 from segcore.core import SegcoreError
 from segcore.config import load_config
 from segcore import hpo
-from segcore.hpo import (run_hpo, load_space, space_from_dict, mask_url, open_storage, normalise_storage, create_study, study_lock,
-                         reserve_trials, run_trials, report_validation, export_best_config, study_frame, hpo_summary, engine_kwargs)
+from segcore.hpo import (
+    run_hpo,
+    load_space,
+    space_from_dict,
+    mask_url,
+    open_storage,
+    normalise_storage,
+    create_study,
+    study_lock,
+    reserve_trials,
+    run_trials,
+    report_validation,
+    study_frame,
+    engine_kwargs,
+)
 
 TINY = dict(model_size='tiny', patch_size=[16, 16, 16], batch_size=2, epochs=2, iterations_per_epoch=3, val_every=1,
             tensorboard=False, num_threads=1)
@@ -64,13 +77,30 @@ def test_resume_adds_exactly_the_missing_trials(single):
     st = _study(tmp / 'out', 'one')
     assert s['added'] == 2 and sorted(t.number for t in st.trials) == [0, 1, 2, 3, 4]
     s = run_hpo(_space_file(tmp), 'phantom', tmp / 'out', n_trials=4, study='one', base_overrides=TINY, progress=False)
-    assert s['added'] == 0 and len(_study(tmp / 'out', 'one').trials) == 5       # a smaller target never removes or adds
+    assert s['added'] == 0 and len(_study(tmp / 'out', 'one').trials) == 5  # a smaller target never removes or adds
     with pytest.raises(SegcoreError, match='different base_overrides'):
-        run_hpo(_space_file(tmp), 'phantom', tmp / 'out', n_trials=6, study='one', base_overrides=dict(TINY, epochs=3), progress=False)
+        run_hpo(
+            _space_file(tmp),
+            'phantom',
+            tmp / 'out',
+            n_trials=6,
+            study='one',
+            base_overrides=dict(TINY, epochs=3),
+            progress=False,
+        )
 
 
 def test_two_worker_processes_run_exactly_n_distinct_trials(tmp_path):
-    s = run_hpo(_space_file(tmp_path), 'phantom', tmp_path / 'out', n_trials=4, study='two', workers=2, base_overrides=TINY, progress=False)
+    s = run_hpo(
+        _space_file(tmp_path),
+        'phantom',
+        tmp_path / 'out',
+        n_trials=4,
+        study='two',
+        workers=2,
+        base_overrides=TINY,
+        progress=False,
+    )
     st = _study(tmp_path / 'out', 'two')
     numbers = [t.number for t in st.trials]
     assert sorted(numbers) == [0, 1, 2, 3] and len(set(t._trial_id for t in st.trials)) == 4
@@ -83,21 +113,31 @@ def test_two_concurrent_commands_share_one_study_exactly(tmp_path):
     "The same command started twice at once (two 'machines' on one storage): the total is still N, no trial runs twice."
     space = _space_file(tmp_path, dict(SPACE, base=dict(SPACE['base'], **TINY)))
     db = tmp_path / 'shared.db'
-    cmd = lambda out: [sys.executable, '-m', 'segcore.hpo', 'run', '--space', str(space), '--data', 'phantom', '--trials', '4',
-                       '--storage', f'sqlite:///{db}', '--study', 'shared', '--out', str(tmp_path / out)]
-    procs = [subprocess.Popen(cmd(f'out{i}'), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for i in range(2)]
+    def cmd(out):
+        return [sys.executable, '-m', 'segcore.hpo', 'run', '--space', str(space), '--data', 'phantom', '--trials', '4',
+                           '--storage', f'sqlite:///{db}', '--study', 'shared', '--out', str(tmp_path / out)]
+
+    procs = [
+        subprocess.Popen(cmd(f'out{i}'), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for i in range(2)
+    ]
     logs = [p.communicate(timeout=300)[0] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], logs
     st = optuna.load_study(study_name='shared', storage=open_storage(f'sqlite:///{db}'))
     assert sorted(t.number for t in st.trials) == [0, 1, 2, 3]
     assert all(t.state == TrialState.COMPLETE for t in st.trials)
-    ran = sorted(int(p.name) for i in range(2) if (tmp_path / f'out{i}' / 'trials').exists() for p in (tmp_path / f'out{i}' / 'trials').iterdir())
-    assert ran == [0, 1, 2, 3], logs                        # each trial trained exactly once, by one of the two commands
+    ran = sorted(
+        int(p.name)
+        for i in range(2)
+        if (tmp_path / f'out{i}' / 'trials').exists()
+        for p in (tmp_path / f'out{i}' / 'trials').iterdir()
+    )
+    assert ran == [0, 1, 2, 3], logs  # each trial trained exactly once, by one of the two commands
     assert 'optuna-dashboard sqlite:///' in logs[0] + logs[1]
 
 
 def test_atomic_claims_under_contention(tmp_path):
-    "Eight threads, each with its own connection, reserve and drain one SQLite study: every trial is claimed exactly once."
+    """Eight threads, each with its own connection, reserve and drain one SQLite study: every trial is claimed exactly
+    once."""
     url, ran, errors = normalise_storage(None, tmp_path), [], []
     def fake(trial):
         ran.append(trial.number)
@@ -114,12 +154,24 @@ def test_atomic_claims_under_contention(tmp_path):
     for t in threads: t.join()
     assert not errors, errors
     st = optuna.load_study(study_name='race', storage=open_storage(url))
-    assert len(st.trials) == 40 and sorted(ran) == list(range(40)) and all(t.state == TrialState.COMPLETE for t in st.trials)
+    assert (
+        len(st.trials) == 40
+        and sorted(ran) == list(range(40))
+        and all(t.state == TrialState.COMPLETE for t in st.trials)
+    )
 
 
 def test_failing_trials_are_recorded_and_the_study_goes_on(tmp_path):
     space = {'name': 'failing', 'params': {'model': {'type': 'categorical', 'choices': ['unet', 'nonexistent']}}}
-    s = run_hpo(_space_file(tmp_path, space), 'phantom', tmp_path / 'out', n_trials=4, base_overrides=TINY, progress=False, seed=1)
+    s = run_hpo(
+        _space_file(tmp_path, space),
+        'phantom',
+        tmp_path / 'out',
+        n_trials=4,
+        base_overrides=TINY,
+        progress=False,
+        seed=1,
+    )
     st = _study(tmp_path / 'out', 'failing-phantom')
     assert len(st.trials) == 4 and set(s['states']) == {'COMPLETE', 'FAIL'}
     for t in st.trials:
@@ -160,8 +212,16 @@ def test_a_clearly_bad_trial_is_pruned(tmp_path):
 
 
 def test_multi_objective_returns_a_pareto_front(tmp_path):
-    s = run_hpo(space_from_dict(SPACE), 'phantom', tmp_path / 'out', n_trials=3, study='mo', objectives=('dice', 'time'),
-                base_overrides=TINY, progress=False)
+    s = run_hpo(
+        space_from_dict(SPACE),
+        'phantom',
+        tmp_path / 'out',
+        n_trials=3,
+        study='mo',
+        objectives=('dice', 'time'),
+        base_overrides=TINY,
+        progress=False,
+    )
     st = _study(tmp_path / 'out', 'mo')
     assert [d.name for d in st.directions] == ['MAXIMIZE', 'MINIMIZE'] and st.metric_names == ['dice', 'time']
     front = s['pareto_front']
@@ -176,17 +236,44 @@ def test_multi_objective_returns_a_pareto_front(tmp_path):
     assert {'dice', 'time', 'values', 'params_lr'} <= set(df.columns)
 
 
-@pytest.mark.parametrize('params, message', [
-    ({'lr': {'type': 'loguniform', 'low': 1e-4, 'high': 1e-2}}, "parameter 'lr': unknown type 'loguniform'"),
-    ({'lr': {'type': 'float', 'low': 1e-2, 'high': 1e-2}}, "parameter 'lr': low (0.01) must be smaller than high"),
-    ({'weight_decay': {'type': 'float', 'low': 0, 'high': 1e-2, 'log': True}}, "parameter 'weight_decay': a log scale needs low > 0"),
-    ({'batch_size': {'type': 'categorical', 'choices': []}}, "parameter 'batch_size': needs a non-empty list of choices"),
-    ({'loss.boundary': {'type': 'float', 'low': 0.0, 'high': 0.1, 'condition': {'loss_kind': ['dice_ce_boundary']}}},
-     "parameter 'loss.boundary': condition on unknown parameter 'loss_kind'"),
-    ({'learning_rate': {'type': 'float', 'low': 1e-4, 'high': 1e-2}}, "parameter 'learning_rate' (value 0.0001): unknown config key 'learning_rate'"),
-    ({'lr.x': {'type': 'float', 'low': 1e-4, 'high': 1e-2}}, "parameter 'lr.x' (value 0.0001): 'lr' is not a mapping"),
-    ({'split_seed': {'type': 'int', 'low': 0, 'high': 5}}, "parameter 'split_seed': 'split_seed' defines the data split"),
-])
+@pytest.mark.parametrize(
+    'params, message',
+    [
+        ({'lr': {'type': 'loguniform', 'low': 1e-4, 'high': 1e-2}}, "parameter 'lr': unknown type 'loguniform'"),
+        ({'lr': {'type': 'float', 'low': 1e-2, 'high': 1e-2}}, "parameter 'lr': low (0.01) must be smaller than high"),
+        (
+            {'weight_decay': {'type': 'float', 'low': 0, 'high': 1e-2, 'log': True}},
+            "parameter 'weight_decay': a log scale needs low > 0",
+        ),
+        (
+            {'batch_size': {'type': 'categorical', 'choices': []}},
+            "parameter 'batch_size': needs a non-empty list of choices",
+        ),
+        (
+            {
+                'loss.boundary': {
+                    'type': 'float',
+                    'low': 0.0,
+                    'high': 0.1,
+                    'condition': {'loss_kind': ['dice_ce_boundary']},
+                }
+            },
+            "parameter 'loss.boundary': condition on unknown parameter 'loss_kind'",
+        ),
+        (
+            {'learning_rate': {'type': 'float', 'low': 1e-4, 'high': 1e-2}},
+            "parameter 'learning_rate' (value 0.0001): unknown config key 'learning_rate'",
+        ),
+        (
+            {'lr.x': {'type': 'float', 'low': 1e-4, 'high': 1e-2}},
+            "parameter 'lr.x' (value 0.0001): 'lr' is not a mapping",
+        ),
+        (
+            {'split_seed': {'type': 'int', 'low': 0, 'high': 5}},
+            "parameter 'split_seed': 'split_seed' defines the data split",
+        ),
+    ],
+)
 def test_bad_space_files_name_the_file_and_the_parameter(tmp_path, params, message):
     p = _space_file(tmp_path, {'name': 'bad', 'params': params}, 'my-space.json')
     with pytest.raises(SegcoreError) as e: load_space(p)
@@ -205,9 +292,12 @@ def test_shipped_spaces_load_and_suggest_valid_configs():
             t = st.ask()
             load_config(overrides=trial_overrides(sp, sp.sample(t), 'phantom'))
     loss = load_space(root / 'loss.json')
-    fixed = lambda **v: loss.sample(optuna.trial.FixedTrial(v))
+    def fixed(**v):
+        return loss.sample(optuna.trial.FixedTrial(v))
     assert 'loss.boundary' not in fixed(loss_kind='dice_focal', lr=1e-3)
-    assert fixed(loss_kind='dice_ce_boundary', **{'loss.ce': 1.0, 'loss.boundary': 0.02}, lr=1e-3)['loss.boundary'] == 0.02
+    assert (
+        fixed(loss_kind='dice_ce_boundary', **{'loss.ce': 1.0, 'loss.boundary': 0.02}, lr=1e-3)['loss.boundary'] == 0.02
+    )
 
 
 def test_mask_url_hides_passwords():
@@ -226,15 +316,52 @@ def test_password_never_printed_nor_written(tmp_path):
     finally: os.environ.pop('SEGCORE_HPO_PASSWORD')
     # an unreachable PostgreSQL (a socket folder that does not exist): a clear error, masked URL, no password
     space = _space_file(tmp_path)
-    r = subprocess.run([sys.executable, '-m', 'segcore.hpo', 'run', '--space', str(space), '--data', 'phantom', '--trials', '1',
-                        '--storage', f'postgresql://bob:{secret}@/hpo?host={tmp_path}/nosocket', '--out', str(tmp_path / 'pg')],
-                       capture_output=True, text=True, env=env, timeout=120)
+    r = subprocess.run(
+        [
+            sys.executable,
+            '-m',
+            'segcore.hpo',
+            'run',
+            '--space',
+            str(space),
+            '--data',
+            'phantom',
+            '--trials',
+            '1',
+            '--storage',
+            f'postgresql://bob:{secret}@/hpo?host={tmp_path}/nosocket',
+            '--out',
+            str(tmp_path / 'pg'),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert r.returncode == 2 and 'cannot open the HPO storage postgresql+psycopg2://bob:***@/hpo' in r.stderr, r.stderr
     assert secret not in r.stdout + r.stderr and env_secret not in r.stdout + r.stderr
     # a full SQLite run with passwords in the environment: nothing printed or written contains them
     space2 = _space_file(tmp_path, dict(SPACE, base=dict(SPACE['base'], **TINY)), 'tiny.json')
-    r = subprocess.run([sys.executable, '-m', 'segcore.hpo', 'run', '--space', str(space2), '--data', 'phantom', '--trials', '1',
-                        '--out', str(tmp_path / 'sq')], capture_output=True, text=True, env=env, timeout=300)
+    r = subprocess.run(
+        [
+            sys.executable,
+            '-m',
+            'segcore.hpo',
+            'run',
+            '--space',
+            str(space2),
+            '--data',
+            'phantom',
+            '--trials',
+            '1',
+            '--out',
+            str(tmp_path / 'sq'),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     assert 'optuna-dashboard sqlite:///' in r.stdout and 'best trial 0' in r.stdout
     assert secret not in r.stdout + r.stderr and env_secret not in r.stdout + r.stderr
@@ -244,7 +371,8 @@ def test_password_never_printed_nor_written(tmp_path):
 
 
 def test_an_interrupted_trial_goes_back_to_the_queue_and_resumes(tmp_path):
-    "SIGTERM/Ctrl-C during training (segcore.train.Interrupted): the trial is WAITING again, with its parameters, not lost nor duplicated."
+    """SIGTERM/Ctrl-C during training (segcore.train.Interrupted): the trial is WAITING again, with its parameters, not
+    lost nor duplicated."""
     from segcore.train import Interrupted
     url, calls = normalise_storage(None, tmp_path), []
     def fake(trial):

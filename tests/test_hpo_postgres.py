@@ -1,10 +1,9 @@
 """HPO against a real PostgreSQL server (Debian packages, started here on loopback): K worker
 processes, N trials requested -> exactly N trials recorded, none duplicated, none lost; the password
 never appears in output or files."""
-import glob, os, shutil, socket, subprocess, tempfile, time
+import glob, os, shutil, socket, subprocess, tempfile
 from pathlib import Path
 import pytest
-from conftest import REPO
 
 PASSWORD = 'pg-secret-Xq81'
 
@@ -16,7 +15,8 @@ def _pg_bin():
 
 def _free_port():
     with socket.socket() as s:
-        s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
 
 
 def _as_owner(cmd, user):
@@ -30,9 +30,12 @@ def postgres():
     if bindir is None:
         pytest.skip('PostgreSQL server binaries not installed (.ci/run installs the Debian package postgresql)')
     user = 'postgres' if os.geteuid() == 0 else None
-    base = Path(tempfile.mkdtemp(prefix='segcore-pg-', dir='/tmp')); base.chmod(0o755)
+    base = Path(tempfile.mkdtemp(prefix='segcore-pg-', dir='/tmp'))
+    base.chmod(0o755)
     data, sock = base / 'data', base / 'sock'
-    sock.mkdir(); pw = base / 'pw'; pw.write_text(PASSWORD + '\n')
+    sock.mkdir()
+    pw = base / 'pw'
+    pw.write_text(PASSWORD + '\n')
     if user:
         import pwd
         uid, gid = pwd.getpwnam(user).pw_uid, pwd.getpwnam(user).pw_gid
@@ -44,12 +47,21 @@ def postgres():
                               '-o', f'-p {port} -h 127.0.0.1 -k {sock} -c max_connections=50', 'start'], user),
                    check=True, capture_output=True, timeout=120)
     env = {**os.environ, 'PGPASSWORD': PASSWORD}
-    subprocess.run([str(bindir / 'createdb'), '-h', '127.0.0.1', '-p', str(port), '-U', 'segcore', 'hpo'], env=env, check=True,
-                   capture_output=True, timeout=60)
+    subprocess.run(
+        [str(bindir / 'createdb'), '-h', '127.0.0.1', '-p', str(port), '-U', 'segcore', 'hpo'],
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
     try:
         yield f'postgresql://segcore@127.0.0.1:{port}/hpo'
     finally:
-        subprocess.run(_as_owner([str(bindir / 'pg_ctl'), '-D', str(data), '-m', 'fast', 'stop'], user), capture_output=True, timeout=60)
+        subprocess.run(
+            _as_owner([str(bindir / 'pg_ctl'), '-D', str(data), '-m', 'fast', 'stop'], user),
+            capture_output=True,
+            timeout=60,
+        )
         shutil.rmtree(base, ignore_errors=True)
 
 
@@ -62,7 +74,8 @@ def test_workers_share_a_postgres_study_exactly(postgres, tmp_path, monkeypatch,
     import json, optuna
     from segcore.hpo import run_hpo
     monkeypatch.setenv('PGPASSWORD', PASSWORD)
-    space = tmp_path / 'space.json'; space.write_text(json.dumps(SPACE))
+    space = tmp_path / 'space.json'
+    space.write_text(json.dumps(SPACE))
     out = tmp_path / 'hpo'
     n, k = 6, 3
     run_hpo(space, 'phantom', out, n_trials=n, storage=postgres, study='pg-exact', workers=k, progress=False)
@@ -70,13 +83,27 @@ def test_workers_share_a_postgres_study_exactly(postgres, tmp_path, monkeypatch,
     trials = optuna.load_study(study_name='pg-exact', storage=storage).get_trials(deepcopy=False)
     numbers = [t.number for t in trials]
     from conftest import record_count
-    record_count(f'postgres HPO ({k} workers): trials requested vs recorded distinct', n, len(set(numbers)) if len(trials) == n else 0)
+
+    record_count(
+        f'postgres HPO ({k} workers): trials requested vs recorded distinct',
+        n,
+        len(set(numbers)) if len(trials) == n else 0,
+    )
     assert len(trials) == n and sorted(numbers) == list(range(n))                      # none lost, none duplicated
     assert all(t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED) for t in trials)
     workers = {t.user_attrs.get('worker') for t in trials}
     assert len(workers) >= 2, workers                                                  # the work was shared
     # a second command against the same study (another "machine") tops it up to the new target, exactly
-    run_hpo(space, 'phantom', tmp_path / 'hpo2', n_trials=n + 2, storage=postgres, study='pg-exact', workers=2, progress=False)
+    run_hpo(
+        space,
+        'phantom',
+        tmp_path / 'hpo2',
+        n_trials=n + 2,
+        storage=postgres,
+        study='pg-exact',
+        workers=2,
+        progress=False,
+    )
     assert len(optuna.load_study(study_name='pg-exact', storage=storage).get_trials(deepcopy=False)) == n + 2
     # the password appears nowhere: not in output, not in any file written
     captured = capfd.readouterr()
@@ -88,10 +115,13 @@ def test_workers_share_a_postgres_study_exactly(postgres, tmp_path, monkeypatch,
 
 def test_server_requires_and_accepts_the_password(postgres):
     import psycopg2
-    host, rest = postgres.split('@')[1].split(':'); port, db = rest.split('/')
+
+    host, rest = postgres.split('@')[1].split(':')
+    port, db = rest.split('/')
     with pytest.raises(psycopg2.OperationalError):
         psycopg2.connect(host=host, port=int(port), dbname=db, user='segcore', password='wrong', connect_timeout=10)
     conn = psycopg2.connect(host=host, port=int(port), dbname=db, user='segcore', password=PASSWORD, connect_timeout=10)
     with conn.cursor() as c:
-        c.execute('select 1'); assert c.fetchone() == (1,)
+        c.execute('select 1')
+        assert c.fetchone() == (1,)
     conn.close()

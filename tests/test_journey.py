@@ -1,7 +1,6 @@
 """`segcore journey`: all eight papermill stages on the phantom (smoke budgets), the report set they leave,
 a failing stage that keeps the finished ones, and the pages opened in a real browser (headless Chromium)."""
 import json, os, shutil
-from pathlib import Path
 import pytest
 from conftest import segcore, read_json, record_count, REPO
 
@@ -20,12 +19,16 @@ def test_every_stage_runs_and_is_rendered(journey):
     run = read_json(journey / 'run.json')
     assert run['format'] == 'segcore-journey/1' and run['profile'] == 'smoke'
     assert [s['stage'] for s in run['stages']] == [f'{k:02d}' for k in range(1, 9)]
-    assert all(s['status'] == 'done' for s in run['stages']), [(s['stage'], s['status'], s.get('error')) for s in run['stages']]
+    assert all(s['status'] == 'done' for s in run['stages']), [
+        (s['stage'], s['status'], s.get('error')) for s in run['stages']
+    ]
     assert len(run['data']['sha256']) == 64 and run['data']['synthetic'] is True
     assert run['environment']['versions']['torch'] and run['device'] == 'cpu' and run['started'] and run['finished']
     assert run['config']['baseline']['model'] == 'unet' and 'short' in run['config']
     hpo = next(s for s in run['stages'] if s['stage'] == '06')
-    assert hpo['parameters'] == {'trials': 3} and hpo['summary'].startswith('3 trials')          # a stage parameter from the CLI
+    assert hpo['parameters'] == {'trials': 3} and hpo['summary'].startswith(
+        '3 trials'
+    )  # a stage parameter from the CLI
     idx = (journey / 'index.html').read_text()
     assert 'SYNTHETIC DATA' in idx
     for page in STAGE_PAGES:
@@ -42,13 +45,16 @@ def test_every_stage_runs_and_is_rendered(journey):
 
 
 def test_report_content_a_supervisor_expects(journey):
-    page = lambda p: (journey / f'{p}.html').read_text()
+    def page(p):
+        return (journey / f'{p}.html').read_text()
     p2 = page('02_baseline')
     assert 'Seed spread' in p2 and 'bit-identical' in p2                      # the reproducibility section
     assert 'held-out test Dice' in p2 and '95% CI' in p2 and 'plotly-graph-div' in p2
     for p in ('03_loss_ablation', '04_augmentation_ablation', '05_architectures'):
         h = page(p)
-        assert 'wilcoxon_p_holm' in h and 'paired per case' in h and h.count('data:image/png') >= 4   # box plot + 3 five-panels
+        assert (
+            'wilcoxon_p_holm' in h and 'paired per case' in h and h.count('data:image/png') >= 4
+        )  # box plot + 3 five-panels
     p6 = page('06_hpo')
     for k in ('optimisation history', 'parallel coordinates', 'Pareto front', 'held-out test split'):
         assert k in p6, k
@@ -66,7 +72,20 @@ def test_failing_stage_keeps_finished_ones(journey, tmp_path):
     shutil.copytree(journey, out)
     before = {p: (out / f'{p}.html').read_bytes() for p in ('01_data_audit', '02_baseline')}
     env = {**os.environ, 'SEGCORE_FAULT': 'journey@03'}
-    r = segcore('journey', '--data', 'phantom', '--profile', 'smoke', '--out', out, '--stages', '03,04', '--quiet', env=env, check=False)
+    r = segcore(
+        'journey',
+        '--data',
+        'phantom',
+        '--profile',
+        'smoke',
+        '--out',
+        out,
+        '--stages',
+        '03,04',
+        '--quiet',
+        env=env,
+        check=False,
+    )
     assert r.returncode == 1, r.stderr
     run = read_json(out / 'run.json')
     st = {s['stage']: s for s in run['stages']}
@@ -76,7 +95,9 @@ def test_failing_stage_keeps_finished_ones(journey, tmp_path):
     nb = json.loads((out / 'notebooks' / '03_loss_ablation.ipynb').read_text())
     assert err['ename'] == 'RuntimeError' and 'injected failure' in err['evalue']
     src = ''.join(nb['cells'][err['cell']]['source']).splitlines()
-    assert src[err['line'] - 1].startswith('study.record(') and err['source_line'].startswith('study.record(')   # the line that raised
+    assert src[err['line'] - 1].startswith('study.record(') and err['source_line'].startswith(
+        'study.record('
+    )  # the line that raised
     idx = (out / 'index.html').read_text()
     assert f"failed at cell {err['cell']}, line {err['line']} (study.record(" in idx and 'Stage 03 failed' in idx
     assert 'failed</b> at cell' in (out / '03_loss_ablation.html').read_text()        # the partial notebook is rendered
@@ -90,7 +111,9 @@ def test_other_data_in_the_same_folder_is_refused(journey, tmp_path):
     shutil.copytree(journey, out, ignore=shutil.ignore_patterns('runs'))
     other = tmp_path / 'other'
     segcore('phantom', other, '--n', '6')
-    r = segcore('journey', '--data', other, '--profile', 'smoke', '--out', out, '--stages', '01', '--quiet', check=False)
+    r = segcore(
+        'journey', '--data', other, '--profile', 'smoke', '--out', out, '--stages', '01', '--quiet', check=False
+    )
     assert r.returncode == 2 and 'use another --out' in r.stderr
 
 
@@ -114,26 +137,55 @@ def test_pages_in_headless_chromium(journey, tmp_path):
         page = b.new_page(viewport={'width': 1280, 'height': 900})
         page.on('console', lambda m: problems.append(f'console {m.type}: {m.text}') if m.type == 'error' else None)
         page.on('pageerror', lambda e: problems.append(f'page error: {e}'))
-        page.on('request', lambda r: problems.append(f'network request: {r.url}') if not r.url.startswith(('file:', 'data:', 'blob:')) else None)
+        page.on(
+            'request',
+            lambda r: (
+                problems.append(f'network request: {r.url}')
+                if not r.url.startswith(('file:', 'data:', 'blob:'))
+                else None
+            ),
+        )
         for name in ['index'] + STAGE_PAGES:
-            page.goto((journey / f'{name}.html').as_uri()); page.wait_for_load_state('load')
+            page.goto((journey / f'{name}.html').as_uri())
+            page.wait_for_load_state('load')
             if name in ('01_data_audit', '02_baseline', '06_hpo', '07_tta_postprocessing', '08_benchmarks'):
                 page.wait_for_selector('.plotly-graph-div .main-svg', timeout=20000)    # plotly drew its figures
             if name == 'index':
                 assert page.locator('a', has_text='Loss ablation').count() == 1
-                shot = tmp_path / 'index.png'; page.screenshot(path=str(shot), full_page=True)
+                shot = tmp_path / 'index.png'
+                page.screenshot(path=str(shot), full_page=True)
                 img = np.asarray(Image.open(shot).convert('L'), float)
                 assert img.shape[0] > 300 and img.std() > 10, 'blank screenshot'
             checked += 1
         b.close()
-    record_count('journey pages opened in Chromium without errors', 1 + len(STAGE_PAGES), checked if not problems else 0)
+    record_count(
+        'journey pages opened in Chromium without errors', 1 + len(STAGE_PAGES), checked if not problems else 0
+    )
     assert not problems, problems
 
 
 def test_unknown_stage_parameter_is_a_clear_error(tmp_path):
-    r = segcore('journey', '--data', 'phantom', '--profile', 'smoke', '--out', tmp_path / 'j', '--stages', '06', '--param', '06.trails=3', check=False)
-    assert r.returncode == 2 and "stage 06 has no parameter 'trails'" in r.stderr and 'trials' in r.stderr and 'Traceback' not in r.stderr
-    assert not (tmp_path / 'j').exists()                                                   # refused before anything is written
+    r = segcore(
+        'journey',
+        '--data',
+        'phantom',
+        '--profile',
+        'smoke',
+        '--out',
+        tmp_path / 'j',
+        '--stages',
+        '06',
+        '--param',
+        '06.trails=3',
+        check=False,
+    )
+    assert (
+        r.returncode == 2
+        and "stage 06 has no parameter 'trails'" in r.stderr
+        and 'trials' in r.stderr
+        and 'Traceback' not in r.stderr
+    )
+    assert not (tmp_path / 'j').exists()  # refused before anything is written
 
 
 def _notebook_arms(name):
@@ -143,7 +195,8 @@ def _notebook_arms(name):
     for cell in nb['cells']:
         if cell['cell_type'] != 'code': continue
         for node in ast.parse(''.join(cell['source'])).body:
-            if isinstance(node, ast.Assign) and getattr(node.targets[0], 'id', None) == 'arms': return ast.literal_eval(node.value)
+            if isinstance(node, ast.Assign) and getattr(node.targets[0], 'id', None) == 'arms':
+                return ast.literal_eval(node.value)
     raise AssertionError(f'no arms in {name}')
 
 
@@ -166,6 +219,8 @@ def test_every_profile_arm_config_is_valid_and_its_model_runs(profile, tmp_path)
         if key in built: continue
         built.add(key)
         torch.manual_seed(0)
-        m = build_model(cfg.model, 1, 3, len(cfg.patch_size), size=cfg.model_size, img_size=cfg.patch_size, **cfg.model_kwargs).eval()
+        m = build_model(
+            cfg.model, 1, 3, len(cfg.patch_size), size=cfg.model_size, img_size=cfg.patch_size, **cfg.model_kwargs
+        ).eval()
         with torch.no_grad(): y = m(torch.zeros(1, 1, *cfg.patch_size))
         assert tuple(y.shape) == (1, 3, *cfg.patch_size), name

@@ -1,7 +1,5 @@
 """`segcore audit` on generated datasets of each layout, the phantom, and the LUNA16 fixture."""
-import json
 import numpy as np
-import pytest
 from conftest import segcore, read_json
 from segcore.io import write_itk, make_affine, vox2world
 from segcore.data import discover, load_case
@@ -9,7 +7,8 @@ from segcore.data import discover, load_case
 
 def _luna_fixture(root):
     "Two CT series (anisotropic, one with a flipped axis) and nodules at known voxel centres."
-    (root / 'subset0').mkdir(parents=True); (root / 'subset1').mkdir()
+    (root / 'subset0').mkdir(parents=True)
+    (root / 'subset1').mkdir()
     series = {
         '1.3.6.1.4.1.14519.5.2.1.6279.6001.100': (make_affine((0.68, 0.68, 2.5), origin=(180., 175., -320.)),
                                                   (96, 96, 40), [((30, 40, 12), 10.), ((70, 22, 30), 6.)]),
@@ -87,7 +86,14 @@ def test_journey_on_phantom_writes_reports(tmp_path):
     st = {s['stage']: s['status'] for s in run['stages']}
     assert st['01'] == 'done' and all(v == 'not run' for k, v in st.items() if k != '01')
     assert len(run['data']['sha256']) == 64 and run['environment']['versions']['monai']
-    for name in ('index.html', '01_data_audit.html', 'audit.json', 'audit.html', 'splits.json', 'notebooks/01_data_audit.ipynb'):
+    for name in (
+        'index.html',
+        '01_data_audit.html',
+        'audit.json',
+        'audit.html',
+        'splits.json',
+        'notebooks/01_data_audit.ipynb',
+    ):
         assert (out / name).exists(), name
     assert 'SYNTHETIC DATA' in (out / 'index.html').read_text()
     assert 'SYNTHETIC DATA' in (out / '01_data_audit.html').read_text()
@@ -96,17 +102,38 @@ def test_journey_on_phantom_writes_reports(tmp_path):
 def test_journey_with_relative_data_and_out_paths(tmp_path):
     "Stages run with their report folder as working directory: a relative --data must still be found."
     segcore('phantom', tmp_path / 'ph', '--n', '12')
-    segcore('journey', '--data', 'ph', '--out', 'rel/run', '--profile', 'smoke', '--stages', '01', '--quiet', cwd=tmp_path)
+    segcore(
+        'journey', '--data', 'ph', '--out', 'rel/run', '--profile', 'smoke', '--stages', '01', '--quiet', cwd=tmp_path
+    )
     run = read_json(tmp_path / 'rel/run/run.json')
     assert run['data']['path'] == str((tmp_path / 'ph').resolve()) and run['stages'][0]['status'] == 'done'
     assert read_json(tmp_path / 'rel/run/audit.json')['n_cases'] == 12
-    r = segcore('journey', '--data', str(tmp_path / 'ph'), '--out', tmp_path / 'rel/run', '--profile', 'smoke', '--stages', '01', '--quiet')
-    assert r.returncode == 0                                         # the same data named absolutely is the same journey
+    r = segcore(
+        'journey',
+        '--data',
+        str(tmp_path / 'ph'),
+        '--out',
+        tmp_path / 'rel/run',
+        '--profile',
+        'smoke',
+        '--stages',
+        '01',
+        '--quiet',
+    )
+    assert r.returncode == 0  # the same data named absolutely is the same journey
 
 
 def test_journey_default_data_uses_shared_hippocampus(shared_data, tmp_path):
     out = tmp_path / 'run'
-    r = segcore('journey', '--out', out, '--stages', '01', '--quiet', env={**__import__('os').environ, 'SEGCORE_SHARED_DATA': str(shared_data)})
+    segcore(
+        'journey',
+        '--out',
+        out,
+        '--stages',
+        '01',
+        '--quiet',
+        env={**__import__('os').environ, 'SEGCORE_SHARED_DATA': str(shared_data)},
+    )
     run = read_json(out / 'run.json')
     assert run['data']['kind'] == 'shared' and run['data']['synthetic'] is False
     assert '210 usable pairs' in run['stages'][0]['summary']

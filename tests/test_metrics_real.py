@@ -18,7 +18,8 @@ SPACINGS = [(1.0, 1.0, 1.0), (0.8, 1.0, 2.5)]
 @pytest.fixture(autouse=True)
 def _one_torch_thread():
     "MONAI's per-call torch work on these small tensors is fastest (and immune to a busy machine) on one thread."
-    old = torch.get_num_threads(); torch.set_num_threads(1)
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
     yield
     torch.set_num_threads(old)
 
@@ -39,11 +40,16 @@ def perturbations(names, labels):
     "(name, pred, ref) triples: each case against deterministic perturbations of itself and against the next case."
     for i, name in enumerate(names):
         ref = labels[name]
-        ero = ref.copy(); c1 = ref == 1; ero[c1 & ~ndi.binary_erosion(c1)] = 0
-        dil = ref.copy(); dil[ndi.binary_dilation(ref == 2) & (ref == 0)] = 2
-        sh = np.zeros_like(ref); sh[:, 1:] = ref[:, :-1]
-        k = int(np.flatnonzero((ref > 0).any(axis=(0, 1))).mean())          # a slice through the structure
-        drop = ref.copy(); drop[:, :, k] = 0
+        ero = ref.copy()
+        c1 = ref == 1
+        ero[c1 & ~ndi.binary_erosion(c1)] = 0
+        dil = ref.copy()
+        dil[ndi.binary_dilation(ref == 2) & (ref == 0)] = 2
+        sh = np.zeros_like(ref)
+        sh[:, 1:] = ref[:, :-1]
+        k = int(np.flatnonzero((ref > 0).any(axis=(0, 1))).mean())  # a slice through the structure
+        drop = ref.copy()
+        drop[:, :, k] = 0
         yield f'{name}/erode1', ero, ref
         yield f'{name}/dilate2', dil, ref
         yield f'{name}/shift', sh, ref
@@ -57,7 +63,8 @@ def monai_scores(pred, ref, spacing, tol):
     "MONAI's per-class Dice, HD95, symmetric ASD and NSD (one-hot, background excluded), as {class: dict}."
     from monai.metrics import (compute_dice, compute_hausdorff_distance, compute_average_surface_distance,
                                compute_surface_dice)
-    oh = lambda l: torch.as_tensor(np.stack([l == k for k in (0, *CLASSES)]).astype(np.float32))[None]
+    def oh(l):
+        return torch.as_tensor(np.stack([l == k for k in (0, *CLASSES)]).astype(np.float32))[None]
     p, r = oh(pred), oh(ref)
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
@@ -78,7 +85,9 @@ def test_agrees_with_monai(labels, spacing, tol):
         for c in CLASSES:
             for k in ('dice', 'hd95', 'assd', 'nsd'):
                 assert abs(ours[c][k] - theirs[c][k]) < 1e-6, (name, c, k, ours[c][k], theirs[c][k])
-        assert min(ours[c]['dice'] for c in CLASSES) < 1 and max(ours[c]['hd95'] for c in CLASSES) > 0, name  # not trivial
+        assert min(ours[c]['dice'] for c in CLASSES) < 1 and max(ours[c]['hd95'] for c in CLASSES) > 0, (
+            name
+        )  # not trivial
         n += 1
     assert n == 5 * N_CASES
 
@@ -111,7 +120,14 @@ def test_agrees_with_medpy(labels, spacing):
         for c in CLASSES:
             p, r = pred == c, ref == c
             assert ours[c]['dice'] == pytest.approx(binary.dc(p, r), abs=1e-12), (name, c)
-            assert ours[c]['assd'] == pytest.approx(binary.assd(p, r, voxelspacing=spacing), rel=1e-6, abs=1e-6), (name, c)
-            assert hausdorff(p, r, spacing, percentile=None) == pytest.approx(binary.hd(p, r, voxelspacing=spacing), rel=1e-6), (name, c)
+            assert ours[c]['assd'] == pytest.approx(binary.assd(p, r, voxelspacing=spacing), rel=1e-6, abs=1e-6), (
+                name,
+                c,
+            )
+            assert hausdorff(p, r, spacing, percentile=None) == pytest.approx(
+                binary.hd(p, r, voxelspacing=spacing), rel=1e-6
+            ), (name, c)
             pooled = np.concatenate(surface_distances(p, r, spacing)).astype(np.float64)
-            assert np.percentile(pooled, 95) == pytest.approx(binary.hd95(p, r, voxelspacing=spacing), rel=1e-6, abs=1e-6), (name, c)
+            assert np.percentile(pooled, 95) == pytest.approx(
+                binary.hd95(p, r, voxelspacing=spacing), rel=1e-6, abs=1e-6
+            ), (name, c)

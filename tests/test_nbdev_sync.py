@@ -1,6 +1,5 @@
 "The library is generated from the notebooks: exporting a clean copy reproduces segcore/ exactly."
-import shutil, subprocess, sys
-from pathlib import Path
+import shutil, subprocess
 from conftest import REPO, BIN
 
 
@@ -24,4 +23,6 @@ def test_notebooks_have_no_outputs():
     import json
     for nb in (REPO / 'nbs').rglob('*.ipynb'):
         cells = json.loads(nb.read_text())['cells']
-        assert not any(c.get('outputs') for c in cells if c['cell_type'] == 'code'), f'{nb} has outputs (run nbdev_clean)'
+        assert not any(c.get('outputs') for c in cells if c['cell_type'] == 'code'), (
+            f'{nb} has outputs (run nbdev_clean)'
+        )

@@ -29,15 +29,25 @@ def test_predict_dicom_series(shared_data, tiny_run, tmp_path):
         assert u.spatial_shape == src.spatial_shape and np.isfinite(u.array).all()
     rows = _volumes(out)
     assert [(r['case'], r['class']) for r in rows] == [('13_HCropVolume', '1'), ('13_HCropVolume', '2')]
-    for r in rows: assert float(r['volume_mm3']) == pytest.approx(int(r['voxels']) * np.prod(src.spacing)) and int(r['voxels']) == int((m.array == int(r['class'])).sum())
+    for r in rows:
+        assert float(r['volume_mm3']) == pytest.approx(int(r['voxels']) * np.prod(src.spacing)) and int(
+            r['voxels']
+        ) == int((m.array == int(r['class'])).sum())
 
 
 def test_predict_nifti_folder_keeps_each_geometry(tiny_run, tmp_path):
-    inp = tmp_path / 'in'; rng = np.random.default_rng(0)
-    affs = {'a': make_affine((1., 1., 1.)), 'b': make_affine((0.8, 1.2, 2.0), origin=(10, -4, 3), direction=[[0, 1, 0], [-1, 0, 0], [0, 0, 1]])}
-    for name, aff in affs.items(): write_nifti((rng.random((30, 34, 20)) * 100).astype(np.float32), aff, inp / f'{name}.nii.gz')
+    inp = tmp_path / 'in'
+    rng = np.random.default_rng(0)
+    affs = {
+        'a': make_affine((1.0, 1.0, 1.0)),
+        'b': make_affine((0.8, 1.2, 2.0), origin=(10, -4, 3), direction=[[0, 1, 0], [-1, 0, 0], [0, 0, 1]]),
+    }
+    for name, aff in affs.items():
+        write_nifti((rng.random((30, 34, 20)) * 100).astype(np.float32), aff, inp / f'{name}.nii.gz')
     out = tmp_path / 'out'
-    r = segcore('predict', '--model', tiny_run, '--model', tiny_run, '--input', inp, '--out', out, '--quiet')   # a 2-member ensemble
+    segcore(
+        'predict', '--model', tiny_run, '--model', tiny_run, '--input', inp, '--out', out, '--quiet'
+    )  # a 2-member ensemble
     for name in affs: _check_aligned(out / f'{name}.nii.gz', read_image(inp / f'{name}.nii.gz'))
     vb = [x for x in _volumes(out) if x['case'] == 'b']
     assert all(float(x['volume_mm3']) == pytest.approx(int(x['voxels']) * 0.8 * 1.2 * 2.0) for x in vb)
@@ -46,7 +56,8 @@ def test_predict_nifti_folder_keeps_each_geometry(tiny_run, tmp_path):
 def test_bad_input_stops_before_any_mask_is_written(tiny_run, tmp_path):
     inp = tmp_path / 'in'
     write_nifti(np.ones((20, 20, 20), np.float32), make_affine((1., 1., 1.)), inp / 'good.nii.gz')
-    bad = np.ones((20, 20, 20), np.float32); bad[3, 3, 3] = np.nan
+    bad = np.ones((20, 20, 20), np.float32)
+    bad[3, 3, 3] = np.nan
     write_nifti(bad, make_affine((1., 1., 1.)), inp / 'zbad.nii.gz')
     out = tmp_path / 'out'
     r = segcore('predict', '--model', tiny_run, '--input', inp, '--out', out, '--quiet', check=False)
@@ -56,9 +67,13 @@ def test_bad_input_stops_before_any_mask_is_written(tiny_run, tmp_path):
 
 def test_predict_missing_model_or_input_is_clear(tiny_run, tmp_path):
     write_nifti(np.ones((20, 20, 20), np.float32), make_affine((1., 1., 1.)), tmp_path / 'in' / 'x.nii.gz')
-    r = segcore('predict', '--model', tmp_path / 'nope', '--input', tmp_path / 'in', '--out', tmp_path / 'o', check=False)
+    r = segcore(
+        'predict', '--model', tmp_path / 'nope', '--input', tmp_path / 'in', '--out', tmp_path / 'o', check=False
+    )
     assert r.returncode == 2 and 'run folder does not exist' in r.stderr
-    r = segcore('predict', '--model', tiny_run, '--input', tmp_path / 'missing.nii.gz', '--out', tmp_path / 'o', check=False)
+    r = segcore(
+        'predict', '--model', tiny_run, '--input', tmp_path / 'missing.nii.gz', '--out', tmp_path / 'o', check=False
+    )
     assert r.returncode == 2 and 'missing.nii.gz: input does not exist' in r.stderr
 
 
@@ -85,8 +100,10 @@ def test_predict_then_evaluate_folders_contract(tiny_run, tmp_path):
 
 def test_postprocess_is_chosen_on_validation_and_applied(tiny_run, tmp_path):
     import shutil
-    r2 = tmp_path / 'run'; shutil.copytree(tiny_run, r2)
-    res = segcore('postprocess', '--model', r2, '--quiet')
+
+    r2 = tmp_path / 'run'
+    shutil.copytree(tiny_run, r2)
+    segcore('postprocess', '--model', r2, '--quiet')
     rep = read_json(r2 / 'postprocessing_report.json')
     assert 'validation fold 0' in rep['split'] and rep['report'] and (r2 / 'postprocessing.json').exists()
     assert all({'step', 'class', 'before', 'after', 'kept'} <= set(x) for x in rep['report'])

@@ -1,14 +1,15 @@
 """Real data from ../shared/data: the audit finds every documented quirk; readers keep geometry.
 Skipped cleanly when the data are absent (a user's fresh clone)."""
 import numpy as np
-import pytest
 from conftest import segcore, read_json
 from segcore.io import read_image, read_nifti, write_nifti, write_image, read_dicom_series, resample, vox2world
 from segcore.data import discover, load_case
 
 
 def test_audit_finds_every_documented_quirk(shared_data, tmp_path):
-    r = segcore('audit', shared_data / 'hippocampus', '--json', tmp_path / 'a.json', '--html', tmp_path / 'a.html', '--quiet')
+    r = segcore(
+        'audit', shared_data / 'hippocampus', '--json', tmp_path / 'a.json', '--html', tmp_path / 'a.html', '--quiet'
+    )
     rep = read_json(tmp_path / 'a.json')
     by = {(f['kind'], f['file']) for f in rep['findings']}
     assert ('image_without_label', 'images/hippocampus_118.nii.gz') in by          # an image with no label
@@ -48,7 +49,8 @@ def test_resample_real_label_volume(shared_data):
     np.testing.assert_allclose(r.origin, v.origin)
     assert set(np.unique(r.array)) <= set(np.unique(v.array))
     # the foreground volume in mm^3 is preserved by nearest-neighbour resampling to within a few percent
-    vol = lambda x: (x.array > 0).sum() * np.prod(x.spacing)
+    def vol(x):
+        return (x.array > 0).sum() * np.prod(x.spacing)
     assert abs(vol(r) - vol(v)) / vol(v) < 0.05
 
 

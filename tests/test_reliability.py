@@ -1,14 +1,32 @@
 """Reliability: determinism, seed spread, clear errors for output problems, and static security checks."""
-import ast, json
-from pathlib import Path
+import ast
 import pytest
 from conftest import segcore, read_json, REPO
 
-TINY = ['--set', 'model_size=tiny', '--set', 'patch_size=[16,16,16]', '--set', 'batch_size=2', '--set', 'iterations_per_epoch=2',
-        '--set', 'epochs=2', '--set', 'val_every=1', '--set', 'tensorboard=false', '--set', 'num_threads=1']
+TINY = [
+    '--set',
+    'model_size=tiny',
+    '--set',
+    'patch_size=[16,16,16]',
+    '--set',
+    'batch_size=2',
+    '--set',
+    'iterations_per_epoch=2',
+    '--set',
+    'epochs=2',
+    '--set',
+    'val_every=1',
+    '--set',
+    'tensorboard=false',
+    '--set',
+    'num_threads=1',
+]
 
 
-def _hist(run): return [{k: v for k, v in r.items() if k not in ('seconds', 'samples_per_s')} for r in read_json(run / 'history.json')]
+def _hist(run):
+    return [
+        {k: v for k, v in r.items() if k not in ('seconds', 'samples_per_s')} for r in read_json(run / 'history.json')
+    ]
 
 
 def test_same_seed_same_cpu_bit_identical_metrics(tmp_path):
@@ -23,7 +41,10 @@ def test_sampling_on_the_device_trains_bit_identically(tmp_path):
     segcore('train', '--data', 'phantom', '--out', tmp_path / 'dev', '--quiet', *TINY, '--set', 'sample_on_device=true')
     assert read_json(tmp_path / 'dev/config.json')['sample_on_device'] is True
     assert _hist(tmp_path / 'host') == _hist(tmp_path / 'dev')
-    assert read_json(tmp_path / 'host/summary.json')['validation'] == read_json(tmp_path / 'dev/summary.json')['validation']
+    assert (
+        read_json(tmp_path / 'host/summary.json')['validation']
+        == read_json(tmp_path / 'dev/summary.json')['validation']
+    )
 
 
 def test_seeds_report_mean_and_sd(tmp_path):
@@ -37,7 +58,8 @@ def test_seeds_report_mean_and_sd(tmp_path):
 
 
 def test_output_path_that_is_a_file_is_a_clear_error(tmp_path):
-    f = tmp_path / 'occupied'; f.write_text('keep me')
+    f = tmp_path / 'occupied'
+    f.write_text('keep me')
     r = segcore('train', '--data', 'phantom', '--out', f, '--quiet', *TINY, check=False)
     assert r.returncode == 2 and 'occupied' in r.stderr and 'Traceback' not in r.stderr
     assert f.read_text() == 'keep me'
@@ -52,7 +74,8 @@ def _calls(tree, name):
     for node in ast.walk(tree):
         if isinstance(node, ast.Call):
             f = node.func
-            if (isinstance(f, ast.Attribute) and f.attr == name) or (isinstance(f, ast.Name) and f.id == name): yield node
+            if (isinstance(f, ast.Attribute) and f.attr == name) or (isinstance(f, ast.Name) and f.id == name):
+                yield node
 
 
 def test_checkpoints_load_weights_only_and_no_shell_true():
@@ -64,7 +87,9 @@ def test_checkpoints_load_weights_only_and_no_shell_true():
             if isinstance(c.func, ast.Attribute) and getattr(c.func.value, 'id', None) == 'torch':
                 n_load += 1
                 kw = {k.arg: k.value for k in c.keywords}
-                assert 'weights_only' in kw and getattr(kw['weights_only'], 'value', None) is True, f'{p.name}:{c.lineno} torch.load without weights_only=True'
+                assert 'weights_only' in kw and getattr(kw['weights_only'], 'value', None) is True, (
+                    f'{p.name}:{c.lineno} torch.load without weights_only=True'
+                )
         for node in ast.walk(tree):
             if isinstance(node, ast.keyword) and node.arg == 'shell':
                 assert getattr(node.value, 'value', None) is False, f'{p.name}:{node.value.lineno} uses shell=True'

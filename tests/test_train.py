@@ -1,14 +1,41 @@
 """Training engine, end to end through the CLI on the phantom (tiny model, few steps, CPU):
 exact resume after kill -9 and after SIGTERM, OOM backoff, config guard, evaluate contract."""
-import json, os, signal, subprocess, sys, time
-from pathlib import Path
+import json, os, signal, subprocess, time
 import pytest
 import torch
 from conftest import segcore, read_json, BIN
 
-TINY = ['--set', 'model_size=tiny', '--set', 'patch_size=[16,16,16]', '--set', 'batch_size=2', '--set', 'iterations_per_epoch=4',
-        '--set', 'epochs=6', '--set', 'val_every=2', '--set', 'tensorboard=false', '--set', 'num_threads=1', '--set', 'warmup_epochs=1']
-DETERMINISTIC = ('train_loss', 'lr', 'val_dice_mean', 'val_dice_1', 'val_dice_2', 'loss_dice', 'loss_ce', 'epoch', 'status')
+TINY = [
+    '--set',
+    'model_size=tiny',
+    '--set',
+    'patch_size=[16,16,16]',
+    '--set',
+    'batch_size=2',
+    '--set',
+    'iterations_per_epoch=4',
+    '--set',
+    'epochs=6',
+    '--set',
+    'val_every=2',
+    '--set',
+    'tensorboard=false',
+    '--set',
+    'num_threads=1',
+    '--set',
+    'warmup_epochs=1',
+]
+DETERMINISTIC = (
+    'train_loss',
+    'lr',
+    'val_dice_mean',
+    'val_dice_1',
+    'val_dice_2',
+    'loss_dice',
+    'loss_ce',
+    'epoch',
+    'status',
+)
 
 
 def _train_cmd(out, *extra):
@@ -63,10 +90,11 @@ def test_kill9_then_resume_gives_identical_metrics(reference_run, tmp_path, afte
     out = tmp_path / 'killed'
     p = subprocess.Popen(_train_cmd(out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     reached = _wait_for(lambda: _epochs_done(out) >= after_epochs, p)
-    p.send_signal(signal.SIGKILL); p.wait()
+    p.send_signal(signal.SIGKILL)
+    p.wait()
     assert reached, 'training ended before it could be killed'
     torch.load(out / 'last.pt', weights_only=True)                       # never unreadable (atomic replace)
-    r = segcore(*_train_cmd(out)[1:])                                   # same command resumes
+    segcore(*_train_cmd(out)[1:])                                   # same command resumes
     assert _metrics(out) == _metrics(reference_run)
     assert any('resumed from' in e['message'] for e in read_json(out / 'summary.json')['events'])
 
@@ -96,7 +124,9 @@ def test_injected_oom_halves_the_micro_batch_and_continues(tmp_path):
 
 def test_resume_with_another_config_is_refused(reference_run, tmp_path):
     import shutil
-    out = tmp_path / 'copy'; shutil.copytree(reference_run, out)
+
+    out = tmp_path / 'copy'
+    shutil.copytree(reference_run, out)
     r = segcore(*_train_cmd(out, '--set', 'lr=0.1')[1:], check=False)
     assert r.returncode == 2 and 'different config' in r.stderr and "'lr'" in r.stderr
 
@@ -144,7 +174,8 @@ def test_kill9_at_random_moments_then_finish_identically(reference_run, tmp_path
         p = subprocess.Popen(_train_cmd(out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(rnd.uniform(1.0, 5.0))
         if p.poll() is None:
-            p.send_signal(signal.SIGKILL); kills += 1
+            p.send_signal(signal.SIGKILL)
+            kills += 1
         p.wait()
         if (out / 'last.pt').exists(): torch.load(out / 'last.pt', weights_only=True)   # never unreadable
     segcore(*_train_cmd(out)[1:])
@@ -163,8 +194,12 @@ def test_compiled_forward_trains_like_eager(reference_run, tmp_path):
     for a, b in zip(ref, got):
         assert b['train_loss'] == pytest.approx(a['train_loss'], rel=1e-3)
         if 'val_dice_mean' in a: assert b['val_dice_mean'] == pytest.approx(a['val_dice_mean'], abs=2e-3)
-    keys = lambda run, f: list(torch.load(run / f, weights_only=True)['model'])
-    assert keys(out, 'best.pt') == keys(reference_run, 'best.pt') and keys(out, 'last.pt') == keys(reference_run, 'last.pt')
+    def keys(run, f):
+        return list(torch.load(run / f, weights_only=True)['model'])
+
+    assert keys(out, 'best.pt') == keys(reference_run, 'best.pt') and keys(out, 'last.pt') == keys(
+        reference_run, 'last.pt'
+    )
     assert not any('_orig_mod' in k for k in keys(out, 'last.pt'))
 
 
@@ -180,4 +215,8 @@ def test_full_profile_gpu_settings_run_on_the_cpu(tmp_path):
     assert cfg['channels_last'] and cfg['sample_on_device'] and cfg['amp'] == 'auto' and cfg['batch_size'] == 2
     assert s['status'] == 'completed' and s['amp'] == 'None'
     hist = read_json(out / 'history.json')
-    assert len(hist) == 2 and all(math.isfinite(r['train_loss']) for r in hist) and hist[1]['train_loss'] < hist[0]['train_loss']
+    assert (
+        len(hist) == 2
+        and all(math.isfinite(r['train_loss']) for r in hist)
+        and hist[1]['train_loss'] < hist[0]['train_loss']
+    )
