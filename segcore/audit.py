@@ -43,9 +43,8 @@ def case_row(index: DatasetIndex, case, expected_ndim=None) -> tuple:
         loaded, found = check_case(case, index.classes, n_ch, expected_ndim)
         first = read_image(case.images[0]) if loaded is not None else None
     except Exception as e:  # a reader bug must not stop the audit of every other case
-        return dict(row, usable=False), [
-            Finding(case.case_id, row['image'], 'internal_error', f'{type(e).__name__}: {e}')
-        ]
+        return dict(row, usable=False), [Finding(case.case_id, row['image'], 'internal_error',
+                                                 f'{type(e).__name__}: {e}')]
     for f in found:      # report files relative to the dataset folder
         if f.file and (os.path.isabs(f.file) or os.path.exists(f.file)): f.file = os.path.relpath(f.file, index.root)
     if loaded is None:
@@ -96,17 +95,10 @@ def geometry_findings(geoms: dict, min_cases=5) -> list:
                 1 for g in geoms.values() if tuple(round(s, 3) for s in g[1]) == tuple(round(s, 3) for s in spacing)
             )
             unlike = 'unlike every other case' if same == 1 else f'shared by only {same} of {len(geoms)} files'
-            out.append(
-                Finding(
-                    case,
-                    file,
-                    'geometry_outlier',
-                    f'geometry {_fmt(shape)} voxels at {_fmt(spacing)} mm is {unlike} '
-                    f'(typical: {_fmt(med)} voxels at {_fmt(modal_sp)} mm, {n_modal} files); '
-                    f'{" and ".join(why)} differ',
-                    'warning',
-                )
-            )
+            out.append(Finding(case, file, 'geometry_outlier',
+                               f'geometry {_fmt(shape)} voxels at {_fmt(spacing)} mm is {unlike} '
+                               f'(typical: {_fmt(med)} voxels at {_fmt(modal_sp)} mm, {n_modal} files); '
+                               f'{" and ".join(why)} differ', 'warning'))
     return out
 
 def dataset_findings(rows: list) -> list:
@@ -132,15 +124,9 @@ def dataset_findings(rows: list) -> list:
     for key, kind, sev in (('orientation', 'mixed_orientation', 'warning'), ('dtype', 'mixed_dtypes', 'info')):
         c = Counter(r.get(key) for r in ok)
         if len(c) > 1:
-            out.append(
-                Finding(
-                    None,
-                    None,
-                    kind,
-                    f'{key}s differ across cases: ' + ', '.join(f'{n} × {k}' for k, n in c.most_common()),
-                    sev,
-                )
-            )
+            out.append(Finding(None, None, kind,
+                               f'{key}s differ across cases: ' + ', '.join(f'{n} × {k}' for k, n in c.most_common()),
+                               sev))
     return out
 
 # %% ../nbs/03_audit.ipynb 9

@@ -97,14 +97,11 @@ def _per_axis(v, n) -> tuple:
 
 # %% ../nbs/11_augment.ipynb 7
 _SPATIAL_OFF = dict(flip_prob=0.0, affine_prob=0.0, elastic_prob=0.0)
-_INTENSITY_OFF = dict(
-    bias_prob=0.0, noise_prob=0.0, smooth_prob=0.0, brightness_prob=0.0, contrast_prob=0.0, gamma_prob=0.0
-)
+_INTENSITY_OFF = dict(bias_prob=0.0, noise_prob=0.0, smooth_prob=0.0, brightness_prob=0.0, contrast_prob=0.0,
+                      gamma_prob=0.0)
 
-PRESETS = {'none': AugmentConfig(**_SPATIAL_OFF, **_INTENSITY_OFF),
-           'spatial': AugmentConfig(**_INTENSITY_OFF),
-           'intensity': AugmentConfig(**_SPATIAL_OFF),
-           'all': AugmentConfig()}
+PRESETS = {'none': AugmentConfig(**_SPATIAL_OFF, **_INTENSITY_OFF), 'spatial': AugmentConfig(**_INTENSITY_OFF),
+           'intensity': AugmentConfig(**_SPATIAL_OFF), 'all': AugmentConfig()}
 
 def preset(name: str = 'all', **overrides) -> AugmentConfig:
     "A fresh copy of preset `name` ('none', 'spatial', 'intensity', 'all'), with fields in `overrides` replaced."
@@ -212,9 +209,8 @@ def elastic_displacement(g: torch.Generator, B: int, shape, magnitude: float, sp
     d, s = len(shape), max(1, round(spacing))
     coarse = [max(2, math.ceil((n - 1) / s) + 1) for n in shape]   # control points 0, s, 2s, ... ≥ n-1
     u = _uniform(g, (B, d, *coarse), -magnitude, magnitude, device)
-    u = F.interpolate(
-        u, size=tuple((c - 1) * s + 1 for c in coarse), mode='bilinear' if d == 2 else 'trilinear', align_corners=True
-    )
+    u = F.interpolate(u, size=tuple((c - 1) * s + 1 for c in coarse), mode='bilinear' if d == 2 else 'trilinear',
+                      align_corners=True)
     return u[(..., *[slice(0, n) for n in shape])]
 
 # %% ../nbs/11_augment.ipynb 25
@@ -367,20 +363,16 @@ def monai_transforms(cfg: AugmentConfig, spatial_dims: int, keys=('image', 'labe
         ts.append(T.RandBiasFieldd(img, degree=cfg.bias_degree, coeff_range=cfg.bias_coeff_range, prob=cfg.bias_prob))
     if cfg.noise_prob > 0: ts.append(T.RandGaussianNoised(img, prob=cfg.noise_prob, mean=0.0, std=cfg.noise_std))
     if cfg.smooth_prob > 0:
-        ts.append(
-            T.RandGaussianSmoothd(
-                img, sigma_x=cfg.smooth_sigma, sigma_y=cfg.smooth_sigma, sigma_z=cfg.smooth_sigma, prob=cfg.smooth_prob
-            )
-        )
+        ts.append(T.RandGaussianSmoothd(img, sigma_x=cfg.smooth_sigma, sigma_y=cfg.smooth_sigma,
+                                        sigma_z=cfg.smooth_sigma, prob=cfg.smooth_prob))
     if cfg.brightness_prob > 0:
         ts.append(T.RandShiftIntensityd(img, offsets=cfg.brightness_range, prob=cfg.brightness_prob))
     if cfg.contrast_prob > 0:
         lo, hi = cfg.contrast_range
         ts.append(T.RandScaleIntensityd(img, factors=(lo - 1, hi - 1), prob=cfg.contrast_prob))
     if cfg.gamma_prob > 0:
-        ts.append(
-            T.RandAdjustContrastd(img, prob=cfg.gamma_prob, gamma=cfg.gamma_range, retain_stats=cfg.gamma_retain_stats)
-        )
+        ts.append(T.RandAdjustContrastd(img, prob=cfg.gamma_prob, gamma=cfg.gamma_range,
+                                        retain_stats=cfg.gamma_retain_stats))
     if segs: ts.append(T.CastToTyped(segs, dtype=label_dtype))
     comp = T.Compose(ts)
     if seed is not None: comp.set_random_state(seed=seed)

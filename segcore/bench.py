@@ -19,11 +19,11 @@ def _sync(device):
 
 def _bench_cases(run, data, n: int) -> list:
     "n cases of the run's validation fold (read only for timing; no metric is computed on them here)."
-    from segcore.splits import Splits
+    from segcore.rundir import RunDir
     from segcore.data import discover
-    cfg = json.loads((Path(run) / 'config.json').read_text())
-    val = Splits.load(Path(run) / 'splits.json').fold(cfg['fold']).val
-    index = discover(data or json.loads((Path(run) / 'summary.json').read_text())['data']['path'])
+    run = RunDir(run).require()
+    val = run.splits().fold(run.config().fold).val
+    index = discover(data or run.summary()['data']['path'])
     return [index.case(c) for c in list(val)[:n]]
 
 def monai_tta_reference(model, image: torch.Tensor, roi, device, members) -> torch.Tensor:
@@ -54,14 +54,14 @@ def bench_infer(run, data=None, n_cases: int = 8, repeats: int = 1, device: str 
     imgs = []
     for c in cases:
         v = read_image(c.images[0])
-        img, _, _ = preprocess(v.channels_first().astype(np.float32), v.affine, None, pred.cfg.get('target_spacing'))
+        img, _, _ = preprocess(v.channels_first().astype(np.float32), v.affine, None, pred.cfg.target_spacing)
         imgs.append(torch.as_tensor(img))
     members = [tuple(axes) for _, axes in tta_members(imgs[0].ndim - 1, tta)]
-    roi = tuple(pred.cfg['patch_size'])
+    roi = tuple(pred.cfg.patch_size)
     def ours():
         return [
             predict_samples(
-                pred.models, im, roi, dev, tta, overlap=pred.cfg.get('val_overlap', 0.5), amp_dtype=pred.amp
+                pred.models, im, roi, dev, tta, overlap=pred.cfg.val_overlap, amp_dtype=pred.amp
             ).mean(0)
             for im in imgs
         ]
@@ -75,14 +75,8 @@ def bench_infer(run, data=None, n_cases: int = 8, repeats: int = 1, device: str 
         for _ in range(repeats): res = fn()
         _sync(dev)
         out[name] = {'seconds': (time.perf_counter() - t0) / repeats, 'result': res}
-    agree = float(
-        np.mean(
-            [
-                (a.argmax(0) == b.argmax(0)).float().mean().item()
-                for a, b in zip(out['segcore']['result'], out['monai_default']['result'])
-            ]
-        )
-    )
+    agree = float(np.mean([(a.argmax(0) == b.argmax(0)).float().mean().item() for a,
+                           b in zip(out['segcore']['result'], out['monai_default']['result'])]))
     vps = {k: len(imgs) / v['seconds'] for k, v in out.items()}
     return {
         'kind': 'infer',
@@ -95,7 +89,7 @@ def bench_infer(run, data=None, n_cases: int = 8, repeats: int = 1, device: str 
         'monai_default_volumes_per_s': vps['monai_default'],
         'ratio': vps['segcore'] / vps['monai_default'],
         'label_agreement': agree,
-        'segcore_path': f"Gaussian windows, overlap {pred.cfg.get('val_overlap', 0.5)}, "
+        'segcore_path': f"Gaussian windows, overlap {pred.cfg.val_overlap}, "
         "4 windows per TTA member per pass, "
         + ('TTA members batched' if dev.type == 'cuda' else 'one TTA member at a time'),
         'monai_path': 'sliding_window_inference defaults: overlap 0.25, constant weights, sw_batch_size 1',
@@ -142,17 +136,10 @@ def bench_metrics(data, n_cases: int = 20, tolerance_mm: float = 1.0) -> dict:
     t_monai = time.perf_counter() - t0
     o, t = np.array(ours, float), np.array(theirs, float)
     ok = np.isfinite(o) & np.isfinite(t)
-    return {
-        'kind': 'metrics',
-        'n_cases': len(pairs),
-        'n_pairs': len(ours),
-        'tolerance_mm': tolerance_mm,
-        'segcore_cases_per_s': len(pairs) / t_ours,
-        'monai_cases_per_s': len(pairs) / t_monai,
-        'ratio': t_monai / t_ours,
-        'max_abs_diff_hd95': float(np.abs(o[:, 0] - t[:, 0])[ok[:, 0]].max()),
-        'max_abs_diff_nsd': float(np.abs(o[:, 1] - t[:, 1])[ok[:, 1]].max()),
-    }
+    return {'kind': 'metrics', 'n_cases': len(pairs), 'n_pairs': len(ours), 'tolerance_mm': tolerance_mm,
+            'segcore_cases_per_s': len(pairs) / t_ours, 'monai_cases_per_s': len(pairs) / t_monai,
+            'ratio': t_monai / t_ours, 'max_abs_diff_hd95': float(np.abs(o[:, 0] - t[:, 0])[ok[:, 0]].max()),
+            'max_abs_diff_nsd': float(np.abs(o[:, 1] - t[:, 1])[ok[:, 1]].max())}
 
 # %% ../nbs/22_bench.ipynb 9
 def bench_data(config=None, steps: int = 10, warmup: int = 2, out=None, profile: str | None = None, dummy: bool = True,
@@ -163,16 +150,13 @@ def bench_data(config=None, steps: int = 10, warmup: int = 2, out=None, profile:
     from segcore.config import load_config
     from segcore.train import Trainer
 
-    cfg = (
-        config
-        if config is not None and not isinstance(config, (str, Path))
-        else load_config(profile, file=config, overrides=overrides)
-    )
+    cfg = (config if config is not None and not isinstance(config, (str, Path)) else load_config(profile, file=config,
+                                                                                                 overrides=overrides))
     tr = Trainer(cfg, out or tempfile.mkdtemp(prefix='segcore-bench-'), progress=False)
     tr.setup_data()
     tr.setup_model()
     tr.model.train()
-    tr.split = 1
+    tr.micro_batches = 1
     dev = tr.device
     def real_batch():
         return tr.augment(*tr.sample_batch())          # exactly the training loop's batch
@@ -208,21 +192,11 @@ def bench_data(config=None, steps: int = 10, warmup: int = 2, out=None, profile:
         ph['sample'] += t1 - t0
         ph['augment'] += t2 - t1
         ph['train_step'] += t3 - t2
-    return {
-        'kind': 'data',
-        'device': str(dev),
-        'steps': steps,
-        'batch_size': cfg.batch_size,
-        'patch_size': list(cfg.patch_size),
-        'augment': cfg.augment,
-        'sample_on_device': cfg.sample_on_device,
-        'real_steps_per_s': rates['real'],
-        'dummy_steps_per_s': fast,
-        'real_samples_per_s': rates['real'] * cfg.batch_size,
-        'ratio': rates['real'] / fast,
-        'goal': 0.90,
-        **({'phase_ms': {k: 1000 * v / steps for k, v in ph.items()}} if phases else {}),
-    }
+    return {'kind': 'data', 'device': str(dev), 'steps': steps, 'batch_size': cfg.batch_size,
+            'patch_size': list(cfg.patch_size), 'augment': cfg.augment, 'sample_on_device': cfg.sample_on_device,
+            'real_steps_per_s': rates['real'], 'dummy_steps_per_s': fast,
+            'real_samples_per_s': rates['real'] * cfg.batch_size, 'ratio': rates['real'] / fast, 'goal': 0.90,
+            **({'phase_ms': {k: 1000 * v / steps for k, v in ph.items()}} if phases else {})}
 
 # %% ../nbs/22_bench.ipynb 11
 def plan_epochs(cfg, budget_s: float) -> dict:
@@ -231,16 +205,11 @@ def plan_epochs(cfg, budget_s: float) -> dict:
     instead would end mid-schedule at a high learning rate."""
     rate = bench_data(cfg, steps=5, warmup=2, dummy=False, phases=False)['real_steps_per_s']
     epochs = max(1, int(budget_s * rate // cfg.iterations_per_epoch))
-    return {
-        'epochs': epochs,
-        'warmup_epochs': min(cfg.warmup_epochs, epochs // 10),
-        'val_every': max(1, min(cfg.val_every, epochs // 5)),
-        '_steps_per_s': rate,
-    }
+    return {'epochs': epochs, 'warmup_epochs': min(cfg.warmup_epochs, epochs // 10),
+            'val_every': max(1, min(cfg.val_every, epochs // 5)), '_steps_per_s': rate}
 
-def bench_train(
-    out, config=None, profile: str | None = None, goal: float | None = None, budget_s: float | None = None, **overrides
-) -> dict:
+def bench_train(out, config=None, profile: str | None = None, goal: float | None = None, budget_s: float | None = None,
+                **overrides) -> dict:
     """Train with a held-out scoring hook at every validation: the time-to-Dice curve (training seconds,
     held-out mean foreground Dice), and with `goal` the training seconds until the held-out Dice first reached it.
     With `budget_s`, the number of epochs is planned so the schedule fits that many seconds (`plan_epochs`).
@@ -255,18 +224,16 @@ def bench_train(
     plan = None
     if budget_s:
         plan = plan_epochs(cfg, budget_s)
-        cfg = load_config(
-            profile, file=config, overrides={**overrides, **{k: v for k, v in plan.items() if not k.startswith('_')}}
-        )
+        cfg = load_config(profile, file=config,
+                          overrides={**overrides, **{k: v for k, v in plan.items() if not k.startswith('_')}})
     curve, state = [], {'scoring': 0.0}
     def on_val(epoch, res):
         t0 = time.perf_counter()
         t = state['trainer']
         if 'test' not in state:
             ids = t.splits.held_out().case_ids
-            prep = load_prepared(
-                [t.index.case(c) for c in ids], t.index, cfg.target_spacing, default_cache_dir() / 'prep', False
-            )
+            prep = load_prepared([t.index.case(c) for c in ids], t.index, cfg.target_spacing,
+                                 default_cache_dir() / 'prep', False)
             state['test'] = [prep[c] for c in ids]
         t.model.eval()
         d = []
@@ -280,16 +247,8 @@ def bench_train(
             d.append(np.nanmean(list(dice_per_class(p, c.label, range(1, t.n_classes)).values())))
         t.model.train()
         m, lo, hi = bootstrap_ci(d, seed=0)
-        curve.append(
-            {
-                'epoch': epoch,
-                'val_dice': res['val_dice_mean'],
-                'heldout_dice': float(np.nanmean(d)),
-                'heldout_ci_low': lo,
-                'heldout_ci_high': hi,
-                'n_heldout': len(d),
-            }
-        )
+        curve.append({'epoch': epoch, 'val_dice': res['val_dice_mean'], 'heldout_dice': float(np.nanmean(d)),
+                      'heldout_ci_low': lo, 'heldout_ci_high': hi, 'n_heldout': len(d)})
         state['scoring'] += time.perf_counter() - t0
     t0 = time.perf_counter()
     t = Trainer(cfg, out, progress=True, on_validation=on_val)
@@ -299,46 +258,27 @@ def bench_train(
     cum = np.cumsum([r['seconds'] for r in t.history])
     for c in curve: c['train_seconds'] = float(cum[c['epoch'] - 1])
     reached = next((c for c in curve if goal is not None and c['heldout_dice'] >= goal), None)
-    return {
-        'kind': 'train',
-        'device': s['device'],
-        'config': cfg.to_dict(),
-        'curve': curve,
-        'train_seconds': s['train_seconds'],
-        'samples_per_s': s['samples_per_s'],
-        'final_heldout_dice': curve[-1]['heldout_dice'] if curve else None,
-        'final_heldout_ci95': [curve[-1]['heldout_ci_low'], curve[-1]['heldout_ci_high']] if curve else None,
-        'n_heldout': curve[-1]['n_heldout'] if curve else 0,
-        'split': 'held-out test split (patient-grouped; never used for training or model selection)',
-        'goal_dice': goal,
-        'seconds_to_goal': reached['train_seconds'] if reached else None,
-        'wall_seconds': wall,
-        'budget_s': budget_s,
-        'planned_epochs': plan['epochs'] if plan else None,
-        'planned_steps_per_s': plan['_steps_per_s'] if plan else None,
-        'best_val_dice': s['validation']['mean_foreground_dice'],
-        'status': s['status'],
-        'run': str(out),
-    }
+    return {'kind': 'train', 'device': s['device'], 'config': cfg.to_dict(), 'curve': curve,
+            'train_seconds': s['train_seconds'], 'samples_per_s': s['samples_per_s'],
+            'final_heldout_dice': curve[-1]['heldout_dice'] if curve else None,
+            'final_heldout_ci95': [curve[-1]['heldout_ci_low'], curve[-1]['heldout_ci_high']] if curve else None,
+            'n_heldout': curve[-1]['n_heldout'] if curve else 0,
+            'split': 'held-out test split (patient-grouped; never used for training or model selection)',
+            'goal_dice': goal, 'seconds_to_goal': reached['train_seconds'] if reached else None, 'wall_seconds': wall,
+            'budget_s': budget_s, 'planned_epochs': plan['epochs'] if plan else None,
+            'planned_steps_per_s': plan['_steps_per_s'] if plan else None,
+            'best_val_dice': s['validation']['mean_foreground_dice'], 'status': s['status'], 'run': str(out)}
 
 # %% ../nbs/22_bench.ipynb 13
 def _device_info() -> dict:
     if torch.cuda.is_available():
         p = torch.cuda.get_device_properties(0)
-        return {
-            'type': 'cuda',
-            'name': p.name,
-            'memory_gb': round(p.total_memory / 2**30, 1),
-            'cuda': torch.version.cuda,
-        }
+        return {'type': 'cuda', 'name': p.name, 'memory_gb': round(p.total_memory / 2**30, 1),
+                'cuda': torch.version.cuda}
     import os, platform
 
-    return {
-        'type': 'cpu',
-        'name': platform.processor() or platform.machine(),
-        'cores': os.cpu_count(),
-        'torch_threads': torch.get_num_threads(),
-    }
+    return {'type': 'cpu', 'name': platform.processor() or platform.machine(), 'cores': os.cpu_count(),
+            'torch_threads': torch.get_num_threads()}
 
 
 def _curve_svg(c, goal=None) -> str:

@@ -8,8 +8,8 @@ import argparse, json, sys
 from .core import SegcoreError
 
 # %% auto 0
-__all__ = ['cmd_audit', 'usable_patients', 'cmd_split', 'cmd_phantom', 'cmd_fetch', 'cmd_train', 'cmd_evaluate', 'cmd_predict',
-           'cmd_postprocess', 'cmd_hpo', 'cmd_journey', 'cmd_bench', 'cmd_docs', 'build_parser', 'main']
+__all__ = ['cmd_audit', 'cmd_split', 'cmd_phantom', 'cmd_fetch', 'cmd_train', 'cmd_evaluate', 'cmd_predict', 'cmd_postprocess',
+           'cmd_hpo', 'cmd_journey', 'cmd_bench', 'cmd_docs', 'build_parser', 'main']
 
 # %% ../nbs/07_cli.ipynb 5
 def cmd_audit(a) -> int:
@@ -21,16 +21,10 @@ def cmd_audit(a) -> int:
     if a.html: print(f'HTML written to {a.html}')
     return 0
 
-def usable_patients(report: dict) -> dict:
-    "case id -> patient id for the usable cases of an audit report."
-    return {r['case']: r['patient'] for r in report['cases'] if r['usable']}
-
 def cmd_split(a) -> int:
-    from segcore.audit import audit
-    from segcore.splits import make_splits
-    rep = audit(a.data, layout=a.layout, progress=not a.quiet)
-    s = make_splits(usable_patients(rep), n_folds=a.folds, test_fraction=a.test_fraction, seed=a.seed)
-    s.save(a.out)
+    from segcore.splits import split_dataset
+    _, s = split_dataset(a.data, a.out, a.folds, a.test_fraction, a.seed, layout=a.layout, reuse=False,
+                         progress=not a.quiet)
     print(s.summary().to_string())
     print(f'splits written to {a.out}')
     return 0
@@ -209,12 +203,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument('--profile', choices=('quick', 'full'))
     s.add_argument('--config', help='YAML/JSON config file')
     s.add_argument('--set', action='append', metavar='KEY=VALUE', help='override a config key (repeatable)')
-    s.add_argument(
-        '--seeds',
-        type=int,
-        default=1,
-        help='train N seeds (seed, seed+1, …; same split) into OUT/seed-K and report mean ± sd',
-    )
+    s.add_argument('--seeds', type=int, default=1,
+                   help='train N seeds (seed, seed+1, …; same split) into OUT/seed-K and report mean ± sd')
     s.add_argument('--quiet', action='store_true')
     s.set_defaults(fn=cmd_train)
     s = sub.add_parser('evaluate', help="score a run's model on a labelled folder of any layout")
@@ -223,12 +213,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument('--pred', help='folder of predicted masks (<case>.nii.gz)')
     s.add_argument('--labels', help='folder of reference labels')
     s.add_argument('--tolerance-mm', type=float, default=1.0, help='tolerance of the normalized surface Dice')
-    s.add_argument(
-        '--split',
-        choices=('all', 'test', 'val'),
-        default='all',
-        help="all cases, or the run's held-out test / validation cases",
-    )
+    s.add_argument('--split', choices=('all', 'test', 'val'), default='all',
+                   help="all cases, or the run's held-out test / validation cases")
     s.add_argument('--json')
     s.add_argument('--quiet', action='store_true')
     s.set_defaults(fn=cmd_evaluate)
@@ -238,13 +224,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument('--out', required=True)
     s.add_argument('--tta', action='store_true', help='test-time augmentation (exact inverses)')
     s.add_argument('--tta-mode', default='flips', choices=('flips', 'rot90', 'd4'))
-    s.add_argument(
-        '--uncertainty', action='store_true', help='also write entropy, variance, mutual-information and energy maps'
-    )
+    s.add_argument('--uncertainty', action='store_true',
+                   help='also write entropy, variance, mutual-information and energy maps')
     s.add_argument('--mc-dropout', type=int, default=0, metavar='N', help='N Monte-Carlo dropout draws per TTA member')
-    s.add_argument(
-        '--postprocess', default='auto', help="auto (the run's postprocessing.json if any), none, or a JSON file"
-    )
+    s.add_argument('--postprocess', default='auto',
+                   help="auto (the run's postprocessing.json if any), none, or a JSON file")
     s.add_argument('--quiet', action='store_true')
     s.set_defaults(fn=cmd_predict)
     s = sub.add_parser('postprocess', help="choose post-processing on a run's validation fold (nnU-Net rule)")
@@ -252,9 +236,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument('--data', help="default: the run's training data")
     s.add_argument('--quiet', action='store_true')
     s.set_defaults(fn=cmd_postprocess)
-    s = sub.add_parser(
-        'hpo', help='Optuna hyperparameter search (SQLite by default, PostgreSQL for many workers/machines)'
-    )
+    s = sub.add_parser('hpo',
+                       help='Optuna hyperparameter search (SQLite by default, PostgreSQL for many workers/machines)')
     s.add_argument('--space', required=True, help='search space file, e.g. configs/hpo/unet.json')
     s.add_argument('--data', default=None)
     s.add_argument('--trials', type=int, required=True, help="the study's target number of trials")
@@ -269,9 +252,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument('--pruner', default='median', choices=('median', 'hyperband', 'none'))
     s.add_argument('--seed', type=int, default=0)
     s.set_defaults(fn=cmd_hpo)
-    s = sub.add_parser(
-        'bench', help='speed benchmarks side by side with a reference (JSON + HTML under reports/benchmarks/)'
-    )
+    s = sub.add_parser('bench',
+                       help='speed benchmarks side by side with a reference (JSON + HTML under reports/benchmarks/)')
     s.add_argument('kind', choices=('train', 'infer', 'data', 'metrics'))
     s.add_argument('--data')
     s.add_argument('--model', help='run folder (infer)')
@@ -284,11 +266,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument('--repeats', type=int, default=1)
     s.add_argument('--steps', type=int, default=20)
     s.add_argument('--goal', type=float, help='held-out Dice to reach (train): the seconds it took are reported')
-    s.add_argument(
-        '--budget-s',
-        type=float,
-        help='training seconds (train): epochs planned from the measured step rate so the schedule fits',
-    )
+    s.add_argument('--budget-s', type=float,
+                   help='training seconds (train): epochs planned from the measured step rate so the schedule fits')
     s.add_argument('--out', default='reports/benchmarks')
     s.set_defaults(fn=cmd_bench)
     s = sub.add_parser('docs', help='build the documentation offline (nbdev processing + nbconvert) into _docs/')
@@ -298,20 +277,12 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser('journey', help='run the study journey and write HTML reports (the main job)')
     s.add_argument('--data', default=None, help='dataset folder, or phantom | phantom2d | decathlon (default: auto)')
     s.add_argument('--out', default='reports/latest')
-    s.add_argument(
-        '--profile',
-        choices=('quick', 'full', 'smoke'),
-        default='quick',
-        help='quick: CPU-sized (~15 min); full: GPU; smoke: a few steps per run (tests)',
-    )
+    s.add_argument('--profile', choices=('quick', 'full', 'smoke'), default='quick',
+                   help='quick: CPU-sized (~15 min); full: GPU; smoke: a few steps per run (tests)')
     s.add_argument('--stages', help='comma-separated stage numbers, e.g. 01,02 (default: all)')
     s.add_argument('--seed', type=int, default=0)
-    s.add_argument(
-        '--param',
-        action='append',
-        metavar='STAGE.NAME=VALUE',
-        help="a stage notebook's parameter, e.g. 06.trials=24 (repeatable)",
-    )
+    s.add_argument('--param', action='append', metavar='STAGE.NAME=VALUE',
+                   help="a stage notebook's parameter, e.g. 06.trials=24 (repeatable)")
     s.add_argument('--quiet', action='store_true')
     s.set_defaults(fn=cmd_journey)
     return p
@@ -326,10 +297,8 @@ def main(argv=None) -> int:
         return 2
     except OSError as e:  # disk full, unwritable or occupied output path, …: say which file and why
         where = ' -> '.join(str(f) for f in (e.filename, e.filename2) if f) or 'output'
-        print(
-            f'segcore {a.command}: error: {where}: {e.strerror or e} (files already written are intact)',
-            file=sys.stderr,
-        )
+        print(f'segcore {a.command}: error: {where}: {e.strerror or e} (files already written are intact)',
+              file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f'segcore {a.command}: interrupted', file=sys.stderr)

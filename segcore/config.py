@@ -4,14 +4,15 @@
 
 # %% ../nbs/08_config.ipynb 3
 from __future__ import annotations
+import math
 from dataclasses import dataclass, field, fields, asdict
 from pathlib import Path
 import yaml
 from .core import SegcoreError, atomic_write_json
 
 # %% auto 0
-__all__ = ['PROFILES', 'COMPILE_MODES', 'TrainConfig', 'parse_override', 'read_config_file', 'load_config', 'save_config',
-           'config_diff']
+__all__ = ['PROFILES', 'STUDY_PROFILES', 'COMPILE_MODES', 'TrainConfig', 'study_profile', 'parse_override', 'read_config_file',
+           'load_config', 'config_from_dict', 'save_config', 'config_diff']
 
 # %% ../nbs/08_config.ipynb 5
 @dataclass
@@ -71,36 +72,49 @@ class TrainConfig:
     def to_dict(self) -> dict: return asdict(self)
 
 # %% ../nbs/08_config.ipynb 6
+_QUICK = dict(model='unet', model_size='small', patch_size=[32, 48, 32], epochs=60, iterations_per_epoch=25, batch_size=8,
+              lr=3e-3, warmup_epochs=2, val_every=10, time_limit_s=480.0)
+_FULL = dict(model='unet', model_size='base', epochs=300, iterations_per_epoch=50, batch_size=32, lr=3e-3,
+             sample_on_device=True, warmup_epochs=10, val_every=10, channels_last=True)
+
 PROFILES = {
     # CPU-friendly: a small residual UNet on hippocampus-sized patches, at most ~10 minutes on 2 cores
     # (measured: ~30 samples/s, ~7 s per epoch on 2 CPU cores for hippocampus-sized patches)
-    'quick': dict(
-        model='unet',
-        model_size='small',
-        patch_size=[32, 48, 32],
-        epochs=60,
-        iterations_per_epoch=25,
-        batch_size=8,
-        lr=3e-3,
-        warmup_epochs=2,
-        val_every=10,
-        time_limit_s=480.0,
-    ),
-    # GPU: longer schedule, bf16, larger batches
-    'full': dict(
-        model='unet',
-        model_size='base',
-        epochs=300,
-        iterations_per_epoch=50,
-        batch_size=32,
-        lr=3e-3,
-        sample_on_device=True,
-        warmup_epochs=10,
-        val_every=10,
-        channels_last=True,
-    ),
+    'quick': _QUICK,
+    # GPU: longer schedule, bf16 (amp auto), larger batches, cases and patches on the device
+    'full': _FULL,
+    # the one tiny config of the tests and notebook examples: a few seconds on a CPU
+    'tiny': dict(model_size='tiny', patch_size=[16, 16, 16], batch_size=2, iterations_per_epoch=3, epochs=2, val_every=1,
+                 tensorboard=False),
+    # the journey's two budgets per study profile (see `STUDY_PROFILES`): `baseline` for the reference model,
+    # `short` for every ablation arm and HPO trial
+    'quick-baseline': {**_QUICK, **dict(epochs=16, iterations_per_epoch=25, val_every=4, time_limit_s=None)},
+    'quick-short': {**_QUICK, **dict(epochs=8, iterations_per_epoch=10, warmup_epochs=1, val_every=1000,
+                                     time_limit_s=120.0)},
+    'full-baseline': _FULL,
+    'full-short': {**_FULL, **dict(epochs=40, iterations_per_epoch=50, warmup_epochs=4, val_every=1000,
+                                   time_limit_s=900.0)},
+    'smoke-baseline': {**_QUICK, **dict(model_size='tiny', epochs=2, iterations_per_epoch=2, batch_size=2, val_every=1,
+                                        time_limit_s=None)},
+    'smoke-short': {**_QUICK, **dict(model_size='tiny', epochs=1, iterations_per_epoch=2, batch_size=2, val_every=1000,
+                                     time_limit_s=None)},
 }
 
+STUDY_PROFILES = {
+    # the journey's profiles: training profiles `<name>-baseline` and `<name>-short`, seeds of the reproducibility
+    # check, HPO trials and their validation interval, and the cases and repeats of the benchmarks
+    'quick': dict(seeds=3, hpo_trials=4, hpo_val_every=4, bench_cases=6, bench_repeats=1),
+    'full': dict(seeds=3, hpo_trials=24, hpo_val_every=10, bench_cases=42, bench_repeats=3),
+    'smoke': dict(seeds=2, hpo_trials=2, hpo_val_every=1, bench_cases=2, bench_repeats=1),
+}
+
+def study_profile(name: str) -> dict:
+    "A journey profile: `baseline` and `short` (training profile names) and the study's counts."
+    if name not in STUDY_PROFILES:
+        raise SegcoreError(f'unknown profile {name!r}; choose from {", ".join(STUDY_PROFILES)}')
+    return {'baseline': f'{name}-baseline', 'short': f'{name}-short', **STUDY_PROFILES[name]}
+
+# %% ../nbs/08_config.ipynb 10
 def _field_types() -> dict: return {f.name: f for f in fields(TrainConfig)}
 
 def _set(d: dict, key: str, value, source: str):
@@ -109,20 +123,19 @@ def _set(d: dict, key: str, value, source: str):
     ft = _field_types()
     if top not in ft:
         near = [k for k in ft if top.split('_')[0] in k][:5]
-        raise SegcoreError(
-            f'{source}: unknown config key {top!r}'
-            + (f' (did you mean {", ".join(near)}?)' if near else '')
-            + f'; known keys: {", ".join(ft)}'
-        )
-    if rest:
-        sub = dict(d.get(top) or {}) if isinstance(d.get(top), dict) or d.get(top) is None else None
-        if sub is None: raise SegcoreError(f'{source}: {top!r} is not a mapping, cannot set {key!r}')
-        cur = sub
-        *path, last = rest.split('.')
-        for p in path: cur = cur.setdefault(p, {})
-        cur[last] = value
-        d[top] = sub
-    else: d[top] = value
+        hint = f' (did you mean {", ".join(near)}?)' if near else ''
+        raise SegcoreError(f'{source}: unknown config key {top!r}{hint}; known keys: {", ".join(ft)}')
+    if not rest:
+        d[top] = value
+        return
+    if not (d.get(top) is None or isinstance(d.get(top), dict)):
+        raise SegcoreError(f'{source}: {top!r} is not a mapping, cannot set {key!r}')
+    sub = dict(d.get(top) or {})
+    cur = sub
+    *path, last = rest.split('.')
+    for p in path: cur = cur.setdefault(p, {})
+    cur[last] = value
+    d[top] = sub
 
 def parse_override(s: str) -> tuple:
     "`'key=value'` → (key, YAML-parsed value): `lr=1e-3` → 1e-3, `loss={dice: 1}` → dict, `data=null` → None."
@@ -138,93 +151,116 @@ def read_config_file(path) -> dict:
     "Read a YAML or JSON config file into a dict; errors name the file."
     path = Path(path)
     try: d = yaml.safe_load(path.read_text())     # YAML is a superset of JSON
-    except FileNotFoundError: raise SegcoreError(f'{path}: config file does not exist')
+    except FileNotFoundError: raise SegcoreError(f'{path}: config file does not exist') from None
+    except (OSError, UnicodeDecodeError) as e: raise SegcoreError(f'{path}: cannot read the config file ({e})') from None
     except yaml.YAMLError as e: raise SegcoreError(f'{path}: not valid YAML/JSON ({e})') from e
     if d is None: return {}
     if not isinstance(d, dict): raise SegcoreError(f'{path}: a config file must hold a mapping of keys to values')
     return d
 
-# %% ../nbs/08_config.ipynb 8
+# %% ../nbs/08_config.ipynb 12
 COMPILE_MODES = ('off', 'default', 'reduce-overhead', 'max-autotune')
+_COUNTS = ('n_folds', 'epochs', 'batch_size', 'iterations_per_epoch', 'grad_accum', 'val_every', 'checkpoint_every')
+_INDICES = ('fold', 'seed', 'split_seed', 'warmup_epochs', 'freeze_encoder_epochs')
+_CHOICES = {'optimizer': ('adam', 'adamw', 'sgd'), 'scheduler': ('warmup_cosine', 'onecycle', 'plateau', 'none'),
+            'amp': ('auto', 'bf16', 'fp16', 'none'), 'compile': COMPILE_MODES, 'model_size': ('tiny', 'small', 'base')}
 
-def _check(cfg: TrainConfig) -> TrainConfig:
-    def num(x):
-        return isinstance(x, (int, float)) and not isinstance(x, bool)
-    problems = []
-    for k in (
-        'fold',
-        'n_folds',
-        'epochs',
-        'batch_size',
-        'iterations_per_epoch',
-        'grad_accum',
-        'val_every',
-        'seed',
-        'warmup_epochs',
-        'freeze_encoder_epochs',
-        'split_seed',
-        'checkpoint_every',
-    ):
+def _num(x) -> bool: return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+def _int(x) -> bool: return isinstance(x, int) and not isinstance(x, bool)
+
+def _value_problems(cfg: TrainConfig) -> list:
+    "Type and range problems of every field, one message each."
+    p = [f'{k} must be an integer >= 1 (got {getattr(cfg, k)!r})' for k in _COUNTS
+         if not (_int(getattr(cfg, k)) and getattr(cfg, k) >= 1)]
+    p += [f'{k} must be a non-negative integer (got {getattr(cfg, k)!r})' for k in _INDICES
+          if not (_int(getattr(cfg, k)) and getattr(cfg, k) >= 0)]
+    p += [f'{k} must be one of {", ".join(v)} (got {getattr(cfg, k)!r})' for k, v in _CHOICES.items()
+          if getattr(cfg, k) not in v]
+    ranges = {'lr': (0, None, False), 'weight_decay': (0, None, True), 'momentum': (0, 1, True),
+              'test_fraction': (0, 1, True), 'pos_ratio': (0, 1, True), 'val_overlap': (0, 1, True)}
+    for k, (lo, hi, closed) in ranges.items():
         v = getattr(cfg, k)
-        if not isinstance(v, int) or isinstance(v, bool) or v < 0:
-            problems.append(f'{k} must be a non-negative integer (got {v!r})')
-    for k in ('lr', 'weight_decay', 'momentum', 'test_fraction', 'pos_ratio', 'val_overlap'):
-        if not num(getattr(cfg, k)): problems.append(f'{k} must be a number (got {getattr(cfg, k)!r})')
-    if num(cfg.pos_ratio) and not 0 <= cfg.pos_ratio <= 1: problems.append('pos_ratio must be in [0, 1]')
-    if num(cfg.test_fraction) and not 0 <= cfg.test_fraction < 1: problems.append('test_fraction must be in [0, 1)')
-    if not (
-        isinstance(cfg.patch_size, (list, tuple))
-        and len(cfg.patch_size) in (2, 3)
-        and all(isinstance(p, int) and p > 0 for p in cfg.patch_size)
-    ):
-        problems.append(f'patch_size must be 2 or 3 positive integers (got {cfg.patch_size!r})')
-    if cfg.optimizer not in ('adam', 'adamw', 'sgd'):
-        problems.append(f'optimizer must be adam, adamw or sgd (got {cfg.optimizer!r})')
-    if cfg.scheduler not in ('warmup_cosine', 'onecycle', 'plateau', 'none'):
-        problems.append(f'unknown scheduler {cfg.scheduler!r}')
-    if cfg.amp not in ('auto', 'bf16', 'fp16', 'none'):
-        problems.append(f'amp must be auto, bf16, fp16 or none (got {cfg.amp!r})')
-    if cfg.compile not in COMPILE_MODES:
-        problems.append(f'compile must be one of {", ".join(COMPILE_MODES)} (got {cfg.compile!r})')
+        ok = _num(v) and (v >= lo if closed else v > lo) and (hi is None or v < hi or (k == 'pos_ratio' and v == hi))
+        if not ok: p.append(f'{k} must be a number in {"[" if closed else "("}{lo}, {hi if hi is not None else "∞"}) (got {v!r})')
+    for k in ('grad_clip', 'time_limit_s'):
+        if getattr(cfg, k) is not None and not (_num(getattr(cfg, k)) and getattr(cfg, k) > 0):
+            p.append(f'{k} must be a positive number or null (got {getattr(cfg, k)!r})')
+    for k in ('early_stopping', 'num_threads'):
+        if getattr(cfg, k) is not None and not (_int(getattr(cfg, k)) and getattr(cfg, k) >= 1):
+            p.append(f'{k} must be an integer >= 1 or null (got {getattr(cfg, k)!r})')
+    if not (isinstance(cfg.patch_size, (list, tuple)) and len(cfg.patch_size) in (2, 3)
+            and all(_int(s) and s > 0 for s in cfg.patch_size)):
+        p.append(f'patch_size must be 2 or 3 positive integers (got {cfg.patch_size!r})')
+    elif cfg.target_spacing is not None and not (isinstance(cfg.target_spacing, (list, tuple))
+                                                 and len(cfg.target_spacing) == len(cfg.patch_size)
+                                                 and all(_num(s) and s > 0 for s in cfg.target_spacing)):
+        p.append(f'target_spacing must be null or {len(cfg.patch_size)} positive numbers (got {cfg.target_spacing!r})')
+    if not (isinstance(cfg.patch_scales, (list, tuple)) and cfg.patch_scales and all(_num(s) and s > 0 for s in cfg.patch_scales)):
+        p.append(f'patch_scales must be a list of positive numbers (got {cfg.patch_scales!r})')
+    for k in ('model_kwargs', 'loss_schedule'):
+        if not isinstance(getattr(cfg, k), dict): p.append(f'{k} must be a mapping (got {getattr(cfg, k)!r})')
     if cfg.device not in ('auto', 'cpu', 'cuda') and not str(cfg.device).startswith('cuda:'):
-        problems.append(f'unknown device {cfg.device!r}')
-    if not isinstance(cfg.loss, (dict, str)): problems.append('loss must be a name or a {name: weight} mapping')
-    if cfg.n_folds >= 1 and cfg.fold >= cfg.n_folds:
-        problems.append(f'fold {cfg.fold} does not exist with n_folds={cfg.n_folds}')
-    if problems: raise SegcoreError('invalid training config: ' + '; '.join(problems))
-    return cfg
+        p.append(f'unknown device {cfg.device!r}: auto, cpu, cuda or cuda:N')
+    if _int(cfg.n_folds) and _int(cfg.fold) and cfg.n_folds >= 1 and cfg.fold >= cfg.n_folds:
+        p.append(f'fold {cfg.fold} does not exist with n_folds={cfg.n_folds}')
+    return p
 
-_FLOAT_KEYS = (
-    'lr',
-    'weight_decay',
-    'momentum',
-    'test_fraction',
-    'pos_ratio',
-    'val_overlap',
-    'grad_clip',
-    'time_limit_s',
-)
+# %% ../nbs/08_config.ipynb 14
+def _name_problems(cfg: TrainConfig) -> list:
+    "Unknown model, loss or augmentation names, and a patch the network cannot take (imports torch and MONAI)."
+    from segcore.models import MODELS, model_spec, check_patch_size
+    from segcore.losses import LOSSES, WeightSchedule
+    from segcore.augment import augment_config
+    p = []
+    if cfg.model not in MODELS: p.append(f'unknown model {cfg.model!r}; available: {", ".join(sorted(MODELS))}')
+    loss = {cfg.loss: 1.0} if isinstance(cfg.loss, str) else cfg.loss
+    if not isinstance(loss, dict) or not loss:
+        p.append(f'loss must be a name or a {{name: weight}} mapping (got {cfg.loss!r})')
+        loss = {}
+    bad = [k for k in loss if k not in LOSSES]
+    if bad: p.append(f'unknown loss name(s) {bad}; known: {", ".join(sorted(LOSSES))}')
+    if any(not _num(w) or w < 0 for w in loss.values()): p.append(f'loss weights must be numbers >= 0 (got {cfg.loss!r})')
+    if isinstance(cfg.loss_schedule, dict) and cfg.loss_schedule:
+        try: WeightSchedule(cfg.loss_schedule)
+        except ValueError as e: p.append(f'loss_schedule: {e}')
+        extra = sorted(set(cfg.loss_schedule) - set(loss))
+        if extra: p.append(f'loss_schedule names {extra}, which are not terms of the loss {sorted(loss)}')
+    try: augment_config(cfg.augment)
+    except (TypeError, ValueError) as e: p.append(f'augment: {e}')
+    if not p and isinstance(cfg.model_kwargs, dict):
+        try: check_patch_size(model_spec(cfg, 1, 2), cfg.patch_size)
+        except ValueError as e: p.append(str(e))
+    return p
 
+# %% ../nbs/08_config.ipynb 16
+_FLOAT_KEYS = ('lr', 'weight_decay', 'momentum', 'test_fraction', 'pos_ratio', 'val_overlap', 'grad_clip', 'time_limit_s')
 
-def load_config(profile: str | None = None, file=None, overrides=None, **kw) -> TrainConfig:
+def load_config(profile: str | None = None, file=None, overrides=None, source: str = 'override', **kw) -> TrainConfig:
     """Build a `TrainConfig`: defaults < `profile` < `file` (YAML/JSON) < `overrides` (list of 'k=v' strings
-    or a dict, e.g. papermill parameters) < `kw`."""
+    or a dict, e.g. papermill parameters) < `kw`. Every field is checked; errors name `source` or the file."""
     d = TrainConfig().to_dict()
     if profile:
         if profile not in PROFILES: raise SegcoreError(f'unknown profile {profile!r}; known: {", ".join(PROFILES)}')
         for k, v in PROFILES[profile].items(): _set(d, k, v, f'profile {profile}')
     if file:
         for k, v in read_config_file(file).items(): _set(d, k, v, str(file))
-    if isinstance(overrides, dict): items = list(overrides.items())
-    else: items = [parse_override(s) for s in (overrides or [])]
-    for k, v in items + list(kw.items()): _set(d, k, v, 'override')
+    items = list(overrides.items()) if isinstance(overrides, dict) else [parse_override(s) for s in (overrides or [])]
+    for k, v in items + list(kw.items()): _set(d, k, v, source)
     for k in _FLOAT_KEYS:            # YAML files read '1e-3' as a string too
         if isinstance(d[k], str):
             try: d[k] = float(d[k])
             except ValueError: pass
-    if isinstance(d['compile'], bool):
-        d['compile'] = 'default' if d['compile'] else 'off'  # YAML reads off/on/true as booleans
-    return _check(TrainConfig(**d))
+    if isinstance(d['compile'], bool): d['compile'] = 'default' if d['compile'] else 'off'   # YAML: off/on are booleans
+    cfg = TrainConfig(**d)
+    problems = _value_problems(cfg)
+    problems = problems or _name_problems(cfg)
+    if problems: raise SegcoreError(f'invalid training config ({source if not file else file}): ' + '; '.join(problems))
+    return cfg
+
+def config_from_dict(d, source: str = 'saved config') -> TrainConfig:
+    "The `TrainConfig` a saved dict describes (a run's `config.json`, a checkpoint's `config`); errors name `source`."
+    if not isinstance(d, dict): raise SegcoreError(f'{source}: a config must be a mapping, not {type(d).__name__}')
+    return load_config(overrides=d, source=source)
 
 def save_config(cfg: TrainConfig, path) -> Path:
     "Write the config as JSON (atomically)."

@@ -86,15 +86,13 @@ def _scan(folder: Path, root: Path, findings: list, recursive=True) -> list:
     for p in sorted(folder.rglob('*') if recursive else folder.iterdir()):
         if p.is_dir(): continue
         if p.name.startswith('._'):
-            findings.append(
-                Finding(None, _rel(p, root), 'non_image_file', 'macOS resource-fork file (._*), ignored', 'warning')
-            )
+            findings.append(Finding(None, _rel(p, root), 'non_image_file', 'macOS resource-fork file (._*), ignored',
+                                    'warning'))
             continue
         if image_ext(p) is None and p.suffix.lower() != '.raw':
             if p.name not in IGNORED_NAMES:
-                findings.append(
-                    Finding(None, _rel(p, root), 'non_image_file', f'not an image file ({p.name}), ignored', 'warning')
-                )
+                findings.append(Finding(None, _rel(p, root), 'non_image_file', f'not an image file ({p.name}), ignored',
+                                        'warning'))
             continue
         if image_ext(p): out.append(p)
     return out
@@ -152,14 +150,8 @@ def read_dataset_json(root: Path, findings: list) -> dict:
         if not isinstance(meta, dict): raise ValueError('top level is not an object')
         return meta
     except Exception as e:
-        findings.append(
-            Finding(
-                None,
-                'dataset.json',
-                'bad_dataset_json',
-                f'dataset.json cannot be parsed ({e}); folders scanned instead',
-            )
-        )
+        findings.append(Finding(None, 'dataset.json', 'bad_dataset_json',
+                                f'dataset.json cannot be parsed ({e}); folders scanned instead'))
         return {}
 
 def discover_msd(root: Path, findings: list) -> DatasetIndex:
@@ -178,35 +170,22 @@ def discover_msd(root: Path, findings: list) -> DatasetIndex:
         for i, ent in enumerate(meta['training']):
             img, lab = ent.get('image'), ent.get('label')
             if not isinstance(img, str):
-                findings.append(
-                    Finding(None, 'dataset.json', 'bad_dataset_json', f'training entry {i} has no image path')
-                )
+                findings.append(Finding(None, 'dataset.json', 'bad_dataset_json',
+                                        f'training entry {i} has no image path'))
                 continue
             ip, lp = root / img, (root / lab if isinstance(lab, str) else None)
             bad = [q for q in (ip, lp) if q is not None and not _inside(q, root)]
             if bad:
-                findings.append(
-                    Finding(
-                        strip_ext(ip),
-                        'dataset.json',
-                        'path_outside_root',
-                        f'training entry {i} points outside the dataset folder '
-                        f'({", ".join(map(str, [img, lab]))}); refused',
-                    )
-                )
+                findings.append(Finding(strip_ext(ip), 'dataset.json', 'path_outside_root',
+                                        f'training entry {i} points outside the dataset folder '
+                                        f'({", ".join(map(str, [img, lab]))}); refused'))
                 continue
             cid = strip_ext(ip)
             seen[cid] += 1
             entries.append((cid, ip, lp, ent))
         for cid in sorted(c for c, n in seen.items() if n > 1):
-            findings.append(
-                Finding(
-                    cid,
-                    'dataset.json',
-                    'duplicate_id',
-                    f'{seen[cid]} training entries share the case id {cid!r}; none is used',
-                )
-            )
+            findings.append(Finding(cid, 'dataset.json', 'duplicate_id',
+                                    f'{seen[cid]} training entries share the case id {cid!r}; none is used'))
         for cid, ip, lp, ent in entries:
             if seen[cid] > 1: continue
             listed.update(q.resolve() for q in (ip, lp) if q)
@@ -221,15 +200,8 @@ def discover_msd(root: Path, findings: list) -> DatasetIndex:
             if d.is_dir():
                 for p in _scan(d, root, findings):
                     if p.resolve() not in listed:
-                        findings.append(
-                            Finding(
-                                strip_ext(p),
-                                _rel(p, root),
-                                'unlisted_file',
-                                'in the folder but not listed in dataset.json; ignored',
-                                'warning',
-                            )
-                        )
+                        findings.append(Finding(strip_ext(p), _rel(p, root), 'unlisted_file',
+                                                'in the folder but not listed in dataset.json; ignored', 'warning'))
     else:   # nnU-Net v2 (or MSD without a training list): pair files by name
         if not img_dir.is_dir(): raise DataError(root, 'MSD/nnU-Net layout needs an imagesTr/ folder')
         by_case = defaultdict(dict)
@@ -280,18 +252,9 @@ def discover_paired(
              for k, p in sorted(imgs.items())]
     orphans = [p for k, p in sorted(labs.items()) if k not in imgs]
     chans = meta.get('channel_names') or meta.get('modality')
-    return DatasetIndex(
-        root,
-        layout,
-        cases,
-        _parse_labels(meta.get('labels')),
-        [str(v) for _, v in sorted(chans.items())] if isinstance(chans, dict) else None,
-        findings,
-        orphans,
-        [],
-        bool(meta.get('synthetic')) or (root / 'SYNTHETIC.txt').exists(),
-        meta.get('name'),
-    )
+    return DatasetIndex(root, layout, cases, _parse_labels(meta.get('labels')),
+                        [str(v) for _, v in sorted(chans.items())] if isinstance(chans, dict) else None, findings,
+                        orphans, [], bool(meta.get('synthetic')) or (root / 'SYNTHETIC.txt').exists(), meta.get('name'))
 
 # %% ../nbs/02_data.ipynb 14
 LUNA_COLUMNS = ('seriesuid', 'coordX', 'coordY', 'coordZ', 'diameter_mm')
@@ -386,14 +349,8 @@ def discover_multimodal(root: Path, findings: list) -> DatasetIndex:
         lab = next((p for m, p in mods.items() if LABEL_SUFFIX.search('_' + m)), None)
         missing = [m for m in channels if m not in mods]
         if missing:
-            findings.append(
-                Finding(
-                    cid,
-                    cid,
-                    'channel_count',
-                    f'missing channel(s) {", ".join(missing)} (expected {", ".join(channels)})',
-                )
-            )
+            findings.append(Finding(cid, cid, 'channel_count',
+                                    f'missing channel(s) {", ".join(missing)} (expected {", ".join(channels)})'))
             continue
         cases.append(Case(cid, cid, [mods[m] for m in channels], lab, 'multimodal'))
     return DatasetIndex(root, 'multimodal', cases, _parse_labels(meta.get('labels')), channels, findings,
@@ -440,13 +397,11 @@ def discover(root, layout: str | None = None) -> DatasetIndex:
     else: raise ValueError(f'unknown layout {layout!r}; known: {", ".join(LAYOUTS)}')
     for c in idx.cases:
         if c.label is None and c.layout != 'luna16':
-            idx.findings.append(
-                Finding(c.case_id, _rel(c.images[0], root), 'image_without_label', 'image has no label file', 'warning')
-            )
+            idx.findings.append(Finding(c.case_id, _rel(c.images[0], root), 'image_without_label',
+                                        'image has no label file', 'warning'))
     for p in idx.orphan_labels:
-        idx.findings.append(
-            Finding(strip_ext(p), _rel(p, root), 'label_without_image', 'label file has no image', 'warning')
-        )
+        idx.findings.append(Finding(strip_ext(p), _rel(p, root), 'label_without_image', 'label file has no image',
+                                    'warning'))
     return idx
 
 # %% ../nbs/02_data.ipynb 20
@@ -499,9 +454,8 @@ def check_case(case: Case, classes: dict | None = None, n_channels: int | None =
     else:
         multi = [p for p, v in zip(case.images, vols) if v.n_channels != 1]
         if multi:
-            return None, [
-                F(multi[0], 'channel_count', 'one file per channel expected, but this file holds several channels')
-            ]
+            return None, [F(multi[0], 'channel_count',
+                            'one file per channel expected, but this file holds several channels')]
         img = np.stack([v.array.reshape(ref.spatial_shape) for v in vols])
     img = img.astype(np.float32, copy=False)
     lab = None
@@ -513,26 +467,14 @@ def check_case(case: Case, classes: dict | None = None, n_channels: int | None =
         la = lv.array
         if la.ndim > lv.ndim and lv.n_channels == 1: la = la.reshape(lv.spatial_shape)
         if la.ndim != lv.ndim:
-            found.append(
-                F(case.label, 'wrong_ndim', f'label has {lv.n_channels} channels (shape {la.shape}); one expected')
-            )
+            found.append(F(case.label, 'wrong_ndim',
+                           f'label has {lv.n_channels} channels (shape {la.shape}); one expected'))
         elif lv.spatial_shape != ref.spatial_shape:
-            found.append(
-                F(
-                    case.label,
-                    'shape_mismatch',
-                    f'label shape {lv.spatial_shape} differs from image shape {ref.spatial_shape}',
-                )
-            )
+            found.append(F(case.label, 'shape_mismatch',
+                           f'label shape {lv.spatial_shape} differs from image shape {ref.spatial_shape}'))
         elif not _same_geometry(lv, ref):
-            found.append(
-                F(
-                    case.label,
-                    'affine_mismatch',
-                    'label affine differs from the image affine '
-                    f'(max difference {np.abs(lv.affine - ref.affine).max():.3g} mm)',
-                )
-            )
+            found.append(F(case.label, 'affine_mismatch', 'label affine differs from the image affine '
+                           f'(max difference {np.abs(lv.affine - ref.affine).max():.3g} mm)'))
         elif la.dtype.kind == 'f' and not (np.all(np.isfinite(la)) and np.all(la == np.round(la))):
             found.append(F(case.label, 'label_values', 'label holds non-integer (or NaN/Inf) values'))
         else:

@@ -97,9 +97,8 @@ def build_docs(out=None, force: bool = False) -> list:
     pages = []
     for p, (stem, title, _) in zip(nbs, entries):
         pages.append(atomic_write_text(out / f'{stem}.html', _page(p, nav)))
-    rows = ''.join(
-        f'<tr><td><a href="{s}.html">{_html.escape(t)}</a></td><td>{_html.escape(d)}</td></tr>' for s, t, d in entries
-    )
+    rows = ''.join(f'<tr><td><a href="{s}.html">{_html.escape(t)}</a></td><td>{_html.escape(d)}</td></tr>' for s, t,
+                   d in entries)
     atomic_write_text(
         out / 'index.html',
         '<!doctype html><html><head><meta charset="utf-8"><title>segcore documentation</title>'

@@ -6,144 +6,69 @@
 from __future__ import annotations
 from pathlib import Path
 import numpy as np
-import torch
 from tqdm.auto import tqdm
 from .core import DataError, SegcoreError, atomic_write_json, environment_info
-from .train import load_checkpoint, resolve_device, amp_dtype
+from .rundir import RunDir
 from .stats import bootstrap_ci
-from .pipeline import preprocess, predict_logits, dice_per_class
+from .pipeline import dice_per_class
 
 # %% auto 0
-__all__ = ['load_run_model', 'to_source_grid', 'predict_image', 'evaluate_run', 'evaluate_folders']
+__all__ = ['SPLIT_NAMES', 'evaluate_run', 'evaluate_folders']
 
 # %% ../nbs/14_evaluate.ipynb 5
-def load_run_model(run_dir, device='auto', which='best.pt'):
-    "(model in eval mode, checkpoint dict) from a run folder; loaded with `weights_only=True`."
-    from segcore.models import build_model
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir(): raise DataError(run_dir, 'run folder does not exist', 'missing')
-    dev = resolve_device(device)
-    ck = load_checkpoint(run_dir / which, dev)
-    s = ck['model_spec']
-    model = build_model(
-        s['name'],
-        s['in_channels'],
-        s['out_channels'],
-        s['spatial_dims'],
-        size=s['size'],
-        img_size=s['img_size'],
-        **s['kwargs'],
-    )
-    model.load_state_dict(ck['model'])
-    model.to(dev).eval()
-    return model, ck
+def _seen_in_training(run: RunDir, data, cases) -> list:
+    "Case ids of `cases` that the run trained or validated on, when `data` is the run's own dataset."
+    try:
+        if Path(run.summary()['data']['path']).resolve() != Path(data).resolve(): return []
+        return sorted(set(cases) & set(run.splits().train_val_ids))
+    except (KeyError, TypeError, DataError): return []
 
-def to_source_grid(logits: torch.Tensor, affine, source_affine, source_shape) -> torch.Tensor:
-    "Resample logits (K, *S) from the grid `affine` onto the source grid (linear)."
-    if tuple(logits.shape[1:]) == tuple(source_shape) and np.allclose(affine, source_affine, atol=1e-4): return logits
-    from monai.transforms import SpatialResample
-    from monai.data import MetaTensor
-    mt = MetaTensor(logits.float().cpu(), affine=torch.as_tensor(affine))
-    out = SpatialResample(mode='bilinear', padding_mode='border')(
-        mt, dst_affine=torch.as_tensor(source_affine), spatial_size=tuple(source_shape)
-    )
-    return out.as_tensor()
+def _subset(run: RunDir, split: str) -> set | None:
+    "Case ids of the run's held-out test split ('test') or its validation fold ('val'); None for 'all'."
+    if split not in ('all', 'test', 'val'): raise SegcoreError(f"split must be all, test or val (got {split!r})")
+    if split == 'all': return None
+    sp = run.splits()
+    if split == 'test': return set(sp.held_out().case_ids)      # evaluation is the one place the test split is read
+    return set(sp.fold(run.config().fold).val)
 
-def predict_image(model, ck: dict, image: np.ndarray, affine, device='cpu') -> np.ndarray:
-    "Label map (*S) on the input's own grid for a raw image (C, *S) with its affine."
-    cfg = ck['config']
-    img, _, aff = preprocess(image, affine, None, cfg.get('target_spacing'))
-    dev = torch.device(device)
-    lg = predict_logits(
-        model,
-        img,
-        cfg['patch_size'],
-        dev,
-        cfg.get('val_overlap', 0.5),
-        amp_dtype=amp_dtype(cfg.get('amp', 'none'), dev),
-    )
-    lg = to_source_grid(lg, aff, affine, image.shape[1:])
-    return lg.argmax(0).cpu().numpy().astype(np.uint8)
+SPLIT_NAMES = {'all': 'all usable labelled cases of the given folder',
+               'test': "the run's held-out test split (patient-grouped, never used for training or tuning)",
+               'val': "the run's validation fold (patient-grouped)"}
 
 # %% ../nbs/14_evaluate.ipynb 6
-def _seen_in_training(run_dir, data, cases) -> list:
-    "Case ids of `cases` that the run trained or validated on, when `data` is the run's own dataset."
-    import json
-    from segcore.splits import Splits
-    run_dir = Path(run_dir)
-    try:
-        trained_on = json.loads((run_dir / 'summary.json').read_text())['data']['path']
-        if Path(trained_on).resolve() != Path(data).resolve(): return []
-        return sorted(set(cases) & set(Splits.load(run_dir / 'splits.json').train_val_ids))
-    except (OSError, KeyError, ValueError, DataError): return []
-
-def _subset(run_dir, split: str) -> set | None:
-    "Case ids of the run's held-out test split ('test') or its validation fold ('val'); None for 'all'."
-    if split == 'all': return None
-    import json
-    from segcore.splits import Splits
-    run_dir = Path(run_dir)
-    sp = Splits.load(run_dir / 'splits.json')
-    if split == 'test': return set(sp.held_out().case_ids)      # evaluation is the one place the test split is read
-    if split == 'val': return set(sp.fold(json.loads((run_dir / 'config.json').read_text())['fold']).val)
-    raise SegcoreError(f"split must be all, test or val (got {split!r})")
-
 def evaluate_run(run_dir, data, json_out=None, device='auto', progress=True, split: str = 'all') -> dict:
     """Dice per case and class of a run's best model on the usable labelled cases of `data` (any layout):
     all of them, or the run's held-out `split='test'` / validation `split='val'` cases.
     Cases that fail the loaders' checks are listed under `skipped` with the reason."""
     from segcore.data import discover, load_case
-    model, ck = load_run_model(run_dir, device)
-    dev = next(model.parameters()).device
+    from segcore.infer import Predictor
+    run = RunDir(run_dir).require()
+    keep = _subset(run, split)
+    pred = Predictor(run.path, device, postprocess='none')
     index = discover(data)
-    fg = [k for k in ck['classes'] if k != 0]
-    rows, skipped = [], []
-    keep = _subset(run_dir, split)
+    fg = [k for k in pred.ck['classes'] if k != 0]
     todo = [c for c in index.labelled if keep is None or c.case_id in keep]
     if keep is not None and len(todo) < len(keep):
-        raise DataError(
-            data, f'{len(keep) - len(todo)} of the {len(keep)} {split} cases of the run are not in this folder'
-        )
+        raise DataError(data, f'{len(keep) - len(todo)} of the {len(keep)} {split} cases of the run are not in this folder')
+    rows, skipped = [], []
     for case in tqdm(todo, desc='evaluate', disable=not progress, leave=False):
-        try:
-            lc = load_case(case, index)
+        try: lc = load_case(case, index)
         except DataError as e:
             skipped.append({'case': case.case_id, 'file': e.path, 'problem': e.problem})
             continue
-        pred = predict_image(model, ck, lc.image, lc.affine, dev)
-        for k, d in dice_per_class(pred, lc.label, fg).items():
-            rows.append({'case': case.case_id, 'class': k, 'dice': d})
+        label, _ = pred.predict_array(lc.image, lc.affine)
+        rows += [{'case': case.case_id, 'class': k, 'dice': d} for k, d in dice_per_class(label, lc.label, fg).items()]
     if not rows:
         raise DataError(data, 'no usable labelled case to evaluate' + (f' ({len(skipped)} skipped)' if skipped else ''))
     cases = sorted({r['case'] for r in rows})
-    per_case = [np.nanmean([r['dice'] for r in rows if r['case'] == c]) for c in cases]
-    m, lo, hi = bootstrap_ci(per_case)
-    per_class = {}
-    for k in fg:
-        km, kl, kh = bootstrap_ci([r['dice'] for r in rows if r['class'] == k])
-        per_class[str(k)] = {'mean': km, 'ci_low': kl, 'ci_high': kh}
-    seen = _seen_in_training(run_dir, data, cases) if split != 'test' else []
-    out = {
-        'format': 'segcore-evaluate/1',
-        'model': str(Path(run_dir).resolve()),
-        'data': str(Path(data).resolve()),
-        'cases': rows,
-        'skipped': skipped,
-        'summary': {
-            'mean_foreground_dice': m,
-            'ci95': [lo, hi],
-            'n_cases': len(cases),
-            'per_class': per_class,
-            'split': {
-                'all': 'all usable labelled cases of the given folder',
-                'test': "the run's held-out test split (patient-grouped, never used for training or tuning)",
-                'val': "the run's validation fold (patient-grouped)",
-            }[split],
-            'seen_in_training': seen,
-            'trained_epoch': ck.get('epoch'),
-        },
-        'environment': environment_info(),
-    }
+    m, lo, hi = bootstrap_ci([np.nanmean([r['dice'] for r in rows if r['case'] == c]) for c in cases])
+    per_class = {str(k): dict(zip(('mean', 'ci_low', 'ci_high'), bootstrap_ci([r['dice'] for r in rows if r['class'] == k])))
+                 for k in fg}
+    seen = _seen_in_training(run, data, cases) if split != 'test' else []
+    summary = {'mean_foreground_dice': m, 'ci95': [lo, hi], 'n_cases': len(cases), 'per_class': per_class,
+               'split': SPLIT_NAMES[split], 'seen_in_training': seen, 'trained_epoch': pred.ck.get('epoch')}
+    out = {'format': 'segcore-evaluate/1', 'model': str(run.path.resolve()), 'data': str(Path(data).resolve()),
+           'cases': rows, 'skipped': skipped, 'summary': summary, 'environment': environment_info()}
     if json_out: atomic_write_json(json_out, out)
     return out
 
@@ -179,18 +104,12 @@ def evaluate_folders(pred_dir, labels_dir, json_out=None, tolerance_mm: float = 
             continue
         pa, ra = np.asarray(p.array), np.asarray(r.array)
         if pa.shape != ra.shape:
-            skipped.append(
-                {'case': c, 'file': str(preds[c]), 'problem': f'shape {pa.shape} differs from the reference {ra.shape}'}
-            )
+            skipped.append({'case': c, 'file': str(preds[c]),
+                            'problem': f'shape {pa.shape} differs from the reference {ra.shape}'})
             continue
         if not np.allclose(p.affine, r.affine, atol=1e-3):
-            skipped.append(
-                {
-                    'case': c,
-                    'file': str(preds[c]),
-                    'problem': 'affine differs from the reference (not on the same grid)',
-                }
-            )
+            skipped.append({'case': c, 'file': str(preds[c]),
+                            'problem': 'affine differs from the reference (not on the same grid)'})
             continue
         ks = classes or sorted(int(k) for k in np.unique(ra) if k != 0) or [1]
         rows += case_metrics(
@@ -211,23 +130,12 @@ def evaluate_folders(pred_dir, labels_dir, json_out=None, tolerance_mm: float = 
     cases = sorted({r['case'] for r in rows})
     per_case = [np.nanmean([r['dice'] for r in rows if r['case'] == c]) for c in cases]
     mean_fg = describe(per_case)
-    out = {
-        'format': 'segcore-evaluate/1',
-        'pred': str(pred_dir.resolve()),
-        'labels': str(labels_dir.resolve()),
-        'cases': rows,
-        'skipped': skipped,
-        'unmatched': {'predictions': sorted(set(preds) - set(refs)), 'labels': sorted(set(refs) - set(preds))},
-        'summary': {
-            'n_cases': len(cases),
-            'tolerance_mm': tolerance_mm,
-            'mean_foreground_dice': mean_fg['mean'],
-            'ci95': [mean_fg['ci_low'], mean_fg['ci_high']],
-            'per_class': per_class,
-            'empty_masks': 'see segcore.metrics: both empty -> Dice 1, distances 0; one empty -> Dice 0, '
-            'distances NaN (excluded from means)',
-        },
-        'environment': environment_info(),
-    }
+    out = {'format': 'segcore-evaluate/1', 'pred': str(pred_dir.resolve()), 'labels': str(labels_dir.resolve()),
+           'cases': rows, 'skipped': skipped,
+           'unmatched': {'predictions': sorted(set(preds) - set(refs)), 'labels': sorted(set(refs) - set(preds))},
+           'summary': {'n_cases': len(cases), 'tolerance_mm': tolerance_mm, 'mean_foreground_dice': mean_fg['mean'],
+                       'ci95': [mean_fg['ci_low'], mean_fg['ci_high']], 'per_class': per_class,
+                       'empty_masks': 'see segcore.metrics: both empty -> Dice 1, distances 0; one empty -> Dice 0, '
+                       'distances NaN (excluded from means)'}, 'environment': environment_info()}
     if json_out: atomic_write_json(json_out, out)
     return out

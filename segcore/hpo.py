@@ -223,9 +223,8 @@ def space_from_dict(d, source: str = '<space>') -> SearchSpace:
         out[name] = _param(str(name), spec, source, out)
         _check_against_config(out[name], base, source)
     name = d.get('name') or (Path(source).stem if source != '<space>' else 'space')
-    return SearchSpace(
-        str(name), out, dict(base), None if source == '<space>' else source, str(d.get('description') or '')
-    )
+    return SearchSpace(str(name), out, dict(base), None if source == '<space>' else source,
+                       str(d.get('description') or ''))
 
 
 def load_space(path) -> SearchSpace:
@@ -520,9 +519,8 @@ def run_claimed_trial(study: optuna.Study, trial_id: int, objective, tag: str = 
         raise stop
     if state == TrialState.FAIL: _retry(lambda: trial.set_user_attr('error', scrub(err)[:4000]))
     if state == TrialState.PRUNED: _retry(lambda: trial.set_user_attr('pruned', err))
-    ft = _retry(
-        lambda: study.tell(trial, values if state == TrialState.COMPLETE else None, state=state, skip_if_finished=True)
-    )
+    ft = _retry(lambda: study.tell(trial, values if state == TrialState.COMPLETE else None, state=state,
+                                   skip_if_finished=True))
     _say(
         f'trial {ft.number} {state.name}{tag} '
         + (_fmt_values(study, values) if state == TrialState.COMPLETE else scrub(err)[:300])
@@ -541,9 +539,8 @@ def run_trials(study: optuna.Study, objective, tag: str = '', progress: bool = T
 # %% ../nbs/19_hpo.ipynb 26
 def trial_overrides(space: SearchSpace, values: dict, data=None, base_overrides=None) -> dict:
     "All `TrainConfig` overrides of a trial with parameter `values`."
-    return _merge(
-        space.base, space.overrides(values), base_overrides or {}, {'data': str(data)} if data is not None else {}
-    )
+    return _merge(space.base, space.overrides(values), base_overrides or {},
+                  {'data': str(data)} if data is not None else {})
 
 
 def _read_hwm_mb() -> float | None:
@@ -706,24 +703,14 @@ def default_study_name(space: SearchSpace, data=None) -> str:
 
 def _bind_study(study, space: SearchSpace, data, objectives, base_overrides, space_file, url):
     "Record what defines the study, or check that a resumed study was created with the same."
-    info = {
-        'space': space.to_dict(),
-        'space_sha256': space.fingerprint(),
-        'space_name': space.name,
-        'objectives': list(objectives),
-        'base_overrides': base_overrides,
-        'data': None if data is None else str(data),
-    }
+    info = {'space': space.to_dict(), 'space_sha256': space.fingerprint(), 'space_name': space.name,
+            'objectives': list(objectives), 'base_overrides': base_overrides,
+            'data': None if data is None else str(data)}
     prev = _info(study)
     if not prev:
-        study.set_user_attr(
-            'segcore_hpo',
-            {
-                **info,
-                'space_file': str(space_file),
-                'created': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'),
-            },
-        )
+        study.set_user_attr('segcore_hpo',
+                            {**info, 'space_file': str(space_file),
+                             'created': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')})
         return
     diff = [k for k in ('space_sha256', 'objectives', 'base_overrides') if prev.get(k) != info[k]]
     if diff:
@@ -753,21 +740,9 @@ def _worker_env(k: int, password: str | None) -> dict:
     if len(gpus) > 1: env['CUDA_VISIBLE_DEVICES'] = gpus[k % len(gpus)]
     return env
 
-def run_hpo(
-    space,
-    data=None,
-    out=None,
-    n_trials: int = 10,
-    storage=None,
-    study=None,
-    workers: int = 1,
-    objectives=('dice',),
-    pruner='median',
-    seed: int = 0,
-    base_overrides=None,
-    progress: bool = True,
-    sampler='tpe',
-) -> dict:
+def run_hpo(space, data=None, out=None, n_trials: int = 10, storage=None, study=None, workers: int = 1,
+            objectives=('dice',), pruner='median', seed: int = 0, base_overrides=None, progress: bool = True,
+            sampler='tpe') -> dict:
     """Run (or resume) a study until it holds `n_trials` trials in all; returns `hpo_summary` plus `out`,
     `added`, `best_config` and `workers` (exit codes). Writes `<out>/hpo_summary.json`, `trials.csv`,
     `best_config.yaml` and one run folder per trial under `<out>/trials/`."""
@@ -860,18 +835,8 @@ def hpo_cli(
     space, data, trials, storage=None, study=None, workers=1, out=None, objectives='dice', pruner='median', seed=0
 ) -> int:
     "`segcore hpo`: run the study, print the best result, the exported config and the optuna-dashboard command."
-    s = run_hpo(
-        space,
-        data,
-        out,
-        trials,
-        storage=storage,
-        study=study,
-        workers=workers,
-        objectives=objectives,
-        pruner=pruner,
-        seed=seed,
-    )
+    s = run_hpo(space, data, out, trials, storage=storage, study=study, workers=workers, objectives=objectives,
+                pruner=pruner, seed=seed)
     _say(f"{s['n_trials']} trials in study {s['study']!r}: " + ', '.join(f'{n} {k}' for k, n in s['states'].items()))
     if s['states'].get('WAITING'):
         _say(f"{s['states']['WAITING']} trial(s) still waiting: rerun the same command to run (or resume) them")
@@ -892,19 +857,8 @@ def hpo_cli(
     _say(f"summary: {Path(s['out']) / 'hpo_summary.json'}; dashboard: optuna-dashboard {s['storage']}")
     return 0 if not any(s['workers']) else 1
 
-def run_worker(
-    storage,
-    study,
-    out,
-    space=None,
-    data=None,
-    pruner='median',
-    sampler='tpe',
-    seed=0,
-    worker_id=0,
-    threads=None,
-    progress=True,
-) -> list:
+def run_worker(storage, study, out, space=None, data=None, pruner='median', sampler='tpe', seed=0, worker_id=0,
+               threads=None, progress=True) -> list:
     "Run WAITING trials of an existing study until none is left; returns the trial numbers run here."
     url = normalise_storage(storage)
     st = optuna.load_study(study_name=study, storage=open_storage(url))
@@ -919,9 +873,8 @@ def run_worker(
         import torch
         torch.set_num_threads(int(threads))
     data = data if data is not None else info.get('data')
-    return run_trials(
-        st, make_objective(sp, out, data, info['objectives'], bo), tag=f' (worker {worker_id})', progress=progress
-    )
+    return run_trials(st, make_objective(sp, out, data, info['objectives'], bo), tag=f' (worker {worker_id})',
+                      progress=progress)
 
 
 def main(argv=None) -> int:
@@ -954,19 +907,8 @@ def main(argv=None) -> int:
     a = p.parse_args(argv)
     try:
         if a.command == 'worker':
-            run_worker(
-                a.storage,
-                a.study,
-                a.out,
-                a.space,
-                a.data,
-                a.pruner,
-                a.sampler,
-                a.seed,
-                a.worker_id,
-                a.threads,
-                not a.quiet,
-            )
+            run_worker(a.storage, a.study, a.out, a.space, a.data, a.pruner, a.sampler, a.seed, a.worker_id, a.threads,
+                       not a.quiet)
             return 0
         return hpo_cli(a.space, a.data, a.trials, a.storage, a.study, a.workers, a.out, a.objectives, a.pruner, a.seed)
     except SegcoreError as e:

@@ -4,14 +4,16 @@
 
 # %% ../nbs/18_infer.ipynb 3
 from __future__ import annotations
-import csv, io
+import csv, io, json
 from itertools import product
 from pathlib import Path
 import numpy as np
 import torch
 from tqdm.auto import tqdm
-from .core import DataError, SegcoreError, atomic_write_text, atomic_write_json
-from .pipeline import predict_logits_batch, preprocess
+from .core import DataError, SegcoreError, atomic_write_text
+from .models import amp_dtype
+from .rundir import RunDir
+from .pipeline import predict_logits_batch, preprocess, to_source_grid
 
 # %% auto 0
 __all__ = ['tta_members', 'TTA', 'enable_mc_dropout', 'predict_samples', 'uncertainty_maps', 'Predictor', 'collect_inputs',
@@ -123,73 +125,67 @@ def uncertainty_maps(probs: torch.Tensor, logits: torch.Tensor | None = None) ->
 
 # %% ../nbs/18_infer.ipynb 22
 class Predictor:
-    "Predict label maps (and uncertainty) for raw images with the best checkpoints of one or more runs."
+    "Label maps (and uncertainty) for raw images, with the best checkpoints of one or more runs."
     def __init__(self, runs, device='auto', tta: str = 'none', mc_dropout: int = 0, postprocess='auto'):
-        from segcore.evaluate import load_run_model
-        from segcore.train import amp_dtype
-        runs = runs if isinstance(runs, (list, tuple)) else [runs]
-        loaded = [load_run_model(r, device) for r in runs]
+        self.runs = [RunDir(r) for r in (runs if isinstance(runs, (list, tuple)) else [runs])]
+        loaded = [r.model('best', device) for r in self.runs]
         self.models = [m for m, _ in loaded]
-        self.ck = loaded[0][1]
-        specs = {
-            str({k: v for k, v in ck['model_spec'].items() if k in ('in_channels', 'out_channels', 'spatial_dims')})
-            for _, ck in loaded
-        }
-        if len(specs) > 1:
-            raise SegcoreError(f'runs of an ensemble must share channels, classes and dimensions: {specs}')
+        self.ck = loaded[0][1]                                   # the first run's best checkpoint
+        keys = ('in_channels', 'out_channels', 'spatial_dims')
+        specs = {str({k: ck['model_spec'].get(k) for k in keys}) for _, ck in loaded}
+        if len(specs) > 1: raise SegcoreError(f'runs of an ensemble must share channels, classes and dimensions: {specs}')
         self.device = next(self.models[0].parameters()).device
-        self.cfg = self.ck['config']
-        self.amp = amp_dtype(self.cfg.get('amp', 'none'), self.device)
+        self.cfg = self.runs[0].checkpoint_config(self.ck)        # TrainConfig: preprocessing, patch, overlap, amp
+        self.amp = amp_dtype(self.cfg.amp, self.device)
         self.tta, self.mc = tta, mc_dropout
         self.spec = self.ck['model_spec']
-        self.post = _load_postprocessing(runs[0], postprocess)
+        self.post = _load_postprocessing(self.runs[0], postprocess)
 
     def check_input(self, vol) -> None:
         "Raise `DataError` naming the file if `vol` cannot be fed to the model."
         s = self.spec
-        if not np.all(np.isfinite(vol.array)):
-            raise DataError(
-                vol.path, f'{int((~np.isfinite(vol.array)).sum())} NaN/Inf voxel(s) in the image', 'nonfinite'
-            )
+        bad = int((~np.isfinite(vol.array)).sum())
+        if bad: raise DataError(vol.path, f'{bad} NaN/Inf voxel(s) in the image', 'nonfinite')
         if vol.ndim != s['spatial_dims'] or (s['spatial_dims'] == 3 and 1 in vol.spatial_shape):
             raise DataError(vol.path, f"image shape {vol.array.shape} is not {s['spatial_dims']}D", 'wrong_ndim')
         if vol.n_channels != s['in_channels']:
-            raise DataError(
-                vol.path,
-                f"image has {vol.n_channels} channel(s); the model expects {s['in_channels']}",
-                'channel_count',
-            )
+            msg = f"image has {vol.n_channels} channel(s); the model expects {s['in_channels']}"
+            raise DataError(vol.path, msg, 'channel_count')
 
-    def __call__(self, vol, uncertainty: bool = False) -> tuple:
-        "(label map (*S) uint8 on the input grid, dict of uncertainty maps or None) for a `Volume`."
-        from segcore.evaluate import to_source_grid
-        self.check_input(vol)
-        image = vol.channels_first().astype(np.float32)
-        img, _, aff = preprocess(image, vol.affine, None, self.cfg.get('target_spacing'))
-        lg = predict_samples(self.models, img, self.cfg['patch_size'], self.device, self.tta, self.mc,
-                             self.cfg.get('val_overlap', 0.5), self.amp, return_logits=True)
+    def predict_array(self, image: np.ndarray, affine, uncertainty: bool = False) -> tuple:
+        "(label map (*S) uint8 on the input grid, uncertainty maps or None) for a raw image (C, *S) float32."
+        img, _, aff = preprocess(image, affine, None, self.cfg.target_spacing)
+        lg = predict_samples(self.models, img, self.cfg.patch_size, self.device, self.tta, self.mc,
+                             self.cfg.val_overlap, self.amp, return_logits=True)
         probs = torch.softmax(lg, 1)
-        mean = to_source_grid(torch.log(probs.mean(0).clamp_min(1e-12)), aff, vol.affine, vol.spatial_shape)
+        shape = tuple(image.shape[1:])
+        mean = to_source_grid(torch.log(probs.mean(0).clamp_min(1e-12)), aff, affine, shape)
         label = mean.argmax(0).cpu().numpy().astype(np.uint8)
         if self.post is not None: label = self.post(label)
         maps = None
         if uncertainty:
-            maps = {k: to_source_grid(v[None], aff, vol.affine, vol.spatial_shape)[0].cpu().numpy().astype(np.float32)
+            maps = {k: to_source_grid(v[None], aff, affine, shape)[0].cpu().numpy().astype(np.float32)
                     for k, v in uncertainty_maps(probs, lg).items()}
         return label, maps
 
-def _load_postprocessing(run, spec):
-    "The run's chosen post-processing (`RUN/postprocessing.json`) for spec 'auto', none for 'none', or a JSON file."
+    def __call__(self, vol, uncertainty: bool = False) -> tuple:
+        "(label map (*S) uint8 on the input grid, dict of uncertainty maps or None) for a checked `Volume`."
+        self.check_input(vol)
+        return self.predict_array(vol.channels_first().astype(np.float32), vol.affine, uncertainty)
+
+def _load_postprocessing(run: RunDir, spec):
+    "The run's chosen post-processing (`postprocessing.json`) for 'auto', none for 'none', or a JSON file's."
+    from segcore.postprocess import Postprocessor
     if spec in (None, 'none'): return None
-    p = Path(run) / 'postprocessing.json' if spec == 'auto' else Path(spec)
+    p = run.file('postprocessing') if spec == 'auto' else Path(spec)
     if not p.exists():
         if spec == 'auto': return None
         raise DataError(p, 'post-processing file does not exist', 'missing')
-    from segcore.postprocess import Postprocessor
-    import json
-    return Postprocessor.from_dict(json.loads(p.read_text()))
+    try: return Postprocessor.from_dict(json.loads(p.read_text()))
+    except (OSError, ValueError, TypeError, KeyError, AttributeError) as e:
+        raise DataError(p, f'not a valid post-processing file ({type(e).__name__}: {e})', 'invalid') from None
 
-# %% ../nbs/18_infer.ipynb 24
+# %% ../nbs/18_infer.ipynb 27
 def collect_inputs(path) -> list:
     "[(case name, path)] for a file, a DICOM series folder, a folder of images / series, or a dataset folder."
     from segcore.io import image_ext, strip_ext, dicom_files
@@ -234,15 +230,8 @@ def predict_to_folder(runs, input_path, out_dir, tta='none', uncertainty=False, 
         vox_mm3 = float(abs(np.linalg.det(v.affine[:-1, :-1])))
         for k in range(1, pred.spec['out_channels']):
             n = int((label == k).sum())
-            rows.append(
-                {
-                    'case': name,
-                    'class': k,
-                    'name': class_names.get(k, ''),
-                    'voxels': n,
-                    'volume_mm3': round(n * vox_mm3, 4),
-                }
-            )
+            rows.append({'case': name, 'class': k, 'name': class_names.get(k, ''), 'voxels': n,
+                         'volume_mm3': round(n * vox_mm3, 4)})
     buf = io.StringIO()
     w = csv.DictWriter(buf, ['case', 'class', 'name', 'voxels', 'volume_mm3'])
     w.writeheader()
@@ -250,36 +239,26 @@ def predict_to_folder(runs, input_path, out_dir, tta='none', uncertainty=False, 
     atomic_write_text(out_dir / 'volumes.csv', buf.getvalue())
     return {'cases': [n for n, _ in vols], 'volumes': rows, 'out': str(out_dir)}
 
-# %% ../nbs/18_infer.ipynb 26
+# %% ../nbs/18_infer.ipynb 29
 def choose_run_postprocessing(run_dir, data=None, device='auto', progress=True) -> dict:
     "Predict the run's validation fold, choose post-processing steps that improve its Dice, save them in the run."
-    import json
     from segcore.data import discover, load_case
-    from segcore.splits import Splits
     from segcore.postprocess import choose_postprocessing
-    run_dir = Path(run_dir)
-    summary = json.loads((run_dir / 'summary.json').read_text())
-    data = data or summary['data']['path']
-    cfg = json.loads((run_dir / 'config.json').read_text())
-    val = Splits.load(run_dir / 'splits.json').fold(cfg['fold']).val
-    pred = Predictor(run_dir, device, postprocess='none')
+    run = RunDir(run_dir).require()
+    data = data or run.summary()['data']['path']
+    fold = run.config().fold
+    val = run.splits().fold(fold).val
+    pred = Predictor(run.path, device, postprocess='none')
     index = discover(data)
     preds, refs, spacings = [], [], []
-    from segcore.io import read_image
     for cid in tqdm(val, desc='validation predictions', disable=not progress, leave=False):
         lc = load_case(index.case(cid), index)
-        v = read_image(index.case(cid).images[0])
-        label, _ = pred(v)
-        preds.append(label)
+        preds.append(pred.predict_array(lc.image, lc.affine)[0])
         refs.append(lc.label)
         spacings.append(tuple(lc.spacing))
-    classes = [k for k in range(1, pred.spec['out_channels'])]
-    post, report = choose_postprocessing(preds, refs, classes, spacings=spacings)
-    atomic_write_json(run_dir / 'postprocessing.json', post.to_dict())
-    out = {
-        'split': f"validation fold {cfg['fold']} (n={len(val)}, patient-grouped; test split untouched)",
-        'steps': post.to_dict(),
-        'report': report,
-    }
-    atomic_write_json(run_dir / 'postprocessing_report.json', out)
+    post, report = choose_postprocessing(preds, refs, list(range(1, pred.spec['out_channels'])), spacings=spacings)
+    run.write_json('postprocessing', post.to_dict())
+    out = {'split': f"validation fold {fold} (n={len(val)}, patient-grouped; test split untouched)",
+           'steps': post.to_dict(), 'report': report}
+    run.write_json('postprocessing_report', out)
     return out

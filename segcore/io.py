@@ -256,9 +256,8 @@ def read_image_2d(path) -> Volume:
             with Image.open(path) as im: arr = np.asarray(im)
     except Exception as e: raise _read_fail(path, e) from e
     if arr.ndim == 3 and arr.shape[-1] > 4:
-        raise DataError(
-            path, f'{arr.shape} looks like a stack of slices, not a 2D image; store 3D data as NIfTI', 'wrong_ndim'
-        )
+        raise DataError(path, f'{arr.shape} looks like a stack of slices, not a 2D image; store 3D data as NIfTI',
+                        'wrong_ndim')
     if arr.ndim not in (2, 3): raise DataError(path, f'unsupported 2D image shape {arr.shape}', 'wrong_ndim')
     return Volume(arr, np.eye(3), path, {'format': '2d'})
 
@@ -328,9 +327,8 @@ def write_itk(array, affine, path) -> Path:
     lps = lps_ras_flip(affine)
     sp = np.linalg.norm(lps[:d, :d], axis=0)
     comp = array.ndim - d
-    img = sitk.GetImageFromArray(
-        np.transpose(array, tuple(range(d))[::-1] + tuple(range(d, array.ndim))), isVector=comp > 0
-    )
+    img = sitk.GetImageFromArray(np.transpose(array, tuple(range(d))[::-1] + tuple(range(d, array.ndim))),
+                                 isVector=comp > 0)
     img.SetSpacing(sp.tolist())
     img.SetOrigin(lps[:d, d].tolist())
     img.SetDirection((lps[:d, :d] / sp).ravel().tolist())
@@ -358,9 +356,8 @@ def write_mask_like(mask, like: Volume, path) -> Path:
     "Write an integer `mask` aligned with its source image `like` (same spatial shape, same affine) as NIfTI."
     mask = np.asarray(mask)
     if tuple(mask.shape) != like.spatial_shape:
-        raise DataError(
-            path, f'mask shape {mask.shape} differs from its image {like.spatial_shape} ({like.path})', 'shape_mismatch'
-        )
+        raise DataError(path, f'mask shape {mask.shape} differs from its image {like.spatial_shape} ({like.path})',
+                        'shape_mismatch')
     if mask.dtype.kind == 'f' and not np.all(mask == np.round(mask)): raise ValueError('mask must hold integer labels')
     dt = np.uint8 if mask.min() >= 0 and mask.max() < 256 else np.int16
     return write_nifti(mask.astype(dt), like.affine, path)

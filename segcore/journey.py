@@ -8,16 +8,8 @@ import datetime, html as _html, json, os, re, shutil, subprocess, sys, tempfile,
 from pathlib import Path
 import numpy as np
 import pandas as pd
-from segcore.core import (
-    SegcoreError,
-    DataError,
-    injected_faults,
-    atomic_write_json,
-    atomic_write_text,
-    environment_info,
-    SYNTHETIC_NOTE,
-    to_json,
-)
+from .core import (SegcoreError, injected_faults, atomic_write_json, atomic_write_text, environment_info,
+                          SYNTHETIC_NOTE, to_json)
 
 # %% auto 0
 __all__ = ['STAGES', 'BUDGETS', 'COMPARE_COLUMNS', 'check_stages', 'Study', 'audit_stage', 'geometry_figure', 'label_table',
@@ -97,18 +89,12 @@ _FINISHED = ('completed', 'time_limit', 'early_stopped')
 class Study:
     "Where a journey stage writes, which data and split it uses, and the training budgets of its profile."
 
-    def __init__(
-        self, out, data=None, profile: str = 'quick', seed: int = 0, stage: str | None = None, progress: bool = False
-    ):
+    def __init__(self, out, data=None, profile: str = 'quick', seed: int = 0, stage: str | None = None,
+                 progress: bool = False):
         from segcore.sources import resolve_data
         if profile not in BUDGETS: raise SegcoreError(f'unknown profile {profile!r}; choose from {", ".join(BUDGETS)}')
-        self.out, self.profile, self.seed, self.stage, self.progress = (
-            Path(out).resolve(),
-            profile,
-            int(seed),
-            stage,
-            progress,
-        )
+        self.out, self.profile, self.seed, self.stage, self.progress = (Path(out).resolve(), profile, int(seed), stage,
+                                                                        progress)
         self.budget = BUDGETS[profile]
         self.runs = self.out / 'runs'
         self.source = resolve_data(data, progress=False)
@@ -182,12 +168,8 @@ class Study:
     def val_rows(self, name: str) -> pd.DataFrame:
         "Tidy validation results of a run's best checkpoint: case, class, dice."
         rows = json.loads((self.run_dir(name) / 'val_cases.json').read_text())
-        out = [
-            {'case': r['case'], 'class': int(k.split('_')[1]), 'dice': v}
-            for r in rows
-            for k, v in r.items()
-            if k.startswith('dice_')
-        ]
+        out = [{'case': r['case'], 'class': int(k.split('_')[1]), 'dice': v} for r in rows for k,
+               v in r.items() if k.startswith('dice_')]
         return pd.DataFrame(out)
 
     def per_case(self, runs: dict) -> pd.DataFrame:
@@ -198,49 +180,27 @@ class Study:
         "Write `OUT/stages/<stage>.json` (the index's summary line and key numbers). The last cell of every stage."
         if self.stage is not None and self.stage in injected_faults('journey'):
             raise RuntimeError(f'injected failure in stage {self.stage} (SEGCORE_FAULT)')
-        atomic_write_json(
-            self.out / 'stages' / f'{self.stage}.json', {'stage': self.stage, 'summary': summary, 'metrics': metrics}
-        )
+        atomic_write_json(self.out / 'stages' / f'{self.stage}.json',
+                          {'stage': self.stage, 'summary': summary, 'metrics': metrics})
 
 # %% ../nbs/21_journey.ipynb 13
 def audit_stage(study: Study) -> dict:
     """Audit the data, write `audit.{json,html}` (every case and finding) and the patient-grouped `splits.json` (5
     folds + 20 % held out)."""
     from segcore.audit import audit, write_audit
-    from segcore.splits import make_splits
+    from segcore.splits import split_dataset
     rep = audit(study.data, progress=False)
     write_audit(rep, study.out / 'audit.json', study.out / 'audit.html')
-    usable = {r['case']: r['patient'] for r in rep['cases'] if r['usable']}
-    if len(usable) < 3:
-        raise DataError(study.data, f'only {len(usable)} usable labelled case(s): see the findings above')
     cfg = study.config('baseline')
-    sp = make_splits(usable, n_folds=cfg.n_folds, test_fraction=cfg.test_fraction, seed=cfg.split_seed)
-    old = study.out / 'splits.json'
-    if old.exists():
-        from segcore.splits import Splits
-        if Splits.load(old) != sp:
-            raise SegcoreError(
-                f'{old} holds a different split (other data or seed): use a new --out folder so earlier runs stay comparable'
-            )
-    else: sp.save(old)
+    _, sp = split_dataset(study.data, study.out / 'splits.json', cfg.n_folds, cfg.test_fraction, cfg.split_seed, report=rep)
     cases = pd.DataFrame(rep['cases'])
     findings = pd.DataFrame(rep['findings'], columns=['severity', 'kind', 'case', 'file', 'message'])
-    split_rows = [
-        {
-            'set': 'held-out test',
-            'cases': len(sp.held_out().case_ids),
-            'patients': len({dict(sp.case_patients)[c] for c in sp.held_out().case_ids}),
-        }
-    ]
+    split_rows = [{'set': 'held-out test', 'cases': len(sp.held_out().case_ids),
+                   'patients': len({dict(sp.case_patients)[c] for c in sp.held_out().case_ids})}]
     for k in range(sp.n_folds):
         f = sp.fold(k)
-        split_rows.append(
-            {
-                'set': f'fold {k} validation',
-                'cases': len(f.val),
-                'patients': len({dict(sp.case_patients)[c] for c in f.val}),
-            }
-        )
+        split_rows.append({'set': f'fold {k} validation', 'cases': len(f.val),
+                           'patients': len({dict(sp.case_patients)[c] for c in f.val})})
     return {'report': rep, 'cases': cases, 'findings': findings, 'splits': sp, 'split_table': pd.DataFrame(split_rows)}
 
 def geometry_figure(cases: pd.DataFrame):
@@ -282,16 +242,10 @@ def seed_spread(study: Study, n: int | None = None) -> dict:
     e = max(1, study.budget['short']['epochs'] // 5)            # the repeat check: one short config trained twice
     rep = [study.train(f'repeat-{k}', 'short', epochs=e)['validation']['mean_foreground_dice'] for k in 'ab']
     identical = study.val_rows('repeat-a').equals(study.val_rows('repeat-b'))
-    return {
-        'per_seed': per,
-        'summary': seed_summary(per),
-        'repeat': rep,
-        'repeat_identical': identical,
-        'repeat_epochs': e,
-        'table': pd.DataFrame(
-            [{'seed': s, 'run': names[s], 'validation mean foreground Dice': v} for s, v in per.items()]
-        ),
-    }
+    return {'per_seed': per, 'summary': seed_summary(per), 'repeat': rep, 'repeat_identical': identical,
+            'repeat_epochs': e,
+            'table': pd.DataFrame([{'seed': s, 'run': names[s], 'validation mean foreground Dice': v} for s,
+                                   v in per.items()])}
 
 
 def run_card(study: Study, name: str, label: str | None = None) -> dict:
@@ -301,21 +255,11 @@ def run_card(study: Study, name: str, label: str | None = None) -> dict:
     h = history_frame(study, name)
     mem = h['gpu_mem_max_mb'].max() if 'gpu_mem_max_mb' in h else None
     cfg = json.loads((study.run_dir(name) / 'config.json').read_text())
-    return {
-        'method': label or name,
-        'model': s['model'].get('name', ''),
-        'parameters (M)': s['parameters'] / 1e6,
-        'steps': s['epochs_run'] * cfg['iterations_per_epoch'],
-        'batch': cfg['batch_size'],
-        'train s': s['train_seconds'],
-        'samples/s': s['samples_per_s'],
-        'peak GPU MB': mem,
-        'device': s['device'],
-        'status': s['status'],
-        'n': v['n'],
-        'val Dice': v['mean_foreground_dice'],
-        '95% CI': f"{v['ci95'][0]:.3f}–{v['ci95'][1]:.3f}",
-    }
+    return {'method': label or name, 'model': s['model'].get('name', ''), 'parameters (M)': s['parameters'] / 1e6,
+            'steps': s['epochs_run'] * cfg['iterations_per_epoch'], 'batch': cfg['batch_size'],
+            'train s': s['train_seconds'], 'samples/s': s['samples_per_s'], 'peak GPU MB': mem, 'device': s['device'],
+            'status': s['status'], 'n': v['n'], 'val Dice': v['mean_foreground_dice'],
+            '95% CI': f"{v['ci95'][0]:.3f}–{v['ci95'][1]:.3f}"}
 
 # %% ../nbs/21_journey.ipynb 17
 def _slug(s: str) -> str: return re.sub(r'[^a-z0-9]+', '-', s.lower()).strip('-')
@@ -351,29 +295,12 @@ def ablation(study: Study, arms: dict, prefix: str, baseline: str | None = None,
     per_case = study.per_case(names)
     cards = pd.DataFrame([run_card(study, n, label) for label, n in names.items()])
     table = compare_table(per_case, baseline)
-    return {
-        'names': names,
-        'per_case': per_case,
-        'cards': cards,
-        'table': table.reset_index(names=f'vs {baseline}'),
-        'baseline': baseline,
-    }
+    return {'names': names, 'per_case': per_case, 'cards': cards, 'table': table.reset_index(names=f'vs {baseline}'),
+            'baseline': baseline}
 
 
-COMPARE_COLUMNS = [
-    'n',
-    'mean_baseline',
-    'mean',
-    'mean_diff',
-    'diff_ci_low',
-    'diff_ci_high',
-    'wilcoxon_p',
-    'wilcoxon_p_holm',
-    't_p_holm',
-    'rank_biserial',
-    'd_z',
-    'note',
-]
+COMPARE_COLUMNS = ['n', 'mean_baseline', 'mean', 'mean_diff', 'diff_ci_low', 'diff_ci_high', 'wilcoxon_p',
+                   'wilcoxon_p_holm', 't_p_holm', 'rank_biserial', 'd_z', 'note']
 
 def compact(table: pd.DataFrame) -> pd.DataFrame:
     "The columns of a `compare_table` a report shows (first column: the arm)."
@@ -435,14 +362,8 @@ def space_file(name: str) -> Path:
     if not q.exists(): raise SegcoreError(f'search space {name!r} not found (looked for {p} and {q})')
     return q
 
-def hpo_stage(
-    study: Study,
-    space: str = 'unet',
-    trials: int | None = None,
-    objectives=('dice', 'time'),
-    pruner: str = 'median',
-    val_every: int | None = None,
-) -> dict:
+def hpo_stage(study: Study, space: str = 'unet', trials: int | None = None, objectives=('dice', 'time'),
+              pruner: str = 'median', val_every: int | None = None) -> dict:
     """Run (or resume) the stage's Optuna study and compare the best trial with the short baseline on the held-out split.
     `val_every` (default: the profile's) sets how often a trial reports its validation Dice, which is what pruning acts on
     (Optuna prunes single-objective studies only)."""
@@ -466,14 +387,10 @@ def hpo_stage(
     pa = pd.DataFrame(a['cases']).groupby('case')['dice'].mean()
     pb = pd.DataFrame(b['cases']).groupby('case')['dice'].mean()
     common = pa.index.intersection(pb.index)
-    res['heldout'] = {
-        'baseline': a['summary'],
-        'best': b['summary'],
-        'comparison': paired_comparison(
-            pa[common], pb[common], names=('short baseline', f"best trial {s['best']['number']}")
-        ),
-        'per_case': pd.DataFrame({'short baseline': pa[common], 'HPO best': pb[common]}),
-    }
+    res['heldout'] = {'baseline': a['summary'], 'best': b['summary'],
+                      'comparison': paired_comparison(pa[common], pb[common],
+                                                      names=('short baseline', f"best trial {s['best']['number']}")),
+                      'per_case': pd.DataFrame({'short baseline': pa[common], 'HPO best': pb[common]})}
     return res
 
 def hpo_figures(st) -> dict:
@@ -555,22 +472,9 @@ def _kernelspec_dir() -> Path:
     d = Path(tempfile.mkdtemp(prefix='segcore-kernel-'))
     k = d / 'kernels' / 'segcore-python'
     k.mkdir(parents=True)
-    (k / 'kernel.json').write_text(
-        json.dumps(
-            {
-                'argv': [
-                    sys.executable,
-                    '-m',
-                    'ipykernel_launcher',
-                    '-f',
-                    '{connection_file}',
-                    '--IPKernelApp.log_level=ERROR',
-                ],
-                'display_name': 'segcore (this Python)',
-                'language': 'python',
-            }
-        )
-    )
+    (k / 'kernel.json').write_text(json.dumps({'argv': [sys.executable, '-m', 'ipykernel_launcher', '-f',
+                                                        '{connection_file}', '--IPKernelApp.log_level=ERROR'],
+                                               'display_name': 'segcore (this Python)', 'language': 'python'}))
     return d
 
 def _drop_stderr(nb):
@@ -611,9 +515,8 @@ def _header(run: dict, rec: dict) -> str:
 def git_commit(cwd=None) -> str | None:
     "The current git commit of the checkout, if any (argument list, no shell)."
     try:
-        r = subprocess.run(
-            ['git', 'rev-parse', 'HEAD'], cwd=cwd or _pkg_dir(), capture_output=True, text=True, timeout=10
-        )
+        r = subprocess.run(['git', 'rev-parse', 'HEAD'], cwd=cwd or _pkg_dir(), capture_output=True, text=True,
+                           timeout=10)
         return r.stdout.strip() or None if r.returncode == 0 else None
     except (OSError, subprocess.SubprocessError): return None
 
@@ -692,38 +595,19 @@ def execute_stage(stage: str, out: Path, params: dict, kernel_dir: Path, quiet: 
     nb_out.parent.mkdir(parents=True, exist_ok=True)
     part = nb_out.with_name(f'{name}.partial.ipynb')
     (out / 'stages' / f'{stage}.json').unlink(missing_ok=True)
-    rec = {
-        'stage': stage,
-        'title': title,
-        'notebook': f'notebooks/{name}.ipynb',
-        'html': f'{name}.html',
-        'started': _now(),
-    }
+    rec = {'stage': stage, 'title': title, 'notebook': f'notebooks/{name}.ipynb', 'html': f'{name}.html',
+           'started': _now()}
     t0 = time.time()
     env_old = os.environ.get('JUPYTER_PATH')
     os.environ['JUPYTER_PATH'] = os.pathsep.join([str(kernel_dir)] + ([env_old] if env_old else []))
     try:
-        pm.execute_notebook(
-            str(src),
-            str(part),
-            parameters={**params, 'stage': stage},
-            kernel_name='segcore-python',
-            cwd=str(out),
-            progress_bar=not quiet,
-            log_output=False,
-            request_save_on_cell_execute=True,
-        )
+        pm.execute_notebook(str(src), str(part), parameters={**params, 'stage': stage}, kernel_name='segcore-python',
+                            cwd=str(out), progress_bar=not quiet, log_output=False, request_save_on_cell_execute=True)
         rec['status'] = 'done'
     except pm.PapermillExecutionError as e:
-        rec.update(
-            status='failed',
-            error={
-                'cell': e.cell_index,
-                'execution_count': e.exec_count,
-                'ename': e.ename,
-                'evalue': str(e.evalue)[:500],
-            },
-        )
+        rec.update(status='failed',
+                   error={'cell': e.cell_index, 'execution_count': e.exec_count, 'ename': e.ename,
+                          'evalue': str(e.evalue)[:500]})
     except Exception as e:  # kernel died, timeout, …
         rec.update(status='failed', error={'cell': None, 'ename': type(e).__name__, 'evalue': str(e)[:500]})
     finally:
@@ -822,26 +706,12 @@ def run_journey(
             f'{out} holds a journey on other data or another seed ({prev["data"]["path"]}, seed {prev.get("seed")}): use another --out'
         )
     old = {s['stage']: s for s in prev.get('stages', [])} if prev.get('format') == 'segcore-journey/1' else {}
-    run = {
-        'format': 'segcore-journey/1',
-        'profile': profile,
-        'seed': seed,
-        'command': ['segcore', 'journey', *sys.argv[2:]] if sys.argv[1:2] == ['journey'] else None,
-        'git_commit': git_commit(),
-        'device': _device(),
-        'started': _now(),
-        'finished': None,
-        'data': {
-            'path': str(src.path),
-            'kind': src.kind,
-            'synthetic': src.synthetic,
-            'note': src.note,
-            'sha256': prev.get('data', {}).get('sha256'),
-        },
-        'budgets': BUDGETS[profile],
-        'environment': environment_info(),
-        'stages': [],
-    }
+    run = {'format': 'segcore-journey/1', 'profile': profile, 'seed': seed,
+           'command': ['segcore', 'journey', *sys.argv[2:]] if sys.argv[1:2] == ['journey'] else None,
+           'git_commit': git_commit(), 'device': _device(), 'started': _now(), 'finished': None,
+           'data': {'path': str(src.path), 'kind': src.kind, 'synthetic': src.synthetic, 'note': src.note,
+                    'sha256': prev.get('data', {}).get('sha256')}, 'budgets': BUDGETS[profile],
+           'environment': environment_info(), 'stages': []}
     from segcore.config import PROFILES
     run['config'] = {'baseline': {**PROFILES[BUDGETS[profile]['profile']], **BUDGETS[profile]['baseline']},
                      'short': {**PROFILES[BUDGETS[profile]['profile']], **BUDGETS[profile]['short']}}

@@ -77,9 +77,8 @@ class CrossEntropy(SegLoss):
 # %% ../nbs/10_losses.ipynb 16
 class DiceCE(SegLoss):
     "MONAI `DiceCELoss`: `lambda_dice`·Dice + `lambda_ce`·cross-entropy; `weight` (K,) weights CE (and Dice)."
-    def __init__(self, include_background: bool = False, lambda_dice: float = 1.0, lambda_ce: float = 1.0,
-                 weight=None, smooth_nr: float = 1e-5, smooth_dr: float = 1e-5, batch: bool = False,
-                 label_smoothing: float = 0.0):
+    def __init__(self, include_background: bool = False, lambda_dice: float = 1.0, lambda_ce: float = 1.0, weight=None,
+                 smooth_nr: float = 1e-5, smooth_dr: float = 1e-5, batch: bool = False, label_smoothing: float = 0.0):
         super().__init__()
         weight = None if weight is None else torch.as_tensor(weight, dtype=torch.float32)
         self.loss = ml.DiceCELoss(include_background=include_background, to_onehot_y=True, softmax=True,

@@ -50,9 +50,8 @@ def _overlap(c: dict) -> dict:
     tp, fp, fn, tn = c['tp'], c['fp'], c['fn'], c['tn']
     both_empty = tp + fp + fn == 0
     one = 1.0 if both_empty else 0.0   # value of the remaining 0/0: 1 if nothing was there to find, else a miss
-    return dict(dice=_ratio(2 * tp, 2 * tp + fp + fn), iou=_ratio(tp, tp + fp + fn),
-                precision=_ratio(tp, tp + fp, one), recall=_ratio(tp, tp + fn, one),
-                specificity=_ratio(tn, tn + fp))
+    return dict(dice=_ratio(2 * tp, 2 * tp + fp + fn), iou=_ratio(tp, tp + fp + fn), precision=_ratio(tp, tp + fp, one),
+                recall=_ratio(tp, tp + fn, one), specificity=_ratio(tn, tn + fp))
 
 # %% ../nbs/15_metrics.ipynb 9
 def dice(pred, ref) -> float:
@@ -229,9 +228,8 @@ def summarise(df: pd.DataFrame) -> pd.DataFrame:
     long = df.melt(id_vars=['class'], value_vars=metrics, var_name='metric')
     long['metric'] = pd.Categorical(long['metric'], categories=metrics, ordered=True)
     g = long.groupby(['class', 'metric'], observed=True, sort=True)['value']
-    out = pd.DataFrame(
-        {'n': g.count(), 'n_nan': g.size() - g.count(), 'mean': g.mean(), 'sd': g.std(ddof=1), 'median': g.median()}
-    )
+    out = pd.DataFrame({'n': g.count(), 'n_nan': g.size() - g.count(), 'mean': g.mean(), 'sd': g.std(ddof=1),
+                        'median': g.median()})
     out = out.reset_index()
     out['metric'] = out['metric'].astype(str)
     return out
@@ -260,14 +258,8 @@ def lesion_detection(pred, ref, spacing=None, min_overlap: float | str = 0.1) ->
     detected = hit.any(axis=1)
     tp = int(detected.sum())
     v = float(np.prod(as_spacing(spacing, p.ndim)))
-    lesions = [
-        dict(
-            volume_mm3=float(size_r[i] * v),
-            best_iou=float(iou_[i].max()) if n_pred else 0.0,
-            detected=bool(detected[i]),
-        )
-        for i in range(n_ref)
-    ]
+    lesions = [dict(volume_mm3=float(size_r[i] * v), best_iou=float(iou_[i].max()) if n_pred else 0.0,
+                    detected=bool(detected[i])) for i in range(n_ref)]
     return dict(tp=tp, fn=n_ref - tp, fp=int((~hit.any(axis=0)).sum()), sensitivity=tp / n_ref if n_ref else math.nan,
                 n_ref=int(n_ref), n_pred=int(n_pred), lesions=lesions)
 

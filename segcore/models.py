@@ -4,19 +4,21 @@
 
 # %% ../nbs/09_models.ipynb 3
 from __future__ import annotations
-import fnmatch, importlib, importlib.util
+import fnmatch, functools, importlib, importlib.util, json
 from typing import Callable, Sequence
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from monai.networks.layers.factories import Conv
 from monai.networks.layers.utils import get_act_layer, get_norm_layer
+from .core import SegcoreError
 
 # %% auto 0
-__all__ = ['CBAM', 'WIDTHS', 'MODELS', 'MODEL_EXTRAS', 'check_model', 'main_output', 'count_parameters', 'model_card',
-           'SpatialChannelAttention', 'insert_attention', 'SqueezeExcitation', 'ResSEBlock', 'AttentionGate',
-           'AttentionResUNetSE', 'FPNDecoder', 'EncoderFPN', 'register_model', 'require', 'available_models',
-           'build_model', 'dynunet_plan']
+__all__ = ['CBAM', 'WIDTHS', 'MODELS', 'MODEL_EXTRAS', 'SPEC_KEYS', 'check_model', 'main_output', 'count_parameters',
+           'model_card', 'SpatialChannelAttention', 'insert_attention', 'SqueezeExcitation', 'ResSEBlock',
+           'AttentionGate', 'AttentionResUNetSE', 'FPNDecoder', 'EncoderFPN', 'register_model', 'require',
+           'available_models', 'build_model', 'dynunet_plan', 'model_spec', 'build_from_spec', 'check_patch_size',
+           'resolve_device', 'amp_dtype']
 
 # %% ../nbs/09_models.ipynb 5
 def check_model(
@@ -69,14 +71,12 @@ class SpatialChannelAttention(nn.Module):
     """CBAM-style channel then spatial attention with a residual path: `x + γ·attention(x)`; `(B, C, *spatial)` → same
     shape. `γ` starts at `init_gamma` (0: identity)."""
 
-    def __init__(
-        self, channels: int, spatial_dims: int = 3, reduction: int = 8, kernel_size: int = 7, init_gamma: float = 0.0
-    ):
+    def __init__(self, channels: int, spatial_dims: int = 3, reduction: int = 8, kernel_size: int = 7,
+                 init_gamma: float = 0.0):
         super().__init__()
         hidden = max(1, channels // reduction)
-        self.mlp = nn.Sequential(
-            nn.Linear(channels, hidden, bias=False), nn.ReLU(inplace=True), nn.Linear(hidden, channels, bias=False)
-        )
+        self.mlp = nn.Sequential(nn.Linear(channels, hidden, bias=False), nn.ReLU(inplace=True),
+                                 nn.Linear(hidden, channels, bias=False))
         self.spatial = Conv[Conv.CONV, spatial_dims](2, 1, kernel_size, padding=kernel_size // 2)
         self.gamma = nn.Parameter(torch.tensor(float(init_gamma)))
 
@@ -134,9 +134,8 @@ class SqueezeExcitation(nn.Module):
     def __init__(self, channels: int, reduction: int = 8):
         super().__init__()
         hidden = max(1, channels // reduction)
-        self.fc = nn.Sequential(
-            nn.Linear(channels, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, channels), nn.Sigmoid()
-        )
+        self.fc = nn.Sequential(nn.Linear(channels, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, channels),
+                                nn.Sigmoid())
 
     def weights(self, x):
         "Channel weights in (0, 1), shape `(B, C)`."
@@ -157,13 +156,12 @@ class ResSEBlock(nn.Module):
                  dropout: float = 0.0, reduction: int = 8):
         super().__init__()
         conv = Conv[Conv.CONV, spatial_dims]
-        self.body = nn.Sequential(
-            conv(in_channels, out_channels, 3, stride=stride, padding=1, bias=False),
-            get_norm_layer(norm, spatial_dims, out_channels), get_act_layer(act),
-            nn.Dropout(dropout) if dropout else nn.Identity(),
-            conv(out_channels, out_channels, 3, padding=1, bias=False),
-            get_norm_layer(norm, spatial_dims, out_channels),
-            SqueezeExcitation(out_channels, reduction))
+        self.body = nn.Sequential(conv(in_channels, out_channels, 3, stride=stride, padding=1, bias=False),
+                                  get_norm_layer(norm, spatial_dims, out_channels), get_act_layer(act),
+                                  nn.Dropout(dropout) if dropout else nn.Identity(),
+                                  conv(out_channels, out_channels, 3, padding=1, bias=False),
+                                  get_norm_layer(norm, spatial_dims, out_channels),
+                                  SqueezeExcitation(out_channels, reduction))
         self.shortcut = (
             nn.Identity()
             if stride == 1 and in_channels == out_channels
@@ -183,11 +181,8 @@ class AttentionGate(nn.Module):
     def __init__(self, spatial_dims: int, gate_channels: int, skip_channels: int, inter_channels: int | None = None):
         super().__init__()
         conv, inter = Conv[Conv.CONV, spatial_dims], inter_channels or max(1, skip_channels // 2)
-        self.wg, self.wx, self.psi = (
-            conv(gate_channels, inter, 1),
-            conv(skip_channels, inter, 1, bias=False),
-            conv(inter, 1, 1),
-        )
+        self.wg, self.wx, self.psi = (conv(gate_channels, inter, 1), conv(skip_channels, inter, 1, bias=False),
+                                      conv(inter, 1, 1))
 
     def attention(self, g, x): return torch.sigmoid(self.psi(F.relu(self.wg(g) + self.wx(x))))
     def forward(self, g, x): return x * self.attention(g, x)
@@ -197,18 +192,9 @@ class AttentionResUNetSE(nn.Module):
     """U-Net of `ResSEBlock`s with `AttentionGate`s on the skips: `(B, C_in, *S)` → logits `(B, K, *S)`; `S` must be
     divisible by `2**(len(channels)-1)`."""
 
-    def __init__(
-        self,
-        spatial_dims: int,
-        in_channels: int,
-        out_channels: int,
-        channels: Sequence[int] = (16, 32, 64, 128, 256),
-        dropout: float = 0.0,
-        norm=_NORM,
-        act=_ACT,
-        reduction: int = 8,
-        with_attention: bool = False,
-    ):
+    def __init__(self, spatial_dims: int, in_channels: int, out_channels: int,
+                 channels: Sequence[int] = (16, 32, 64, 128, 256), dropout: float = 0.0, norm=_NORM, act=_ACT,
+                 reduction: int = 8, with_attention: bool = False):
         super().__init__()
         d, ch = spatial_dims, tuple(channels)
         if len(ch) < 2: raise ValueError('channels needs at least two levels')
@@ -311,9 +297,8 @@ def _rename(kw: dict, **names) -> dict:
     "Translate generic keyword names to a network's own (e.g. dropout → dropout_prob)."
     return {names.get(k, k): v for k, v in kw.items()}
 
-def build_model(
-    name: str, in_channels: int, out_channels: int, spatial_dims: int = 3, size: str = 'small', img_size=None, **kw
-) -> nn.Module:
+def build_model(name: str, in_channels: int, out_channels: int, spatial_dims: int = 3, size: str = 'small',
+                img_size=None, **kw) -> nn.Module:
     "Build registered model `name`: input `(B, in_channels, *spatial)` → logits `(B, out_channels, *spatial)`."
     if name not in MODELS: raise ValueError(f'unknown model {name!r}; available: {", ".join(sorted(MODELS))}')
     if size not in WIDTHS: raise ValueError(f'unknown size {size!r}; available: {", ".join(WIDTHS)}')
@@ -321,15 +306,9 @@ def build_model(
     img_size = _img_size(img_size, spatial_dims)
     model = MODELS[name](in_channels, out_channels, spatial_dims, size, img_size, **kw)
     opts = {k: v for k, v in kw.items() if isinstance(v, (bool, int, float, str, type(None)))}
-    model.segcore_spec = dict(
-        name=name,
-        spatial_dims=spatial_dims,
-        in_channels=in_channels,
-        out_channels=out_channels,
-        size=size,
-        **({'img_size': img_size} if img_size else {}),
-        **({'options': opts} if opts else {}),
-    )
+    model.segcore_spec = dict(name=name, spatial_dims=spatial_dims, in_channels=in_channels, out_channels=out_channels,
+                              size=size, **({'img_size': img_size} if img_size else {}),
+                              **({'options': opts} if opts else {}))
     return model
 
 # %% ../nbs/09_models.ipynb 34
@@ -349,17 +328,15 @@ def _unet(in_channels, out_channels, spatial_dims, size, img_size, with_attentio
 @register_model('basicunet')
 def _basicunet(in_channels, out_channels, spatial_dims, size, img_size, **kw):
     w = WIDTHS[size]
-    return _nets.BasicUNet(
-        spatial_dims, in_channels, out_channels, **{'features': (w[0], w[0], w[1], w[2], w[3], w[0]), **kw}
-    )
+    return _nets.BasicUNet(spatial_dims, in_channels, out_channels,
+                           **{'features': (w[0], w[0], w[1], w[2], w[3], w[0]), **kw})
 
 
 @register_model('attention_unet')
 def _attention_unet(in_channels, out_channels, spatial_dims, size, img_size, **kw):
     ch = WIDTHS[size]
-    return _nets.AttentionUnet(
-        spatial_dims, in_channels, out_channels, **{'channels': ch, 'strides': (2,) * (len(ch) - 1), **kw}
-    )
+    return _nets.AttentionUnet(spatial_dims, in_channels, out_channels,
+                               **{'channels': ch, 'strides': (2,) * (len(ch) - 1), **kw})
 
 
 @register_model('segresnet')
@@ -380,11 +357,8 @@ def _unetr(in_channels, out_channels, spatial_dims, size, img_size, **kw):
     return _nets.UNETR(in_channels, out_channels, img_size, spatial_dims=spatial_dims,
                        **{**_UNETR[size], **_rename(kw, dropout='dropout_rate')})
 
-_SWIN = {
-    'tiny': dict(feature_size=12, depths=(1, 1, 1, 1)),
-    'small': dict(feature_size=24),
-    'base': dict(feature_size=48),
-}
+_SWIN = {'tiny': dict(feature_size=12, depths=(1, 1, 1, 1)), 'small': dict(feature_size=24),
+         'base': dict(feature_size=48)}
 
 
 @register_model('swinunetr', needs='einops')
@@ -393,9 +367,8 @@ def _swinunetr(in_channels, out_channels, spatial_dims, size, img_size, **kw):
     if img_size is not None and any(s % div for s in img_size):
         raise ValueError(f'swinunetr needs sides that are multiples of {div}, got img_size {img_size}')
     require('einops', 'swinunetr')
-    return _nets.SwinUNETR(
-        in_channels, out_channels, spatial_dims=spatial_dims, **{**_SWIN[size], **_rename(kw, dropout='drop_rate')}
-    )
+    return _nets.SwinUNETR(in_channels, out_channels, spatial_dims=spatial_dims,
+                           **{**_SWIN[size], **_rename(kw, dropout='drop_rate')})
 
 # %% ../nbs/09_models.ipynb 44
 def dynunet_plan(img_size: Sequence[int] | None, levels: int, spatial_dims: int = 3, min_size: int = 4):
@@ -431,11 +404,73 @@ def _attention_res_unet_se(in_channels, out_channels, spatial_dims, size, img_si
 _TIMM = {'tiny': ('resnet18', 32), 'small': ('resnet34', 64), 'base': ('resnet50', 128)}
 
 @register_model('timm_fpn', needs='timm')
-def _timm_fpn(
-    in_channels, out_channels, spatial_dims, size, img_size, backbone=None, pretrained=False, fpn_channels=None, **kw
-):
+def _timm_fpn(in_channels, out_channels, spatial_dims, size, img_size, backbone=None, pretrained=False,
+              fpn_channels=None, **kw):
     if spatial_dims != 2: raise ValueError(f'timm_fpn is 2D only, not {spatial_dims}D')
     timm = require('timm', 'timm_fpn')
     backbone = backbone or _TIMM[size][0]
     encoder = timm.create_model(backbone, features_only=True, pretrained=pretrained, in_chans=in_channels, **kw)
     return EncoderFPN(encoder, encoder.feature_info.channels(), out_channels, fpn_channels or _TIMM[size][1])
+
+# %% ../nbs/09_models.ipynb 57
+SPEC_KEYS = ('name', 'in_channels', 'out_channels', 'spatial_dims', 'size', 'img_size', 'kwargs')
+
+def model_spec(cfg, in_channels: int, out_channels: int) -> dict:
+    "The spec of the network `cfg` (a `TrainConfig`) trains for data with `in_channels` and `out_channels` classes."
+    kwargs = dict(cfg.model_kwargs, **({'deep_supervision': True} if cfg.deep_supervision else {}))
+    return {'name': cfg.model, 'in_channels': int(in_channels), 'out_channels': int(out_channels),
+            'spatial_dims': len(cfg.patch_size), 'size': cfg.model_size, 'img_size': list(cfg.patch_size),
+            'kwargs': kwargs}
+
+def build_from_spec(spec: dict) -> nn.Module:
+    "The (freshly initialised) network of a spec; a spec that does not build raises `ValueError` saying why."
+    if not isinstance(spec, dict) or set(SPEC_KEYS) - set(spec):
+        have = sorted(spec) if isinstance(spec, dict) else type(spec).__name__
+        raise ValueError(f'a model spec needs the keys {", ".join(SPEC_KEYS)} (got {have})')
+    if not isinstance(spec['kwargs'], dict): raise ValueError(f"model spec kwargs must be a mapping, not {spec['kwargs']!r}")
+    try:
+        return build_model(spec['name'], spec['in_channels'], spec['out_channels'], spec['spatial_dims'],
+                           size=spec['size'], img_size=spec['img_size'], **spec['kwargs'])
+    except (TypeError, ValueError, KeyError) as e:
+        raise ValueError(f"model spec {spec['name']!r} does not build: {e}") from None
+
+# %% ../nbs/09_models.ipynb 60
+def _meta_forward(spec: dict, patch) -> str | None:
+    "None when the network of `spec` maps a `patch` input to logits of the same size; else why not."
+    return _meta_forward_cached(json.dumps(spec, sort_keys=True, default=str), tuple(patch))
+
+@functools.lru_cache(maxsize=256)
+def _meta_forward_cached(spec_json: str, patch: tuple) -> str | None:
+    spec = {**json.loads(spec_json), 'img_size': list(patch), 'in_channels': 1, 'out_channels': 2}
+    try:
+        with torch.device('meta'):
+            net = build_from_spec(spec)
+            out = main_output(net.eval()(torch.zeros(1, 1, *patch)), len(patch))
+    except ImportError as e: return str(e)
+    except Exception as e:
+        if 'meta tensors' in str(e): return None          # a data-dependent op (SwinUNETR): its builder checked the sides
+        return f'{type(e).__name__}: {str(e).splitlines()[0][:200]}'
+    return None if tuple(out.shape[2:]) == tuple(patch) else f'the output is {tuple(out.shape[2:])}, not {tuple(patch)}'
+
+def check_patch_size(spec: dict, patch) -> None:
+    """Raise `ValueError` if the network of `spec` cannot take `patch`, naming the nearest multiples of a power of two
+    that it can take."""
+    why = _meta_forward(spec, patch)
+    if why is None: return
+    fits = next(([int(-(-p // m) * m) for p in patch] for m in (2, 4, 8, 16, 32, 64)
+                 if _meta_forward(spec, [int(-(-p // m) * m) for p in patch]) is None), None)
+    raise ValueError(f"model {spec['name']!r} ({spec['size']}) cannot take patch_size {list(patch)}: {why}"
+                     + (f'; {fits} fits' if fits else ''))
+
+# %% ../nbs/09_models.ipynb 63
+def resolve_device(name: str = 'auto') -> torch.device:
+    "'auto' → CUDA when available, else CPU; asking for CUDA without one is a clear error."
+    if name == 'auto': return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+    if str(name).startswith('cuda') and not torch.cuda.is_available():
+        raise SegcoreError(f'device {name!r} requested but CUDA is not available')
+    return torch.device(name)
+
+def amp_dtype(amp: str, device: torch.device):
+    "torch dtype for autocast, or None for full precision ('auto': bf16 on CUDA, none on CPU)."
+    if amp == 'auto': return torch.bfloat16 if device.type == 'cuda' else None
+    return {'bf16': torch.bfloat16, 'fp16': torch.float16, 'none': None}[amp]

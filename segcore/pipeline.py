@@ -15,7 +15,7 @@ from .data import DatasetIndex, load_case, Case
 from .io import Volume, resample, zscore
 
 # %% auto 0
-__all__ = ['Prepared', 'preprocess', 'prepare_case', 'prep_key', 'load_prepared', 'crop_pad', 'PatchSampler',
+__all__ = ['Prepared', 'preprocess', 'prepare_case', 'to_source_grid', 'prep_key', 'load_prepared', 'crop_pad', 'PatchSampler',
            'predict_logits_batch', 'predict_logits', 'dice_per_class']
 
 # %% ../nbs/12_pipeline.ipynb 5
@@ -46,6 +46,17 @@ def prepare_case(case: Case, index: DatasetIndex | None = None, target_spacing=N
     return Prepared(case.case_id, img, lab, aff, tuple(lc.image.shape[1:]), lc.affine)
 
 # %% ../nbs/12_pipeline.ipynb 7
+def to_source_grid(maps: torch.Tensor, affine, source_affine, source_shape) -> torch.Tensor:
+    "Resample per-class maps (K, *S) from the grid `affine` onto the source grid `source_affine`, `source_shape` (linear)."
+    if tuple(maps.shape[1:]) == tuple(source_shape) and np.allclose(affine, source_affine, atol=1e-4): return maps
+    from monai.transforms import SpatialResample
+    from monai.data import MetaTensor
+    mt = MetaTensor(maps.float().cpu(), affine=torch.as_tensor(affine))
+    out = SpatialResample(mode='bilinear', padding_mode='border')(mt, dst_affine=torch.as_tensor(source_affine),
+                                                                  spatial_size=tuple(source_shape))
+    return out.as_tensor()
+
+# %% ../nbs/12_pipeline.ipynb 11
 def prep_key(files, target_spacing) -> str:
     "Cache key: the files' names, sizes and mtimes plus the preprocessing settings."
     h = hashlib.sha256()
@@ -63,28 +74,21 @@ def load_prepared(cases: list, index: DatasetIndex | None, target_spacing=None, 
         if path is not None and path.exists():
             z = np.load(path)
             lab = z['label'] if z['label'].size else None
-            out[c.case_id] = Prepared(
-                c.case_id, z['image'], lab, z['affine'], tuple(z['source_shape']), z['source_affine']
-            )
+            out[c.case_id] = Prepared(c.case_id, z['image'], lab, z['affine'], tuple(z['source_shape']),
+                                      z['source_affine'])
             continue
         p = prepare_case(c, index, target_spacing)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=path.parent, suffix='.npz')
             os.close(fd)
-            np.savez(
-                tmp,
-                image=p.image,
-                label=p.label if p.label is not None else np.zeros(0, np.uint8),
-                affine=p.affine,
-                source_shape=np.array(p.source_shape),
-                source_affine=p.source_affine,
-            )
+            np.savez(tmp, image=p.image, label=p.label if p.label is not None else np.zeros(0, np.uint8),
+                     affine=p.affine, source_shape=np.array(p.source_shape), source_affine=p.source_affine)
             os.replace(tmp, path)
         out[c.case_id] = p
     return out
 
-# %% ../nbs/12_pipeline.ipynb 9
+# %% ../nbs/12_pipeline.ipynb 13
 def _fg_index(label: np.ndarray, max_per_class=20000, seed=0) -> dict:
     "class -> array of foreground voxel coordinates (subsampled deterministically to `max_per_class`)."
     out = {}
@@ -151,15 +155,14 @@ class PatchSampler:
             img = torch.as_tensor(crop_pad(self._img[i], start, size))
             lab = torch.as_tensor(crop_pad(self._lab[i], start, size))
             if s != 1.0:
-                img = F.interpolate(
-                    img[None], size=self.patch, mode='trilinear' if len(P) == 3 else 'bilinear', align_corners=False
-                )[0]
+                img = F.interpolate(img[None], size=self.patch, mode='trilinear' if len(P) == 3 else 'bilinear',
+                                    align_corners=False)[0]
                 lab = F.interpolate(lab[None, None].float(), size=self.patch, mode='nearest')[0, 0].to(torch.uint8)
             imgs.append(img)
             labs.append(lab)
         return torch.stack(imgs), torch.stack(labs)[:, None].long()
 
-# %% ../nbs/12_pipeline.ipynb 16
+# %% ../nbs/12_pipeline.ipynb 20
 def predict_logits_batch(model, images: torch.Tensor, patch_size, device='cpu', overlap=0.5, sw_batch_size=4,
                          amp_dtype=None) -> torch.Tensor:
     """Logits (N, K, *S) for N preprocessed images of one shape (N, C, *S), by Gaussian-weighted sliding
@@ -172,13 +175,10 @@ def predict_logits_batch(model, images: torch.Tensor, patch_size, device='cpu', 
     pad = [max(p - s, 0) for s, p in zip(S, P)]
     if any(pad):
         x = F.pad(x, [v for p in reversed(pad) for v in (p // 2, p - p // 2)])
-    with (
-        torch.no_grad(),
-        torch.autocast(device_type=torch.device(device).type, dtype=amp_dtype, enabled=amp_dtype is not None),
-    ):
-        out = sliding_window_inference(
-            x, P, sw_batch_size * x.shape[0], lambda t: main_output(model(t)), overlap=overlap, mode='gaussian'
-        )
+    with (torch.no_grad(),
+          torch.autocast(device_type=torch.device(device).type, dtype=amp_dtype, enabled=amp_dtype is not None)):
+        out = sliding_window_inference(x, P, sw_batch_size * x.shape[0], lambda t: main_output(model(t)),
+                                       overlap=overlap, mode='gaussian')
     out = out.float()
     if any(pad):
         out = out[(slice(None), slice(None)) + tuple(slice(p // 2, p // 2 + s) for p, s in zip(pad, S))]
@@ -187,9 +187,8 @@ def predict_logits_batch(model, images: torch.Tensor, patch_size, device='cpu', 
 def predict_logits(model, image: np.ndarray | torch.Tensor, patch_size, device='cpu', overlap=0.5, sw_batch_size=4,
                    amp_dtype=None) -> torch.Tensor:
     "Logits (K, *S) for one preprocessed image (C, *S), by Gaussian-weighted sliding windows."
-    return predict_logits_batch(
-        model, torch.as_tensor(image)[None], patch_size, device, overlap, sw_batch_size, amp_dtype
-    )[0]
+    return predict_logits_batch(model, torch.as_tensor(image)[None], patch_size, device, overlap, sw_batch_size,
+                                amp_dtype)[0]
 
 
 def dice_per_class(pred: np.ndarray, target: np.ndarray, classes) -> dict:

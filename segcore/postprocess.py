@@ -305,9 +305,8 @@ def choose_postprocessing(preds, refs, classes,
             new = [_apply_step(name, {**params, 'classes': [k]}, p, s) for p, s in zip(cur, spacings)]
             before, after = score(cur, k), score(new, k)
             kept = bool(after - before > min_improvement)
-            report.append(
-                {'step': name, 'params': _plain(params), 'class': k, 'before': before, 'after': after, 'kept': kept}
-            )
+            report.append({'step': name, 'params': _plain(params), 'class': k, 'before': before, 'after': after,
+                           'kept': kept})
             if kept:
                 cur = new
                 pp.add(name, **params, classes=[k])

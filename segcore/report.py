@@ -71,9 +71,8 @@ def class_table(
     names = {str(k): v for k, v in (class_names or {}).items()}
     for m in metrics:
         for k, g in df.groupby('class'):
-            rows.append(
-                {'metric': m, 'class': f"{k} {names.get(str(k), '')}".strip(), **ci_row(g[m], seed), 'split': split}
-            )
+            rows.append({'metric': m, 'class': f"{k} {names.get(str(k), '')}".strip(), **ci_row(g[m], seed),
+                         'split': split})
         per_case = df.groupby('case')[m].mean()
         rows.append({'metric': m, 'class': 'mean foreground', **ci_row(per_case, seed), 'split': split})
     return pd.DataFrame(rows)
@@ -101,10 +100,8 @@ def training_curves(history):
     fig.add_trace(go.Scatter(x=h['epoch'], y=h['train_loss'], name='training loss', mode='lines'), secondary_y=False)
     for c in [c for c in h.columns if c.startswith('val_dice_')]:
         v = h[['epoch', c]].dropna()
-        fig.add_trace(
-            go.Scatter(x=v['epoch'], y=v[c], name=c.replace('val_dice_', 'validation Dice '), mode='lines+markers'),
-            secondary_y=True,
-        )
+        fig.add_trace(go.Scatter(x=v['epoch'], y=v[c], name=c.replace('val_dice_', 'validation Dice '),
+                                 mode='lines+markers'), secondary_y=True)
     fig.update_xaxes(title_text='epoch')
     fig.update_yaxes(title_text='loss', secondary_y=False)
     fig.update_yaxes(title_text='Dice (validation fold)', secondary_y=True, range=[0, 1])

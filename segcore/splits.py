@@ -12,7 +12,7 @@ import pandas as pd
 from .core import SegcoreError, DataError, LeakageError, atomic_write_json
 
 # %% auto 0
-__all__ = ['SPLITS_FORMAT', 'SplitError', 'Fold', 'HeldOut', 'Splits', 'make_splits']
+__all__ = ['SPLITS_FORMAT', 'SplitError', 'Fold', 'HeldOut', 'Splits', 'make_splits', 'usable_patients', 'split_dataset']
 
 # %% ../nbs/04_splits.ipynb 6
 class SplitError(SegcoreError, ValueError):
@@ -112,14 +112,9 @@ class Splits:
         test = tuple(sorted(self._test))
         if self.n_folds < 1 or len(val) != self.n_folds:
             raise SplitError(f'n_folds={self.n_folds} but {len(val)} validation folds are given')
-        for s, v in [
-            ('seed', int(self.seed)),
-            ('n_folds', int(self.n_folds)),
-            ('test_fraction', float(self.test_fraction)),
-            ('case_patients', tuple(cp.items())),
-            ('val_folds', val),
-            ('_test', test),
-        ]:
+        for s, v in [('seed', int(self.seed)), ('n_folds', int(self.n_folds)),
+                     ('test_fraction', float(self.test_fraction)), ('case_patients', tuple(cp.items())),
+                     ('val_folds', val), ('_test', test)]:
             object.__setattr__(self, s, v)
         where = {}   # case id -> 'test' or fold index
         for name, ids in [('test', test)] + [(k, v) for k, v in enumerate(val)]:
@@ -313,3 +308,31 @@ def make_splits(patients: dict, n_folds: int = 5, test_fraction: float = 0.2, se
         return tuple(sorted(c for p in ps for c in groups[p]))
     return Splits(seed=int(seed), n_folds=int(n_folds), test_fraction=float(test_fraction),
                   case_patients=patients, val_folds=tuple(cases(f) for f in fold_pats), _test=cases(test))
+
+# %% ../nbs/04_splits.ipynb 48
+def usable_patients(report: dict) -> dict:
+    "case id -> patient id of the usable cases of an audit report."
+    return {r['case']: r['patient'] for r in report['cases'] if r['usable']}
+
+def split_dataset(root, splits_file=None, n_folds: int = 5, test_fraction: float = 0.2, seed: int = 0,
+                  layout: str | None = None, reuse: bool = True, progress: bool = False, report=None) -> tuple:
+    """(audit report, `Splits`) for the dataset folder `root`: audit → usable cases → patient-grouped split.
+    `splits_file`: reuse it when it matches (`reuse`), else write the new split there. `report`: an audit of `root`
+    already made (not repeated)."""
+    from segcore.audit import audit
+    report = report if report is not None else audit(root, layout=layout, progress=progress)
+    usable = usable_patients(report)
+    if len(usable) < 3: raise DataError(root, f'only {len(usable)} usable labelled case(s); the audit lists why')
+    path = Path(splits_file) if splits_file is not None else None
+    if path is not None and reuse and path.exists():
+        sp = Splits.load(path)
+        try: sp.check_cases(usable)
+        except SplitError as e: raise DataError(path, str(e)) from None
+        have, want = (sp.n_folds, sp.test_fraction, sp.seed), (n_folds, float(test_fraction), seed)
+        if have != want:
+            raise DataError(path, f'holds a split with n_folds, test_fraction, seed = {have}, not {want}: '
+                                  'use another output folder, or the same settings')
+        return report, sp
+    sp = make_splits(usable, n_folds=n_folds, test_fraction=test_fraction, seed=seed)
+    if path is not None: sp.save(path)
+    return report, sp

@@ -32,9 +32,8 @@ def bootstrap_ci(values, n_boot: int = 2000, seed: int = 0, alpha: float = 0.05,
         return float(v.mean()), float(np.quantile(means, alpha / 2)), float(np.quantile(means, 1 - alpha / 2))
     if method == 'bca':
         if np.all(v == v[0]): return (float(v[0]),) * 3  # degenerate: every resample has the same mean
-        r = scipy.stats.bootstrap(
-            (v,), np.mean, n_resamples=n_boot, confidence_level=1 - alpha, method='BCa', **_scipy_rng_kw(seed)
-        )
+        r = scipy.stats.bootstrap((v,), np.mean, n_resamples=n_boot, confidence_level=1 - alpha, method='BCa',
+                                  **_scipy_rng_kw(seed))
         return float(v.mean()), float(r.confidence_interval.low), float(r.confidence_interval.high)
     raise ValueError(f"unknown bootstrap method {method!r}; use 'percentile' or 'bca'")
 
@@ -92,9 +91,8 @@ def _pairs(a, b) -> tuple:
         raise ValueError(f'a and b must have the same length (same cases), got {len(a)} and {len(b)}')
     return a, b
 
-def paired_comparison(
-    a, b, names=('A', 'B'), alternative: str = 'two-sided', n_boot: int = 2000, seed: int = 0, alpha: float = 0.05
-) -> dict:
+def paired_comparison(a, b, names=('A', 'B'), alternative: str = 'two-sided', n_boot: int = 2000, seed: int = 0,
+                      alpha: float = 0.05) -> dict:
     """Compare per-case values `b` with `a` (paired by position, NaN pairs dropped): mean difference b − a with CI,
     Wilcoxon, paired t, d_z, rank-biserial."""
     a, b = _pairs(a, b)
@@ -120,12 +118,10 @@ def paired_comparison(
     if nz < n: notes.append(f"{n - nz} zero difference(s) discarded by Wilcoxon (zero_method='wilcox')")
     if nz < 6: notes.append(f'only {nz} non-zero difference(s): Wilcoxon p is not meaningful (needs n >= 6)')
     return dict(a=names[0], b=names[1], n=n, n_dropped=int((~keep).sum()), n_zero=n - nz,
-                mean_a=float(a.mean()) if n else nan, mean_b=float(b.mean()) if n else nan,
-                mean_diff=mean, diff_ci_low=lo, diff_ci_high=hi, ci_level=1 - alpha,
-                wilcoxon_stat=w_stat, wilcoxon_p=w_p, zero_method='wilcox', p_meaningful=nz >= 6,
-                rank_biserial=rank_biserial(d),
-                t=t_stat, df=n - 1 if n > 1 else nan, t_p=t_p,
-                d_z=float(d.mean() / sd) if n > 1 and sd > 0 else nan,
+                mean_a=float(a.mean()) if n else nan, mean_b=float(b.mean()) if n else nan, mean_diff=mean,
+                diff_ci_low=lo, diff_ci_high=hi, ci_level=1 - alpha, wilcoxon_stat=w_stat, wilcoxon_p=w_p,
+                zero_method='wilcox', p_meaningful=nz >= 6, rank_biserial=rank_biserial(d), t=t_stat,
+                df=n - 1 if n > 1 else nan, t_p=t_p, d_z=float(d.mean() / sd) if n > 1 and sd > 0 else nan,
                 alternative=alternative, note='; '.join(notes))
 
 # %% ../nbs/16_stats.ipynb 31
@@ -141,38 +137,14 @@ def compare_table(
     Holm-adjusted p-values."""
     if baseline not in per_case.columns:
         raise KeyError(f'baseline {baseline!r} is not a column; columns: {list(per_case.columns)}')
-    cols = [
-        'n',
-        'n_dropped',
-        'mean_baseline',
-        'mean',
-        'mean_diff',
-        'diff_ci_low',
-        'diff_ci_high',
-        'wilcoxon_stat',
-        'wilcoxon_p',
-        'wilcoxon_p_holm',
-        'rank_biserial',
-        't',
-        'df',
-        't_p',
-        't_p_holm',
-        'd_z',
-        'p_meaningful',
-        'note',
-    ]
+    cols = ['n', 'n_dropped', 'mean_baseline', 'mean', 'mean_diff', 'diff_ci_low', 'diff_ci_high', 'wilcoxon_stat',
+            'wilcoxon_p', 'wilcoxon_p_holm', 'rank_biserial', 't', 'df', 't_p', 't_p_holm', 'd_z', 'p_meaningful',
+            'note']
     rows = {}
     for m in per_case.columns:
         if m == baseline: continue
-        r = paired_comparison(
-            per_case[baseline],
-            per_case[m],
-            names=(baseline, m),
-            alternative=alternative,
-            n_boot=n_boot,
-            seed=seed,
-            alpha=alpha,
-        )
+        r = paired_comparison(per_case[baseline], per_case[m], names=(baseline, m), alternative=alternative,
+                              n_boot=n_boot, seed=seed, alpha=alpha)
         rows[m] = dict(r, mean_baseline=r['mean_a'], mean=r['mean_b'])
     out = pd.DataFrame.from_dict(rows, orient='index', columns=[c for c in cols if not c.endswith('_holm')])
     out['wilcoxon_p_holm'] = holm(out['wilcoxon_p']) if len(out) else []
@@ -195,16 +167,12 @@ def paired_frame(
         sides.append(df.set_index(key)[value].rename(nm))
     ia, ib = sides[0].index, sides[1].index
     out = pd.concat(sides, axis=1, join='inner').sort_index()
-    dropped = {
-        f'only_{names[0]}': sorted(ia.difference(ib).tolist()),
-        f'only_{names[1]}': sorted(ib.difference(ia).tolist()),
-    }
+    dropped = {f'only_{names[0]}': sorted(ia.difference(ib).tolist()),
+               f'only_{names[1]}': sorted(ib.difference(ia).tolist())}
     out.attrs['dropped'] = dropped
     if any(dropped.values()):
-        warnings.warn(
-            'paired_frame: dropped rows not present in both tables: '
-            + '; '.join(f'{k}: {v}' for k, v in dropped.items() if v)
-        )
+        warnings.warn('paired_frame: dropped rows not present in both tables: ' + '; '.join(f'{k}: {v}' for k,
+                                                                                            v in dropped.items() if v))
     return out
 
 # %% ../nbs/16_stats.ipynb 37
@@ -214,14 +182,9 @@ def seed_summary(values_per_seed) -> dict:
     v = np.asarray(vals, float).ravel()
     ok = v[~np.isnan(v)]
     nan = float('nan')
-    return dict(
-        n_seeds=len(ok),
-        mean=float(ok.mean()) if len(ok) else nan,
-        sd=float(ok.std(ddof=1)) if len(ok) > 1 else nan,
-        min=float(ok.min()) if len(ok) else nan,
-        max=float(ok.max()) if len(ok) else nan,
-        n_nan=int(len(v) - len(ok)),
-    )
+    return dict(n_seeds=len(ok), mean=float(ok.mean()) if len(ok) else nan,
+                sd=float(ok.std(ddof=1)) if len(ok) > 1 else nan, min=float(ok.min()) if len(ok) else nan,
+                max=float(ok.max()) if len(ok) else nan, n_nan=int(len(v) - len(ok)))
 
 
 def format_mean_sd(d, digits: int = 3) -> str:

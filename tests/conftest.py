@@ -44,22 +44,8 @@ def _offline(tmp_path_factory):
         else: os.environ[k] = v
 
 
-TINY_TRAIN = [
-    '--set',
-    'model_size=tiny',
-    '--set',
-    'patch_size=[16,16,16]',
-    '--set',
-    'batch_size=2',
-    '--set',
-    'iterations_per_epoch=3',
-    '--set',
-    'epochs=2',
-    '--set',
-    'val_every=1',
-    '--set',
-    'tensorboard=false',
-]
+TINY_TRAIN = ['--set', 'model_size=tiny', '--set', 'patch_size=[16,16,16]', '--set', 'batch_size=2', '--set',
+              'iterations_per_epoch=3', '--set', 'epochs=2', '--set', 'val_every=1', '--set', 'tensorboard=false']
 
 
 @pytest.fixture(scope='session')

@@ -76,12 +76,8 @@ def bad_dataset(tmp_path_factory):
     training.append(dict(training[-1]))                                   # duplicate id
     training.append({'image': '../../etc/passwd', 'label': './labelsTr/good1.nii.gz'})   # malicious path
     (root / 'imagesTr' / 'notes.txt').write_text('not an image')  # wrong extension / stray file
-    meta = {
-        'name': 'bad',
-        'labels': {'0': 'background', '1': 'a', '2': 'b'},
-        'modality': {'0': 'MRI'},
-        'training': training,
-    }
+    meta = {'name': 'bad', 'labels': {'0': 'background', '1': 'a', '2': 'b'}, 'modality': {'0': 'MRI'},
+            'training': training}
     (root / 'dataset.json').write_text(json.dumps(meta))
     return root
 

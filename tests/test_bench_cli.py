@@ -19,26 +19,9 @@ def test_bench_metrics_and_infer_write_json_and_html(tmp_path):
     )
     assert 'segcore bench metrics' in next(out.glob('metrics-*.html')).read_text()
     run = tmp_path / 'run'
-    segcore(
-        'train',
-        '--data',
-        data,
-        '--out',
-        run,
-        '--quiet',
-        '--set',
-        'model_size=tiny',
-        '--set',
-        'patch_size=[32,32,32]',
-        '--set',
-        'epochs=1',
-        '--set',
-        'iterations_per_epoch=2',
-        '--set',
-        'batch_size=2',
-        '--set',
-        'tensorboard=false',
-    )
+    segcore('train', '--data', data, '--out', run, '--quiet', '--set', 'model_size=tiny', '--set',
+            'patch_size=[32,32,32]', '--set', 'epochs=1', '--set', 'iterations_per_epoch=2', '--set', 'batch_size=2',
+            '--set', 'tensorboard=false')
     segcore('bench', 'infer', '--model', run, '--cases', '1', '--out', out)
     j = read_json(next(out.glob('infer-*.json')))
     assert j['tta_members'] == 8 and j['ratio'] > 0 and 0 <= j['label_agreement'] <= 1

@@ -9,21 +9,8 @@ from optuna.trial import TrialState
 from segcore.core import SegcoreError
 from segcore.config import load_config
 from segcore import hpo
-from segcore.hpo import (
-    run_hpo,
-    load_space,
-    space_from_dict,
-    mask_url,
-    open_storage,
-    normalise_storage,
-    create_study,
-    study_lock,
-    reserve_trials,
-    run_trials,
-    report_validation,
-    study_frame,
-    engine_kwargs,
-)
+from segcore.hpo import (run_hpo, load_space, space_from_dict, mask_url, open_storage, normalise_storage, create_study,
+                         study_lock, reserve_trials, run_trials, report_validation, study_frame, engine_kwargs)
 
 TINY = dict(model_size='tiny', patch_size=[16, 16, 16], batch_size=2, epochs=2, iterations_per_epoch=3, val_every=1,
             tensorboard=False, num_threads=1)
@@ -79,28 +66,13 @@ def test_resume_adds_exactly_the_missing_trials(single):
     s = run_hpo(_space_file(tmp), 'phantom', tmp / 'out', n_trials=4, study='one', base_overrides=TINY, progress=False)
     assert s['added'] == 0 and len(_study(tmp / 'out', 'one').trials) == 5  # a smaller target never removes or adds
     with pytest.raises(SegcoreError, match='different base_overrides'):
-        run_hpo(
-            _space_file(tmp),
-            'phantom',
-            tmp / 'out',
-            n_trials=6,
-            study='one',
-            base_overrides=dict(TINY, epochs=3),
-            progress=False,
-        )
+        run_hpo(_space_file(tmp), 'phantom', tmp / 'out', n_trials=6, study='one', base_overrides=dict(TINY, epochs=3),
+                progress=False)
 
 
 def test_two_worker_processes_run_exactly_n_distinct_trials(tmp_path):
-    s = run_hpo(
-        _space_file(tmp_path),
-        'phantom',
-        tmp_path / 'out',
-        n_trials=4,
-        study='two',
-        workers=2,
-        base_overrides=TINY,
-        progress=False,
-    )
+    s = run_hpo(_space_file(tmp_path), 'phantom', tmp_path / 'out', n_trials=4, study='two', workers=2,
+                base_overrides=TINY, progress=False)
     st = _study(tmp_path / 'out', 'two')
     numbers = [t.number for t in st.trials]
     assert sorted(numbers) == [0, 1, 2, 3] and len(set(t._trial_id for t in st.trials)) == 4
@@ -162,23 +134,17 @@ def test_atomic_claims_under_contention(tmp_path):
 
 
 def test_failing_trials_are_recorded_and_the_study_goes_on(tmp_path):
-    space = {'name': 'failing', 'params': {'model': {'type': 'categorical', 'choices': ['unet', 'nonexistent']}}}
-    s = run_hpo(
-        _space_file(tmp_path, space),
-        'phantom',
-        tmp_path / 'out',
-        n_trials=4,
-        base_overrides=TINY,
-        progress=False,
-        seed=1,
-    )
+    # a valid config whose run fails: a device that does not exist
+    space = {'name': 'failing', 'params': {'device': {'type': 'categorical', 'choices': ['cpu', 'cuda:99']}}}
+    s = run_hpo(_space_file(tmp_path, space), 'phantom', tmp_path / 'out', n_trials=4, base_overrides=TINY,
+                progress=False, seed=1)
     st = _study(tmp_path / 'out', 'failing-phantom')
     assert len(st.trials) == 4 and set(s['states']) == {'COMPLETE', 'FAIL'}
     for t in st.trials:
-        if t.params['model'] == 'nonexistent':
-            assert t.state == TrialState.FAIL and "unknown model 'nonexistent'" in t.user_attrs['error']
+        if t.params['device'] == 'cuda:99':
+            assert t.state == TrialState.FAIL and 'cuda' in t.user_attrs['error']
         else: assert t.state == TrialState.COMPLETE
-    assert load_config(file=s['best_config']).model == 'unet'
+    assert load_config(file=s['best_config']).device == 'cpu'
 
 
 def test_failing_data_is_a_failed_trial_not_a_crash(tmp_path):
@@ -236,44 +202,24 @@ def test_multi_objective_returns_a_pareto_front(tmp_path):
     assert {'dice', 'time', 'values', 'params_lr'} <= set(df.columns)
 
 
-@pytest.mark.parametrize(
-    'params, message',
-    [
-        ({'lr': {'type': 'loguniform', 'low': 1e-4, 'high': 1e-2}}, "parameter 'lr': unknown type 'loguniform'"),
-        ({'lr': {'type': 'float', 'low': 1e-2, 'high': 1e-2}}, "parameter 'lr': low (0.01) must be smaller than high"),
-        (
-            {'weight_decay': {'type': 'float', 'low': 0, 'high': 1e-2, 'log': True}},
-            "parameter 'weight_decay': a log scale needs low > 0",
-        ),
-        (
-            {'batch_size': {'type': 'categorical', 'choices': []}},
-            "parameter 'batch_size': needs a non-empty list of choices",
-        ),
-        (
-            {
-                'loss.boundary': {
-                    'type': 'float',
-                    'low': 0.0,
-                    'high': 0.1,
-                    'condition': {'loss_kind': ['dice_ce_boundary']},
-                }
-            },
-            "parameter 'loss.boundary': condition on unknown parameter 'loss_kind'",
-        ),
-        (
-            {'learning_rate': {'type': 'float', 'low': 1e-4, 'high': 1e-2}},
-            "parameter 'learning_rate' (value 0.0001): unknown config key 'learning_rate'",
-        ),
-        (
-            {'lr.x': {'type': 'float', 'low': 1e-4, 'high': 1e-2}},
-            "parameter 'lr.x' (value 0.0001): 'lr' is not a mapping",
-        ),
-        (
-            {'split_seed': {'type': 'int', 'low': 0, 'high': 5}},
-            "parameter 'split_seed': 'split_seed' defines the data split",
-        ),
-    ],
-)
+@pytest.mark.parametrize('params, message',
+                         [({'lr': {'type': 'loguniform', 'low': 1e-4, 'high': 1e-2}},
+                           "parameter 'lr': unknown type 'loguniform'"),
+                          ({'lr': {'type': 'float', 'low': 1e-2, 'high': 1e-2}},
+                           "parameter 'lr': low (0.01) must be smaller than high"),
+                          ({'weight_decay': {'type': 'float', 'low': 0, 'high': 1e-2, 'log': True}},
+                           "parameter 'weight_decay': a log scale needs low > 0"),
+                          ({'batch_size': {'type': 'categorical', 'choices': []}},
+                           "parameter 'batch_size': needs a non-empty list of choices"),
+                          ({'loss.boundary': {'type': 'float', 'low': 0.0, 'high': 0.1,
+                                              'condition': {'loss_kind': ['dice_ce_boundary']}}},
+                           "parameter 'loss.boundary': condition on unknown parameter 'loss_kind'"),
+                          ({'learning_rate': {'type': 'float', 'low': 1e-4, 'high': 1e-2}},
+                           "parameter 'learning_rate' (value 0.0001): unknown config key 'learning_rate'"),
+                          ({'lr.x': {'type': 'float', 'low': 1e-4, 'high': 1e-2}},
+                           "parameter 'lr.x' (value 0.0001): 'lr' is not a mapping"),
+                          ({'split_seed': {'type': 'int', 'low': 0, 'high': 5}},
+                           "parameter 'split_seed': 'split_seed' defines the data split")])
 def test_bad_space_files_name_the_file_and_the_parameter(tmp_path, params, message):
     p = _space_file(tmp_path, {'name': 'bad', 'params': params}, 'my-space.json')
     with pytest.raises(SegcoreError) as e: load_space(p)
@@ -316,52 +262,16 @@ def test_password_never_printed_nor_written(tmp_path):
     finally: os.environ.pop('SEGCORE_HPO_PASSWORD')
     # an unreachable PostgreSQL (a socket folder that does not exist): a clear error, masked URL, no password
     space = _space_file(tmp_path)
-    r = subprocess.run(
-        [
-            sys.executable,
-            '-m',
-            'segcore.hpo',
-            'run',
-            '--space',
-            str(space),
-            '--data',
-            'phantom',
-            '--trials',
-            '1',
-            '--storage',
-            f'postgresql://bob:{secret}@/hpo?host={tmp_path}/nosocket',
-            '--out',
-            str(tmp_path / 'pg'),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
+    r = subprocess.run([sys.executable, '-m', 'segcore.hpo', 'run', '--space', str(space), '--data', 'phantom',
+                        '--trials', '1', '--storage', f'postgresql://bob:{secret}@/hpo?host={tmp_path}/nosocket',
+                        '--out', str(tmp_path / 'pg')], capture_output=True, text=True, env=env, timeout=120)
     assert r.returncode == 2 and 'cannot open the HPO storage postgresql+psycopg2://bob:***@/hpo' in r.stderr, r.stderr
     assert secret not in r.stdout + r.stderr and env_secret not in r.stdout + r.stderr
     # a full SQLite run with passwords in the environment: nothing printed or written contains them
     space2 = _space_file(tmp_path, dict(SPACE, base=dict(SPACE['base'], **TINY)), 'tiny.json')
-    r = subprocess.run(
-        [
-            sys.executable,
-            '-m',
-            'segcore.hpo',
-            'run',
-            '--space',
-            str(space2),
-            '--data',
-            'phantom',
-            '--trials',
-            '1',
-            '--out',
-            str(tmp_path / 'sq'),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
+    r = subprocess.run([sys.executable, '-m', 'segcore.hpo', 'run', '--space', str(space2), '--data', 'phantom',
+                        '--trials', '1', '--out', str(tmp_path / 'sq')], capture_output=True, text=True, env=env,
+                       timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
     assert 'optuna-dashboard sqlite:///' in r.stdout and 'best trial 0' in r.stdout
     assert secret not in r.stdout + r.stderr and env_secret not in r.stdout + r.stderr

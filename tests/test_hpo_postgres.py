@@ -47,21 +47,13 @@ def postgres():
                               '-o', f'-p {port} -h 127.0.0.1 -k {sock} -c max_connections=50', 'start'], user),
                    check=True, capture_output=True, timeout=120)
     env = {**os.environ, 'PGPASSWORD': PASSWORD}
-    subprocess.run(
-        [str(bindir / 'createdb'), '-h', '127.0.0.1', '-p', str(port), '-U', 'segcore', 'hpo'],
-        env=env,
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
+    subprocess.run([str(bindir / 'createdb'), '-h', '127.0.0.1', '-p', str(port), '-U', 'segcore', 'hpo'], env=env,
+                   check=True, capture_output=True, timeout=60)
     try:
         yield f'postgresql://segcore@127.0.0.1:{port}/hpo'
     finally:
-        subprocess.run(
-            _as_owner([str(bindir / 'pg_ctl'), '-D', str(data), '-m', 'fast', 'stop'], user),
-            capture_output=True,
-            timeout=60,
-        )
+        subprocess.run(_as_owner([str(bindir / 'pg_ctl'), '-D', str(data), '-m', 'fast', 'stop'], user),
+                       capture_output=True, timeout=60)
         shutil.rmtree(base, ignore_errors=True)
 
 
@@ -84,11 +76,8 @@ def test_workers_share_a_postgres_study_exactly(postgres, tmp_path, monkeypatch,
     numbers = [t.number for t in trials]
     from conftest import record_count
 
-    record_count(
-        f'postgres HPO ({k} workers): trials requested vs recorded distinct',
-        n,
-        len(set(numbers)) if len(trials) == n else 0,
-    )
+    record_count(f'postgres HPO ({k} workers): trials requested vs recorded distinct', n,
+                 len(set(numbers)) if len(trials) == n else 0)
     assert len(trials) == n and sorted(numbers) == list(range(n))                      # none lost, none duplicated
     assert all(t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED) for t in trials)
     workers = {t.user_attrs.get('worker') for t in trials}

@@ -72,20 +72,8 @@ def test_failing_stage_keeps_finished_ones(journey, tmp_path):
     shutil.copytree(journey, out)
     before = {p: (out / f'{p}.html').read_bytes() for p in ('01_data_audit', '02_baseline')}
     env = {**os.environ, 'SEGCORE_FAULT': 'journey@03'}
-    r = segcore(
-        'journey',
-        '--data',
-        'phantom',
-        '--profile',
-        'smoke',
-        '--out',
-        out,
-        '--stages',
-        '03,04',
-        '--quiet',
-        env=env,
-        check=False,
-    )
+    r = segcore('journey', '--data', 'phantom', '--profile', 'smoke', '--out', out, '--stages', '03,04', '--quiet',
+                env=env, check=False)
     assert r.returncode == 1, r.stderr
     run = read_json(out / 'run.json')
     st = {s['stage']: s for s in run['stages']}
@@ -137,14 +125,9 @@ def test_pages_in_headless_chromium(journey, tmp_path):
         page = b.new_page(viewport={'width': 1280, 'height': 900})
         page.on('console', lambda m: problems.append(f'console {m.type}: {m.text}') if m.type == 'error' else None)
         page.on('pageerror', lambda e: problems.append(f'page error: {e}'))
-        page.on(
-            'request',
-            lambda r: (
-                problems.append(f'network request: {r.url}')
-                if not r.url.startswith(('file:', 'data:', 'blob:'))
-                else None
-            ),
-        )
+        page.on('request',
+                lambda r: (problems.append(f'network request: {r.url}') if not r.url.startswith(('file:', 'data:',
+                                                                                                 'blob:')) else None))
         for name in ['index'] + STAGE_PAGES:
             page.goto((journey / f'{name}.html').as_uri())
             page.wait_for_load_state('load')
@@ -165,20 +148,8 @@ def test_pages_in_headless_chromium(journey, tmp_path):
 
 
 def test_unknown_stage_parameter_is_a_clear_error(tmp_path):
-    r = segcore(
-        'journey',
-        '--data',
-        'phantom',
-        '--profile',
-        'smoke',
-        '--out',
-        tmp_path / 'j',
-        '--stages',
-        '06',
-        '--param',
-        '06.trails=3',
-        check=False,
-    )
+    r = segcore('journey', '--data', 'phantom', '--profile', 'smoke', '--out', tmp_path / 'j', '--stages', '06',
+                '--param', '06.trails=3', check=False)
     assert (
         r.returncode == 2
         and "stage 06 has no parameter 'trails'" in r.stderr
@@ -219,8 +190,7 @@ def test_every_profile_arm_config_is_valid_and_its_model_runs(profile, tmp_path)
         if key in built: continue
         built.add(key)
         torch.manual_seed(0)
-        m = build_model(
-            cfg.model, 1, 3, len(cfg.patch_size), size=cfg.model_size, img_size=cfg.patch_size, **cfg.model_kwargs
-        ).eval()
+        m = build_model(cfg.model, 1, 3, len(cfg.patch_size), size=cfg.model_size, img_size=cfg.patch_size,
+                        **cfg.model_kwargs).eval()
         with torch.no_grad(): y = m(torch.zeros(1, 1, *cfg.patch_size))
         assert tuple(y.shape) == (1, 3, *cfg.patch_size), name

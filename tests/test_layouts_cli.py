@@ -9,13 +9,11 @@ def _luna_fixture(root):
     "Two CT series (anisotropic, one with a flipped axis) and nodules at known voxel centres."
     (root / 'subset0').mkdir(parents=True)
     (root / 'subset1').mkdir()
-    series = {
-        '1.3.6.1.4.1.14519.5.2.1.6279.6001.100': (make_affine((0.68, 0.68, 2.5), origin=(180., 175., -320.)),
-                                                  (96, 96, 40), [((30, 40, 12), 10.), ((70, 22, 30), 6.)]),
-        '1.3.6.1.4.1.14519.5.2.1.6279.6001.200': (make_affine((0.8, 0.75, 1.25), origin=(-10., 200., 40.),
-                                                              direction=[[1, 0, 0], [0, -1, 0], [0, 0, 1]]),
-                                                  (80, 72, 64), [((41, 33, 20), 12.)]),
-    }
+    series = {'1.3.6.1.4.1.14519.5.2.1.6279.6001.100': (make_affine((0.68, 0.68, 2.5), origin=(180., 175., -320.)),
+                                                        (96, 96, 40), [((30, 40, 12), 10.), ((70, 22, 30), 6.)]),
+              '1.3.6.1.4.1.14519.5.2.1.6279.6001.200': (make_affine((0.8, 0.75, 1.25), origin=(-10., 200., 40.),
+                                                                    direction=[[1, 0, 0], [0, -1, 0], [0, 0, 1]]),
+                                                        (80, 72, 64), [((41, 33, 20), 12.)])}
     rows, truth = ['seriesuid,coordX,coordY,coordZ,diameter_mm'], {}
     for k, (uid, (aff, shape, nodules)) in enumerate(series.items()):
         ct = np.full(shape, -1000, np.int16)
@@ -86,14 +84,8 @@ def test_journey_on_phantom_writes_reports(tmp_path):
     st = {s['stage']: s['status'] for s in run['stages']}
     assert st['01'] == 'done' and all(v == 'not run' for k, v in st.items() if k != '01')
     assert len(run['data']['sha256']) == 64 and run['environment']['versions']['monai']
-    for name in (
-        'index.html',
-        '01_data_audit.html',
-        'audit.json',
-        'audit.html',
-        'splits.json',
-        'notebooks/01_data_audit.ipynb',
-    ):
+    for name in ('index.html', '01_data_audit.html', 'audit.json', 'audit.html', 'splits.json',
+                 'notebooks/01_data_audit.ipynb'):
         assert (out / name).exists(), name
     assert 'SYNTHETIC DATA' in (out / 'index.html').read_text()
     assert 'SYNTHETIC DATA' in (out / '01_data_audit.html').read_text()
@@ -102,38 +94,20 @@ def test_journey_on_phantom_writes_reports(tmp_path):
 def test_journey_with_relative_data_and_out_paths(tmp_path):
     "Stages run with their report folder as working directory: a relative --data must still be found."
     segcore('phantom', tmp_path / 'ph', '--n', '12')
-    segcore(
-        'journey', '--data', 'ph', '--out', 'rel/run', '--profile', 'smoke', '--stages', '01', '--quiet', cwd=tmp_path
-    )
+    segcore('journey', '--data', 'ph', '--out', 'rel/run', '--profile', 'smoke', '--stages', '01', '--quiet',
+            cwd=tmp_path)
     run = read_json(tmp_path / 'rel/run/run.json')
     assert run['data']['path'] == str((tmp_path / 'ph').resolve()) and run['stages'][0]['status'] == 'done'
     assert read_json(tmp_path / 'rel/run/audit.json')['n_cases'] == 12
-    r = segcore(
-        'journey',
-        '--data',
-        str(tmp_path / 'ph'),
-        '--out',
-        tmp_path / 'rel/run',
-        '--profile',
-        'smoke',
-        '--stages',
-        '01',
-        '--quiet',
-    )
+    r = segcore('journey', '--data', str(tmp_path / 'ph'), '--out', tmp_path / 'rel/run', '--profile', 'smoke',
+                '--stages', '01', '--quiet')
     assert r.returncode == 0  # the same data named absolutely is the same journey
 
 
 def test_journey_default_data_uses_shared_hippocampus(shared_data, tmp_path):
     out = tmp_path / 'run'
-    segcore(
-        'journey',
-        '--out',
-        out,
-        '--stages',
-        '01',
-        '--quiet',
-        env={**__import__('os').environ, 'SEGCORE_SHARED_DATA': str(shared_data)},
-    )
+    segcore('journey', '--out', out, '--stages', '01', '--quiet',
+            env={**__import__('os').environ, 'SEGCORE_SHARED_DATA': str(shared_data)})
     run = read_json(out / 'run.json')
     assert run['data']['kind'] == 'shared' and run['data']['synthetic'] is False
     assert '210 usable pairs' in run['stages'][0]['summary']

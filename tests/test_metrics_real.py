@@ -120,14 +120,10 @@ def test_agrees_with_medpy(labels, spacing):
         for c in CLASSES:
             p, r = pred == c, ref == c
             assert ours[c]['dice'] == pytest.approx(binary.dc(p, r), abs=1e-12), (name, c)
-            assert ours[c]['assd'] == pytest.approx(binary.assd(p, r, voxelspacing=spacing), rel=1e-6, abs=1e-6), (
-                name,
-                c,
-            )
-            assert hausdorff(p, r, spacing, percentile=None) == pytest.approx(
-                binary.hd(p, r, voxelspacing=spacing), rel=1e-6
-            ), (name, c)
+            assert ours[c]['assd'] == pytest.approx(binary.assd(p, r, voxelspacing=spacing), rel=1e-6, abs=1e-6), (name,
+                                                                                                                   c)
+            assert hausdorff(p, r, spacing, percentile=None) == pytest.approx(binary.hd(p, r, voxelspacing=spacing),
+                                                                              rel=1e-6), (name, c)
             pooled = np.concatenate(surface_distances(p, r, spacing)).astype(np.float64)
-            assert np.percentile(pooled, 95) == pytest.approx(
-                binary.hd95(p, r, voxelspacing=spacing), rel=1e-6, abs=1e-6
-            ), (name, c)
+            assert np.percentile(pooled, 95) == pytest.approx(binary.hd95(p, r, voxelspacing=spacing), rel=1e-6,
+                                                              abs=1e-6), (name, c)

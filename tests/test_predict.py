@@ -38,10 +38,8 @@ def test_predict_dicom_series(shared_data, tiny_run, tmp_path):
 def test_predict_nifti_folder_keeps_each_geometry(tiny_run, tmp_path):
     inp = tmp_path / 'in'
     rng = np.random.default_rng(0)
-    affs = {
-        'a': make_affine((1.0, 1.0, 1.0)),
-        'b': make_affine((0.8, 1.2, 2.0), origin=(10, -4, 3), direction=[[0, 1, 0], [-1, 0, 0], [0, 0, 1]]),
-    }
+    affs = {'a': make_affine((1.0, 1.0, 1.0)),
+            'b': make_affine((0.8, 1.2, 2.0), origin=(10, -4, 3), direction=[[0, 1, 0], [-1, 0, 0], [0, 0, 1]])}
     for name, aff in affs.items():
         write_nifti((rng.random((30, 34, 20)) * 100).astype(np.float32), aff, inp / f'{name}.nii.gz')
     out = tmp_path / 'out'
@@ -67,13 +65,11 @@ def test_bad_input_stops_before_any_mask_is_written(tiny_run, tmp_path):
 
 def test_predict_missing_model_or_input_is_clear(tiny_run, tmp_path):
     write_nifti(np.ones((20, 20, 20), np.float32), make_affine((1., 1., 1.)), tmp_path / 'in' / 'x.nii.gz')
-    r = segcore(
-        'predict', '--model', tmp_path / 'nope', '--input', tmp_path / 'in', '--out', tmp_path / 'o', check=False
-    )
+    r = segcore('predict', '--model', tmp_path / 'nope', '--input', tmp_path / 'in', '--out', tmp_path / 'o',
+                check=False)
     assert r.returncode == 2 and 'run folder does not exist' in r.stderr
-    r = segcore(
-        'predict', '--model', tiny_run, '--input', tmp_path / 'missing.nii.gz', '--out', tmp_path / 'o', check=False
-    )
+    r = segcore('predict', '--model', tiny_run, '--input', tmp_path / 'missing.nii.gz', '--out', tmp_path / 'o',
+                check=False)
     assert r.returncode == 2 and 'missing.nii.gz: input does not exist' in r.stderr
 
 

@@ -66,19 +66,9 @@ def _make(kind, folder):
     raise ValueError(kind)
 
 
-CATALOGUE = [
-    'truncated_gzip',
-    'corrupt_gzip',
-    'zero_byte',
-    'wrong_extension',
-    'not_an_image',
-    'nan_voxels',
-    'inf_voxels',
-    'two_d_where_3d_expected',
-    'four_d_wrong_channels',
-    'dicom_unreadable_slice',
-    'dicom_missing_slice',
-]
+CATALOGUE = ['truncated_gzip', 'corrupt_gzip', 'zero_byte', 'wrong_extension', 'not_an_image', 'nan_voxels',
+             'inf_voxels', 'two_d_where_3d_expected', 'four_d_wrong_channels', 'dicom_unreadable_slice',
+             'dicom_missing_slice']
 RESULTS = {}
 
 
@@ -123,8 +113,7 @@ def test_disk_full_during_evaluation_keeps_earlier_results(tiny_run, tmp_path):
     segcore('evaluate', '--model', tiny_run, '--data', data, '--split', 'test', '--json', js, '--quiet')
     before = js.read_bytes()
     env = {**os.environ, 'SEGCORE_FAULT': 'enospc@eval.json'}
-    r = segcore(
-        'evaluate', '--model', tiny_run, '--data', data, '--split', 'val', '--json', js, '--quiet', env=env, check=False
-    )
+    r = segcore('evaluate', '--model', tiny_run, '--data', data, '--split', 'val', '--json', js, '--quiet', env=env,
+                check=False)
     assert r.returncode == 2 and f'{js}: No space left on device' in r.stderr and 'intact' in r.stderr
     assert js.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ['eval.json']

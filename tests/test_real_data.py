@@ -7,9 +7,8 @@ from segcore.data import discover, load_case
 
 
 def test_audit_finds_every_documented_quirk(shared_data, tmp_path):
-    r = segcore(
-        'audit', shared_data / 'hippocampus', '--json', tmp_path / 'a.json', '--html', tmp_path / 'a.html', '--quiet'
-    )
+    r = segcore('audit', shared_data / 'hippocampus', '--json', tmp_path / 'a.json', '--html', tmp_path / 'a.html',
+                '--quiet')
     rep = read_json(tmp_path / 'a.json')
     by = {(f['kind'], f['file']) for f in rep['findings']}
     assert ('image_without_label', 'images/hippocampus_118.nii.gz') in by          # an image with no label

@@ -5,37 +5,11 @@ import pytest
 import torch
 from conftest import segcore, read_json, BIN
 
-TINY = [
-    '--set',
-    'model_size=tiny',
-    '--set',
-    'patch_size=[16,16,16]',
-    '--set',
-    'batch_size=2',
-    '--set',
-    'iterations_per_epoch=4',
-    '--set',
-    'epochs=6',
-    '--set',
-    'val_every=2',
-    '--set',
-    'tensorboard=false',
-    '--set',
-    'num_threads=1',
-    '--set',
-    'warmup_epochs=1',
-]
-DETERMINISTIC = (
-    'train_loss',
-    'lr',
-    'val_dice_mean',
-    'val_dice_1',
-    'val_dice_2',
-    'loss_dice',
-    'loss_ce',
-    'epoch',
-    'status',
-)
+TINY = ['--set', 'model_size=tiny', '--set', 'patch_size=[16,16,16]', '--set', 'batch_size=2', '--set',
+        'iterations_per_epoch=4', '--set', 'epochs=6', '--set', 'val_every=2', '--set', 'tensorboard=false', '--set',
+        'num_threads=1', '--set', 'warmup_epochs=1']
+DETERMINISTIC = ('train_loss', 'lr', 'val_dice_mean', 'val_dice_1', 'val_dice_2', 'loss_dice', 'loss_ce', 'epoch',
+                 'status')
 
 
 def _train_cmd(out, *extra):
@@ -119,7 +93,7 @@ def test_injected_oom_halves_the_micro_batch_and_continues(tmp_path):
     s = read_json(out / 'summary.json')
     assert s['status'] == 'completed'
     assert any('out of memory at step 1: micro-batch halved to 1' in e['message'] for e in s['events'])
-    assert [r['micro_split'] for r in read_json(out / 'history.json')] == [2, 2]
+    assert [r['micro_batches'] for r in read_json(out / 'history.json')] == [2, 2]
 
 
 def test_resume_with_another_config_is_refused(reference_run, tmp_path):
@@ -197,9 +171,8 @@ def test_compiled_forward_trains_like_eager(reference_run, tmp_path):
     def keys(run, f):
         return list(torch.load(run / f, weights_only=True)['model'])
 
-    assert keys(out, 'best.pt') == keys(reference_run, 'best.pt') and keys(out, 'last.pt') == keys(
-        reference_run, 'last.pt'
-    )
+    assert keys(out, 'best.pt') == keys(reference_run, 'best.pt') and keys(out, 'last.pt') == keys(reference_run,
+                                                                                                   'last.pt')
     assert not any('_orig_mod' in k for k in keys(out, 'last.pt'))
 
 
