@@ -1,5 +1,6 @@
 # segcore: the two commands for a fresh machine are `make journey` (the main job) and `make test`.
-# Both create the virtualenv .venv/ first (torch CPU build by default; TORCH=... to choose another).
+# Both create the virtualenv .venv/ first (torch CPU build by default; TORCH=... to choose another) with the
+# `segcore` Jupyter kernel, so `.venv/bin/jupyter lab` opens the notebooks ready to run.
 PYTHON ?= python3
 VENV   ?= .venv
 TORCH  ?= torch==2.13.0
@@ -9,13 +10,14 @@ DATA   ?=
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.segcore-installed
 
-.PHONY: setup journey test test-notebooks test-pytest clean-venv
+.PHONY: setup journey test clean-venv
 
 $(STAMP): setup.py settings.ini requirements-lock.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q -c requirements-lock.txt "setuptools<81" wheel
 	$(BIN)/python -m pip install -q -c requirements-lock.txt "$(TORCH)"
 	$(BIN)/python -m pip install -q -c requirements-lock.txt -e ".[dev]"
+	$(BIN)/python -m ipykernel install --sys-prefix --name segcore --display-name segcore >/dev/null
 	touch $@
 
 setup: $(STAMP)
@@ -24,6 +26,7 @@ journey: $(STAMP)
 	$(BIN)/segcore journey $(if $(DATA),--data $(DATA)) --profile $(PROFILE) --out $(OUT)
 
 test: $(STAMP)
+	$(BIN)/ruff check segcore nbs tests
 	$(BIN)/nbdev_test --n_workers 2
 	$(BIN)/python -m pytest -q tests
 

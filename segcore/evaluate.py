@@ -9,11 +9,15 @@ import numpy as np
 from tqdm.auto import tqdm
 from .core import DataError, SegcoreError, atomic_write_json, environment_info
 from .rundir import RunDir
-from .stats import bootstrap_ci
+from .stats import bootstrap_ci, describe
 from .pipeline import dice_per_class
+from .data import discover, load_case
+from .io import image_ext, strip_ext, read_image
+from .metrics import case_metrics
+from .infer import Predictor
 
 # %% auto 0
-__all__ = ['SPLIT_NAMES', 'evaluate_run', 'evaluate_folders']
+__all__ = ['SPLIT_NAMES', 'METRICS', 'evaluate_run', 'evaluate_folders']
 
 # %% ../nbs/14_evaluate.ipynb 5
 def _seen_in_training(run: RunDir, data, cases) -> list:
@@ -40,8 +44,6 @@ def evaluate_run(run_dir, data, json_out=None, device='auto', progress=True, spl
     """Dice per case and class of a run's best model on the usable labelled cases of `data` (any layout):
     all of them, or the run's held-out `split='test'` / validation `split='val'` cases.
     Cases that fail the loaders' checks are listed under `skipped` with the reason."""
-    from segcore.data import discover, load_case
-    from segcore.infer import Predictor
     run = RunDir(run_dir).require()
     keep = _subset(run, split)
     pred = Predictor(run.path, device, postprocess='none')
@@ -49,7 +51,8 @@ def evaluate_run(run_dir, data, json_out=None, device='auto', progress=True, spl
     fg = [k for k in pred.ck['classes'] if k != 0]
     todo = [c for c in index.labelled if keep is None or c.case_id in keep]
     if keep is not None and len(todo) < len(keep):
-        raise DataError(data, f'{len(keep) - len(todo)} of the {len(keep)} {split} cases of the run are not in this folder')
+        missing = len(keep) - len(todo)
+        raise DataError(data, f'{missing} of the {len(keep)} {split} cases of the run are not in this folder')
     rows, skipped = [], []
     for case in tqdm(todo, desc='evaluate', disable=not progress, leave=False):
         try: lc = load_case(case, index)
@@ -62,8 +65,8 @@ def evaluate_run(run_dir, data, json_out=None, device='auto', progress=True, spl
         raise DataError(data, 'no usable labelled case to evaluate' + (f' ({len(skipped)} skipped)' if skipped else ''))
     cases = sorted({r['case'] for r in rows})
     m, lo, hi = bootstrap_ci([np.nanmean([r['dice'] for r in rows if r['case'] == c]) for c in cases])
-    per_class = {str(k): dict(zip(('mean', 'ci_low', 'ci_high'), bootstrap_ci([r['dice'] for r in rows if r['class'] == k])))
-                 for k in fg}
+    per_class = {str(k): dict(zip(('mean', 'ci_low', 'ci_high'), bootstrap_ci([r['dice'] for r in rows
+                                                                               if r['class'] == k]))) for k in fg}
     seen = _seen_in_training(run, data, cases) if split != 'test' else []
     summary = {'mean_foreground_dice': m, 'ci95': [lo, hi], 'n_cases': len(cases), 'per_class': per_class,
                'split': SPLIT_NAMES[split], 'seen_in_training': seen, 'trained_epoch': pred.ck.get('epoch')}
@@ -74,20 +77,32 @@ def evaluate_run(run_dir, data, json_out=None, device='auto', progress=True, spl
 
 # %% ../nbs/14_evaluate.ipynb 11
 _UNCERTAINTY = ('_entropy', '_variance', '_mutual_information', '_energy')
+METRICS = ('dice', 'iou', 'precision', 'recall', 'hd95', 'assd', 'nsd', 'vol_diff_mm3')
 
 def _label_files(folder: Path) -> dict:
-    from segcore.io import image_ext, strip_ext
+    "case name -> image file in `folder` (or its `labelsTr/`, `labels/`, `masks/` sub-folder)."
     for sub in ('labelsTr', 'labels', 'masks'):
         if (folder / sub).is_dir():
             folder = folder / sub
             break
     return {strip_ext(p): p for p in sorted(folder.iterdir()) if p.is_file() and image_ext(p)}
 
+def _score_pair(case: str, pred_file, ref_file, classes, tolerance_mm: float) -> tuple:
+    "(metric rows, None) for one prediction/reference pair, or ([], skipped-case record) when it cannot be scored."
+    try: p, r = read_image(pred_file), read_image(ref_file)
+    except DataError as e: return [], {'case': case, 'file': e.path, 'problem': e.problem}
+    pa, ra = np.asarray(p.array), np.asarray(r.array)
+    def skip(problem): return [], {'case': case, 'file': str(pred_file), 'problem': problem}
+    if pa.shape != ra.shape: return skip(f'shape {pa.shape} differs from the reference {ra.shape}')
+    if not np.allclose(p.affine, r.affine, atol=1e-3):
+        return skip('affine differs from the reference (not on the same grid)')
+    ks = classes or sorted(int(k) for k in np.unique(ra) if k != 0) or [1]
+    spacing = r.spacing[:ra.ndim] if r.ndim >= ra.ndim else r.spacing
+    return case_metrics(pa.astype(np.int64), ra.astype(np.int64), ks, spacing=spacing, tolerance_mm=tolerance_mm,
+                        case=case), None
+
 def evaluate_folders(pred_dir, labels_dir, json_out=None, tolerance_mm: float = 1.0, classes=None) -> dict:
     "Metrics per case and class for predicted masks in `pred_dir` against references in `labels_dir`."
-    from segcore.io import read_image
-    from segcore.metrics import case_metrics
-    from segcore.stats import describe
     pred_dir, labels_dir = Path(pred_dir), Path(labels_dir)
     for d in (pred_dir, labels_dir):
         if not d.is_dir(): raise DataError(d, 'folder does not exist', 'missing')
@@ -97,45 +112,21 @@ def evaluate_folders(pred_dir, labels_dir, json_out=None, tolerance_mm: float = 
     if not common: raise DataError(pred_dir, f'no prediction matches a reference label by name in {labels_dir}')
     rows, skipped = [], []
     for c in common:
-        try:
-            p, r = read_image(preds[c]), read_image(refs[c])
-        except DataError as e:
-            skipped.append({'case': c, 'file': e.path, 'problem': e.problem})
-            continue
-        pa, ra = np.asarray(p.array), np.asarray(r.array)
-        if pa.shape != ra.shape:
-            skipped.append({'case': c, 'file': str(preds[c]),
-                            'problem': f'shape {pa.shape} differs from the reference {ra.shape}'})
-            continue
-        if not np.allclose(p.affine, r.affine, atol=1e-3):
-            skipped.append({'case': c, 'file': str(preds[c]),
-                            'problem': 'affine differs from the reference (not on the same grid)'})
-            continue
-        ks = classes or sorted(int(k) for k in np.unique(ra) if k != 0) or [1]
-        rows += case_metrics(
-            pa.astype(np.int64),
-            ra.astype(np.int64),
-            ks,
-            spacing=r.spacing[: ra.ndim] if r.ndim >= ra.ndim else r.spacing,
-            tolerance_mm=tolerance_mm,
-            case=c,
-        )
+        got, skip = _score_pair(c, preds[c], refs[c], classes, tolerance_mm)
+        rows += got
+        if skip: skipped.append(skip)
     if not rows: raise DataError(pred_dir, f'no case could be scored ({len(skipped)} skipped)')
-    metrics = ('dice', 'iou', 'precision', 'recall', 'hd95', 'assd', 'nsd', 'vol_diff_mm3')
-    per_class = {}
-    for k in sorted({r['class'] for r in rows}):
-        per_class[str(k)] = {
-            m: describe([r[m] for r in rows if r['class'] == k and r.get(m) is not None]) for m in metrics
-        }
+    per_class = {str(k): {m: describe([r[m] for r in rows if r['class'] == k and r.get(m) is not None])
+                          for m in METRICS} for k in sorted({r['class'] for r in rows})}
     cases = sorted({r['case'] for r in rows})
-    per_case = [np.nanmean([r['dice'] for r in rows if r['case'] == c]) for c in cases]
-    mean_fg = describe(per_case)
+    mean_fg = describe([np.nanmean([r['dice'] for r in rows if r['case'] == c]) for c in cases])
+    summary = {'n_cases': len(cases), 'tolerance_mm': tolerance_mm, 'mean_foreground_dice': mean_fg['mean'],
+               'ci95': [mean_fg['ci_low'], mean_fg['ci_high']], 'per_class': per_class,
+               'empty_masks': 'see segcore.metrics: both empty -> Dice 1, distances 0; one empty -> Dice 0, '
+                              'distances NaN (excluded from means)'}
     out = {'format': 'segcore-evaluate/1', 'pred': str(pred_dir.resolve()), 'labels': str(labels_dir.resolve()),
            'cases': rows, 'skipped': skipped,
            'unmatched': {'predictions': sorted(set(preds) - set(refs)), 'labels': sorted(set(refs) - set(preds))},
-           'summary': {'n_cases': len(cases), 'tolerance_mm': tolerance_mm, 'mean_foreground_dice': mean_fg['mean'],
-                       'ci95': [mean_fg['ci_low'], mean_fg['ci_high']], 'per_class': per_class,
-                       'empty_masks': 'see segcore.metrics: both empty -> Dice 1, distances 0; one empty -> Dice 0, '
-                       'distances NaN (excluded from means)'}, 'environment': environment_info()}
+           'summary': summary, 'environment': environment_info()}
     if json_out: atomic_write_json(json_out, out)
     return out

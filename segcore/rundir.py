@@ -11,6 +11,7 @@ from fastcore.basics import patch
 from .core import DataError, atomic_write_bytes, atomic_write_json
 from .config import TrainConfig, config_from_dict
 from .models import build_from_spec, resolve_device
+from .splits import Splits
 
 # %% auto 0
 __all__ = ['BEST_KEYS', 'LAST_KEYS', 'save_checkpoint', 'load_checkpoint', 'RunDir']
@@ -30,15 +31,17 @@ def load_checkpoint(path, map_location='cpu', required=()) -> dict:
     try: ck = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:
         raise DataError(path, f'checkpoint cannot be loaded ({type(e).__name__}: {e})', 'unreadable') from None
-    if not isinstance(ck, dict): raise DataError(path, f'not a segcore checkpoint (a {type(ck).__name__})', 'unreadable')
+    if not isinstance(ck, dict):
+        raise DataError(path, f'not a segcore checkpoint (a {type(ck).__name__})', 'unreadable')
     missing = [k for k in required if k not in ck]
-    if missing: raise DataError(path, f'checkpoint lacks {", ".join(missing)}: not a complete segcore checkpoint', 'unreadable')
+    if missing:
+        raise DataError(path, f'checkpoint lacks {", ".join(missing)}: not a complete segcore checkpoint', 'unreadable')
     return ck
 
 # %% ../nbs/12a_rundir.ipynb 9
 BEST_KEYS = ('model', 'model_spec', 'config', 'classes')
-LAST_KEYS = BEST_KEYS + ('optimizer', 'scheduler', 'scaler', 'epoch', 'iteration', 'acc', 'micro_batches', 'rng', 'best',
-                         'best_epoch', 'bad_vals', 'history', 'elapsed', 'events')
+LAST_KEYS = BEST_KEYS + ('optimizer', 'scheduler', 'scaler', 'epoch', 'iteration', 'acc', 'micro_batches', 'rng',
+                         'best', 'best_epoch', 'bad_vals', 'history', 'elapsed', 'events')
 
 class RunDir:
     "A training run folder: the names of its files, and readers that check what they read."
@@ -49,7 +52,7 @@ class RunDir:
              'tensorboard': 'tensorboard'}
 
     def __init__(self, path):
-        self.path = Path(path)
+        self.path = path.path if isinstance(path, RunDir) else Path(path)
 
     def __repr__(self): return f'RunDir({str(self.path)!r})'
     def file(self, name: str) -> Path: return self.path / self.FILES[name]
@@ -79,7 +82,6 @@ class RunDir:
 
     def splits(self):
         "The patient-grouped split the run trained on."
-        from segcore.splits import Splits
         return Splits.load(self.file('splits'))
 
 # %% ../nbs/12a_rundir.ipynb 11

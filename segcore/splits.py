@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from fastcore.basics import patch
 import numpy as np
 import pandas as pd
 from .core import SegcoreError, DataError, LeakageError, atomic_write_json
@@ -82,12 +83,39 @@ class HeldOut:
 # %% ../nbs/04_splits.ipynb 19
 SPLITS_FORMAT = 'segcore-splits/1'
 
-@dataclass(frozen=True, repr=False)
+def _check_placement(cp: dict, val: tuple, test: tuple, n_folds: int):
+    "Every case in exactly one of test / one validation fold (or training, with one fold), no patient in two places."
+    where = {}   # case id -> 'test' or fold index
+    for name, ids in [('test', test)] + [(k, v) for k, v in enumerate(val)]:
+        for c in ids:
+            if not isinstance(c, str): raise SplitError(f'case ids must be strings, got {c!r}')
+            if c in where:
+                a, b = (f'fold {x}' if x != 'test' else 'test' for x in (where[c], name))
+                raise SplitError(f'case {c!r} is in both {a} and {b}')
+            where[c] = name
+    unknown = set(where) - set(cp)
+    if unknown: raise SplitError(f'{len(unknown)} split case(s) have no patient: {_few(unknown)}')
+    missing = set(cp) - set(where)
+    if missing and n_folds > 1:
+        raise SplitError(f'{len(missing)} case(s) are in no fold and not in test: {_few(missing)}')
+    for c in missing: where[c] = 'train'   # n_folds=1: cases outside the one validation fold are training cases
+    for p, cases in _groups(cp).items():
+        places = {where[c] for c in cases}
+        if len(places) > 1:
+            names = sorted(x if x in ('test', 'train') else f'fold {x}' for x in map(str, places))
+            raise SplitError(f'patient {p!r} is split across {", ".join(names)} (cases {_few(cases)})')
+    for k, v in enumerate(val):
+        if not v: raise SplitError(f'validation fold {k} is empty')
+        if not set(cp) - set(test) - set(v): raise SplitError(f'fold {k} has no training cases')
+
+def _is_int(x) -> bool: return isinstance(x, (int, np.integer)) and not isinstance(x, bool)
+
+# %% ../nbs/04_splits.ipynb 20
+@dataclass(frozen=True)
 class Splits:
     """Patient-grouped cross-validation folds plus a held-out test split. Make with `make_splits`, reload with
     `Splits.load`. With `n_folds > 1` the validation folds partition the non-test cases; with `n_folds=1` the one
     validation fold is part of them."""
-
     seed: int
     n_folds: int
     test_fraction: float
@@ -100,47 +128,18 @@ class Splits:
         cp = _check_mapping(dict(cp) if not isinstance(cp, dict) else cp)
         if len(cp) != len(self.case_patients): raise SplitError('case_patients lists a case id twice')
         for name in ('seed', 'n_folds'):
-            if not isinstance(getattr(self, name), (int, np.integer)) or isinstance(getattr(self, name), bool):
+            if not _is_int(getattr(self, name)):
                 raise SplitError(f'{name} must be an integer, got {getattr(self, name)!r}')
-        if (
-            not isinstance(self.test_fraction, (int, float))
-            or isinstance(self.test_fraction, bool)
-            or not 0 <= self.test_fraction < 1
-        ):
-            raise SplitError(f'test_fraction must be a number in [0, 1), got {self.test_fraction!r}')
-        val = tuple(tuple(sorted(v)) for v in self.val_folds)
-        test = tuple(sorted(self._test))
+        tf = self.test_fraction
+        if not isinstance(tf, (int, float)) or isinstance(tf, bool) or not 0 <= tf < 1:
+            raise SplitError(f'test_fraction must be a number in [0, 1), got {tf!r}')
+        val, test = tuple(tuple(sorted(v)) for v in self.val_folds), tuple(sorted(self._test))
         if self.n_folds < 1 or len(val) != self.n_folds:
             raise SplitError(f'n_folds={self.n_folds} but {len(val)} validation folds are given')
-        for s, v in [('seed', int(self.seed)), ('n_folds', int(self.n_folds)),
-                     ('test_fraction', float(self.test_fraction)), ('case_patients', tuple(cp.items())),
-                     ('val_folds', val), ('_test', test)]:
+        for s, v in [('seed', int(self.seed)), ('n_folds', int(self.n_folds)), ('test_fraction', float(tf)),
+                     ('case_patients', tuple(cp.items())), ('val_folds', val), ('_test', test)]:
             object.__setattr__(self, s, v)
-        where = {}   # case id -> 'test' or fold index
-        for name, ids in [('test', test)] + [(k, v) for k, v in enumerate(val)]:
-            for c in ids:
-                if not isinstance(c, str): raise SplitError(f'case ids must be strings, got {c!r}')
-                if c in where:
-                    a, b = (f'fold {x}' if x != 'test' else 'test' for x in (where[c], name))
-                    raise SplitError(f'case {c!r} is in both {a} and {b}')
-                where[c] = name
-        unknown = set(where) - set(cp)
-        if unknown: raise SplitError(f'{len(unknown)} split case(s) have no patient: {_few(unknown)}')
-        missing = set(cp) - set(where)
-        if missing and self.n_folds > 1:
-            raise SplitError(f'{len(missing)} case(s) are in no fold and not in test: {_few(missing)}')
-        for c in missing: where[c] = 'train'   # n_folds=1: cases outside the one validation fold are training cases
-        for p, cases in _groups(cp).items():
-            places = {where[c] for c in cases}
-            if len(places) > 1:
-                raise SplitError(
-                    f'patient {p!r} is split across '
-                    + ', '.join(sorted(x if x in ('test', 'train') else f'fold {x}' for x in map(str, places)))
-                    + f' (cases {_few(cases)})'
-                )
-        for k, v in enumerate(val):
-            if not v: raise SplitError(f'validation fold {k} is empty')
-            if not set(cp) - set(test) - set(v): raise SplitError(f'fold {k} has no training cases')
+        _check_placement(cp, val, test, self.n_folds)
 
     @property
     def patients(self) -> dict:
@@ -155,12 +154,11 @@ class Splits:
 
     def fold(self, k: int) -> Fold:
         "Fold `k` (0-based): train on every non-test case outside validation fold `k`."
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 0 <= k < self.n_folds:
+        if not _is_int(k) or not 0 <= k < self.n_folds:
             raise IndexError(f'fold {k!r} does not exist: there are {self.n_folds} fold(s), 0..{self.n_folds - 1}')
         val = self.val_folds[k]
         v = set(val)
-        train = tuple(c for c in self.train_val_ids if c not in v)
-        return Fold(int(k), train, val)
+        return Fold(int(k), tuple(c for c in self.train_val_ids if c not in v), val)
 
     def folds(self) -> list:
         "All folds, in order."
@@ -171,96 +169,6 @@ class Splits:
         models on these cases. Trainers and the HPO receive folds, and check their case lists with `guard`."""
         pm = dict(self.case_patients)
         return HeldOut(self._test, tuple(sorted({pm[c] for c in self._test})))
-
-    def guard(self, case_ids, purpose: str = 'training', allow_unknown: bool = False) -> list:
-        """Return `case_ids` (as a list) if none is a held-out test case, else raise `LeakageError` naming up to 5 of
-        them and the `purpose`. Ids the splits do not know raise `SplitError` unless `allow_unknown`."""
-        if isinstance(case_ids, (str, bytes)):
-            raise TypeError(f'guard expects a collection of case ids, not the single string {case_ids!r}')
-        ids = list(case_ids)
-        test = set(self._test)
-        leaked = sorted({c for c in ids if c in test})
-        if leaked:
-            raise LeakageError(
-                f'{len(leaked)} held-out test case(s) were given for {purpose}: {_few(leaked)}. '
-                'Test cases may only be used for final evaluation; use Splits.fold(k) for training and tuning.'
-            )
-        if not allow_unknown:
-            known = set(c for c, _ in self.case_patients)
-            unknown = sorted({c for c in ids if c not in known})
-            if unknown:
-                raise SplitError(
-                    f'{len(unknown)} case id(s) given for {purpose} are not in these splits: {_few(unknown)}. '
-                    'Was the dataset changed after the splits were made?'
-                )
-        return ids
-
-    def check_cases(self, patients: dict):
-        """Raise `SplitError` unless `patients` (case_id -> patient_id) has exactly the cases and patients these splits
-        were made from."""
-        now, then = _check_mapping(patients), dict(self.case_patients)
-        new, lost = sorted(set(now) - set(then)), sorted(set(then) - set(now))
-        moved = sorted(c for c in set(now) & set(then) if now[c] != then[c])
-        problems = []
-        if new: problems.append(f'{len(new)} new case(s) the splits do not know: {_few(new)}')
-        if lost: problems.append(f'{len(lost)} case(s) missing from the dataset: {_few(lost)}')
-        if moved: problems.append(f'{len(moved)} case(s) now belong to another patient: {_few(moved)}')
-        if problems:
-            raise SplitError(
-                'the dataset does not match the saved splits (make new splits for a changed dataset): '
-                + '; '.join(problems)
-            )
-        return self
-
-    def to_dict(self) -> dict:
-        "JSON-ready content, lists sorted."
-        return {
-            'format': SPLITS_FORMAT,
-            'seed': self.seed,
-            'n_folds': self.n_folds,
-            'test_fraction': self.test_fraction,
-            'note': 'test: held-out cases for final evaluation only; never train or tune on them',
-            'patients': dict(self.case_patients),
-            'test': list(self._test),
-            'folds': [{'fold': k, 'val': list(v)} for k, v in enumerate(self.val_folds)],
-        }
-
-    def save(self, path) -> Path:
-        "Write the splits to `path` as human-readable JSON, atomically."
-        return atomic_write_json(path, self.to_dict())
-
-    @classmethod
-    def load(cls, path) -> Splits:
-        "Read splits written by `save`; any malformed or inconsistent content raises `DataError` naming the file."
-        path = Path(path)
-        try:
-            d = json.loads(path.read_text(encoding='utf-8'))
-        except FileNotFoundError:
-            raise DataError(path, 'splits file not found', kind='missing') from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise DataError(path, f'not a valid JSON splits file ({e})') from None
-        if not isinstance(d, dict) or d.get('format') != SPLITS_FORMAT:
-            got = d.get('format') if isinstance(d, dict) else type(d).__name__
-            raise DataError(path, f'not a segcore splits file: expected "format": "{SPLITS_FORMAT}", got {got!r}')
-        try:
-            missing = [k for k in ('seed', 'n_folds', 'test_fraction', 'patients', 'test', 'folds') if k not in d]
-            if missing: raise SplitError(f'missing field(s) {", ".join(missing)}')
-            if not isinstance(d['patients'], dict):
-                raise SplitError('"patients" must be an object {case_id: patient_id}')
-            folds = d['folds']
-            if not isinstance(folds, list) or not all(
-                isinstance(f, dict) and isinstance(f.get('val'), list) for f in folds
-            ):
-                raise SplitError('"folds" must be a list of {"fold": k, "val": [case ids]}')
-            if [f.get('fold') for f in folds] != list(range(len(folds))):
-                raise SplitError('"folds" must be numbered 0, 1, ... in order')
-            vals, test = [f['val'] for f in folds], d['test']
-            if not isinstance(test, list): raise SplitError('"test" must be a list of case ids')
-            for name, ids in [('test', test)] + [(f'fold {k}', v) for k, v in enumerate(vals)]:
-                if len(set(map(str, ids))) != len(ids): raise SplitError(f'{name} lists a case id twice')
-            return cls(seed=d['seed'], n_folds=d['n_folds'], test_fraction=d['test_fraction'],
-                       case_patients=d['patients'], val_folds=tuple(tuple(v) for v in vals), _test=tuple(test))
-        except (ValueError, TypeError) as e: raise DataError(path, f'invalid splits file: {e}') from None
 
     def summary(self) -> pd.DataFrame:
         "Cases and patients in each validation fold, in the test split and in total."
@@ -277,7 +185,7 @@ class Splits:
                 f'{len(self.case_patients)} cases, {len(set(p for _, p in self.case_patients))} patients, '
                 f'val folds {[len(v) for v in self.val_folds]} cases, test {len(self._test)} cases)')
 
-# %% ../nbs/04_splits.ipynb 21
+# %% ../nbs/04_splits.ipynb 22
 def make_splits(patients: dict, n_folds: int = 5, test_fraction: float = 0.2, seed: int = 0) -> Splits:
     "Patient-grouped `n_folds`-fold cross-validation plus a held-out test split of about `test_fraction` of the cases."
     patients = _check_mapping(patients)
@@ -309,7 +217,91 @@ def make_splits(patients: dict, n_folds: int = 5, test_fraction: float = 0.2, se
     return Splits(seed=int(seed), n_folds=int(n_folds), test_fraction=float(test_fraction),
                   case_patients=patients, val_folds=tuple(cases(f) for f in fold_pats), _test=cases(test))
 
-# %% ../nbs/04_splits.ipynb 48
+# %% ../nbs/04_splits.ipynb 36
+@patch
+def guard(self: Splits, case_ids, purpose: str = 'training', allow_unknown: bool = False) -> list:
+    """Return `case_ids` (as a list) if none is a held-out test case, else raise `LeakageError` naming up to 5 of
+    them and the `purpose`. Ids the splits do not know raise `SplitError` unless `allow_unknown`."""
+    if isinstance(case_ids, (str, bytes)):
+        raise TypeError(f'guard expects a collection of case ids, not the single string {case_ids!r}')
+    ids = list(case_ids)
+    test = set(self._test)
+    leaked = sorted({c for c in ids if c in test})
+    if leaked:
+        raise LeakageError(f'{len(leaked)} held-out test case(s) were given for {purpose}: {_few(leaked)}. '
+                           'Test cases may only be used for final evaluation; '
+                           'use Splits.fold(k) for training and tuning.')
+    if not allow_unknown:
+        known = set(c for c, _ in self.case_patients)
+        unknown = sorted({c for c in ids if c not in known})
+        if unknown:
+            raise SplitError(f'{len(unknown)} case id(s) given for {purpose} are not in these splits: {_few(unknown)}. '
+                             'Was the dataset changed after the splits were made?')
+    return ids
+
+# %% ../nbs/04_splits.ipynb 39
+@patch
+def to_dict(self: Splits) -> dict:
+    "JSON-ready content, lists sorted."
+    return {'format': SPLITS_FORMAT, 'seed': self.seed, 'n_folds': self.n_folds, 'test_fraction': self.test_fraction,
+            'note': 'test: held-out cases for final evaluation only; never train or tune on them',
+            'patients': dict(self.case_patients), 'test': list(self._test),
+            'folds': [{'fold': k, 'val': list(v)} for k, v in enumerate(self.val_folds)]}
+
+@patch
+def save(self: Splits, path) -> Path:
+    "Write the splits to `path` as human-readable JSON, atomically."
+    return atomic_write_json(path, self.to_dict())
+
+def _splits_fields(d: dict) -> dict:
+    "The `Splits` fields of a loaded splits file; a malformed field raises `SplitError`."
+    missing = [k for k in ('seed', 'n_folds', 'test_fraction', 'patients', 'test', 'folds') if k not in d]
+    if missing: raise SplitError(f'missing field(s) {", ".join(missing)}')
+    if not isinstance(d['patients'], dict): raise SplitError('"patients" must be an object {case_id: patient_id}')
+    folds = d['folds']
+    if not isinstance(folds, list) or not all(isinstance(f, dict) and isinstance(f.get('val'), list) for f in folds):
+        raise SplitError('"folds" must be a list of {"fold": k, "val": [case ids]}')
+    if [f.get('fold') for f in folds] != list(range(len(folds))):
+        raise SplitError('"folds" must be numbered 0, 1, ... in order')
+    vals, test = [f['val'] for f in folds], d['test']
+    if not isinstance(test, list): raise SplitError('"test" must be a list of case ids')
+    for name, ids in [('test', test)] + [(f'fold {k}', v) for k, v in enumerate(vals)]:
+        if len(set(map(str, ids))) != len(ids): raise SplitError(f'{name} lists a case id twice')
+    return dict(seed=d['seed'], n_folds=d['n_folds'], test_fraction=d['test_fraction'], case_patients=d['patients'],
+                val_folds=tuple(tuple(v) for v in vals), _test=tuple(test))
+
+@patch(cls_method=True)
+def load(cls: Splits, path) -> Splits:
+    "Read splits written by `save`; any malformed or inconsistent content raises `DataError` naming the file."
+    path = Path(path)
+    try: d = json.loads(path.read_text(encoding='utf-8'))
+    except FileNotFoundError: raise DataError(path, 'splits file not found', kind='missing') from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise DataError(path, f'not a valid JSON splits file ({e})') from None
+    if not isinstance(d, dict) or d.get('format') != SPLITS_FORMAT:
+        got = d.get('format') if isinstance(d, dict) else type(d).__name__
+        raise DataError(path, f'not a segcore splits file: expected "format": "{SPLITS_FORMAT}", got {got!r}')
+    try: return cls(**_splits_fields(d))
+    except (ValueError, TypeError) as e: raise DataError(path, f'invalid splits file: {e}') from None
+
+# %% ../nbs/04_splits.ipynb 45
+@patch
+def check_cases(self: Splits, patients: dict) -> Splits:
+    """Raise `SplitError` unless `patients` (case_id -> patient_id) has exactly the cases and patients these splits
+    were made from."""
+    now, then = _check_mapping(patients), dict(self.case_patients)
+    new, lost = sorted(set(now) - set(then)), sorted(set(then) - set(now))
+    moved = sorted(c for c in set(now) & set(then) if now[c] != then[c])
+    problems = []
+    if new: problems.append(f'{len(new)} new case(s) the splits do not know: {_few(new)}')
+    if lost: problems.append(f'{len(lost)} case(s) missing from the dataset: {_few(lost)}')
+    if moved: problems.append(f'{len(moved)} case(s) now belong to another patient: {_few(moved)}')
+    if problems:
+        raise SplitError('the dataset does not match the saved splits (make new splits for a changed dataset): '
+                         + '; '.join(problems))
+    return self
+
+# %% ../nbs/04_splits.ipynb 52
 def usable_patients(report: dict) -> dict:
     "case id -> patient id of the usable cases of an audit report."
     return {r['case']: r['patient'] for r in report['cases'] if r['usable']}

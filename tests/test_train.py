@@ -126,13 +126,16 @@ def test_evaluate_contract(reference_run, tmp_path):
 
 
 def test_real_data_short_training_learns(shared_data, tmp_path):
-    "A 2-minute CPU budget on the real hippocampus data already segments both classes (measured ~0.8 at 90 s)."
+    """300 training steps (the quick profile's whole warm-up + cosine schedule compressed to 12 epochs) on the real
+    hippocampus data already segment both classes. The budget is a step count: a slower machine takes longer and
+    trains the same model."""
     out = tmp_path / 'real'
     segcore('train', '--data', shared_data / 'hippocampus', '--out', out, '--profile', 'quick', '--quiet',
-            '--set', 'time_limit_s=100', '--set', 'tensorboard=false')
+            '--set', 'epochs=12', '--set', 'warmup_epochs=1', '--set', 'val_every=12', '--set', 'time_limit_s=null',
+            '--set', 'tensorboard=false')
     s = read_json(out / 'summary.json')
     v = s['validation']
-    assert s['status'] == 'time_limit' and v['n'] >= 30
+    assert s['status'] == 'completed' and s['epochs_run'] == 12 and v['n'] >= 30
     assert v['mean_foreground_dice'] > 0.6, v
     assert s['data']['synthetic'] is False
 
