@@ -14,8 +14,8 @@ from .core import SegcoreError, atomic_write_json, atomic_write_text
 from .config import load_config
 from .hpo_space import SearchSpace, merge_overrides, space_from_dict, load_space
 from .hpo_storage import mask_url, normalise_storage, open_storage, split_password, storage_url, study_lock
-from .hpo_queue import (say, parse_objectives, make_sampler, make_pruner, create_study, format_values,
-                               reserve_trials, report_validation, run_trials)
+from .hpo_queue import say, parse_objectives, make_sampler, make_pruner, create_study, format_values
+from .hpo_queue import reserve_trials, report_validation, run_trials
 
 # %% auto 0
 __all__ = ['trial_overrides', 'PeakMemory', 'make_objective', 'study_frame', 'hpo_summary', 'best_trial', 'best_config',
