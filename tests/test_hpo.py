@@ -1,6 +1,6 @@
-"""Optuna HPO (segcore.hpo) on the phantom with a tiny UNet (CPU, SQLite): exact trial counts with one
-worker, two worker processes, two concurrent commands and resumes; failures recorded, pruning, exported
-best config, Pareto fronts, search-space errors and password masking."""
+"""Optuna HPO (segcore.hpo, hpo_space, hpo_storage, hpo_queue) on the phantom with a tiny UNet (CPU, SQLite): exact
+trial counts with one worker, two worker processes, two concurrent commands and resumes; failures recorded, pruning,
+exported best config, Pareto fronts, search-space errors and password masking."""
 import json, os, subprocess, sys, threading
 from pathlib import Path
 import optuna
@@ -8,9 +8,9 @@ import pytest
 from optuna.trial import TrialState
 from segcore.core import SegcoreError
 from segcore.config import load_config
-from segcore import hpo
-from segcore.hpo import (run_hpo, load_space, space_from_dict, mask_url, open_storage, normalise_storage, create_study,
-                         study_lock, reserve_trials, run_trials, report_validation, study_frame, engine_kwargs)
+from segcore.hpo import run_hpo, load_space, space_from_dict, open_storage, normalise_storage, study_frame
+from segcore.hpo_storage import mask_url, study_lock, engine_kwargs, trial_id_of
+from segcore.hpo_queue import create_study, make_pruner, reserve_trials, run_trials, report_validation
 
 TINY = dict(model_size='tiny', patch_size=[16, 16, 16], batch_size=2, epochs=2, iterations_per_epoch=3, val_every=1,
             tensorboard=False, num_threads=1)
@@ -75,7 +75,7 @@ def test_two_worker_processes_run_exactly_n_distinct_trials(tmp_path):
                 base_overrides=TINY, progress=False)
     st = _study(tmp_path / 'out', 'two')
     numbers = [t.number for t in st.trials]
-    assert sorted(numbers) == [0, 1, 2, 3] and len(set(t._trial_id for t in st.trials)) == 4
+    assert sorted(numbers) == [0, 1, 2, 3] and len(set(trial_id_of(t) for t in st.trials)) == 4
     assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in st.trials) and s['workers'] == [0, 0]
     assert all('(worker ' in t.user_attrs['worker'] for t in st.trials)
     assert sorted(int(p.name) for p in (tmp_path / 'out' / 'trials').iterdir()) == [0, 1, 2, 3]
@@ -86,7 +86,7 @@ def test_two_concurrent_commands_share_one_study_exactly(tmp_path):
     space = _space_file(tmp_path, dict(SPACE, base=dict(SPACE['base'], **TINY)))
     db = tmp_path / 'shared.db'
     def cmd(out):
-        return [sys.executable, '-m', 'segcore.hpo', 'run', '--space', str(space), '--data', 'phantom', '--trials', '4',
+        return [sys.executable, '-m', 'segcore.cli', 'hpo', '--space', str(space), '--data', 'phantom', '--trials', '4',
                            '--storage', f'sqlite:///{db}', '--study', 'shared', '--out', str(tmp_path / out)]
 
     procs = [
@@ -163,7 +163,7 @@ def test_a_clearly_bad_trial_is_pruned(tmp_path):
         for epoch in (1, 2, 3, 4): report_validation(trial, epoch, dice * epoch / 4)
         return dice
     with study_lock(url, 'prune'):
-        st = create_study('prune', url, ('dice',), pruner=hpo.make_pruner('median', first_step=1))
+        st = create_study('prune', url, ('dice',), pruner=make_pruner('median', first_step=1))
         reserve_trials(st, 6)
     run_trials(st, fake, progress=False)
     states = [t.state for t in st.trials]
@@ -171,7 +171,7 @@ def test_a_clearly_bad_trial_is_pruned(tmp_path):
     assert st.trials[4].last_step == 2                      # never at the first validation (epoch 1), at the second one
     # multi-objective studies are never pruned (Optuna cannot), but still run
     with study_lock(url, 'mo'):
-        mo = create_study('mo', url, ('dice', 'time'), pruner=hpo.make_pruner('median', first_step=1))
+        mo = create_study('mo', url, ('dice', 'time'), pruner=make_pruner('median', first_step=1))
         reserve_trials(mo, 6)
     run_trials(mo, lambda t: (fake(t), 1.0), progress=False)
     assert all(t.state == TrialState.COMPLETE for t in mo.trials)
@@ -262,14 +262,14 @@ def test_password_never_printed_nor_written(tmp_path):
     finally: os.environ.pop('SEGCORE_HPO_PASSWORD')
     # an unreachable PostgreSQL (a socket folder that does not exist): a clear error, masked URL, no password
     space = _space_file(tmp_path)
-    r = subprocess.run([sys.executable, '-m', 'segcore.hpo', 'run', '--space', str(space), '--data', 'phantom',
+    r = subprocess.run([sys.executable, '-m', 'segcore.cli', 'hpo', '--space', str(space), '--data', 'phantom',
                         '--trials', '1', '--storage', f'postgresql://bob:{secret}@/hpo?host={tmp_path}/nosocket',
                         '--out', str(tmp_path / 'pg')], capture_output=True, text=True, env=env, timeout=120)
     assert r.returncode == 2 and 'cannot open the HPO storage postgresql+psycopg2://bob:***@/hpo' in r.stderr, r.stderr
     assert secret not in r.stdout + r.stderr and env_secret not in r.stdout + r.stderr
     # a full SQLite run with passwords in the environment: nothing printed or written contains them
     space2 = _space_file(tmp_path, dict(SPACE, base=dict(SPACE['base'], **TINY)), 'tiny.json')
-    r = subprocess.run([sys.executable, '-m', 'segcore.hpo', 'run', '--space', str(space2), '--data', 'phantom',
+    r = subprocess.run([sys.executable, '-m', 'segcore.cli', 'hpo', '--space', str(space2), '--data', 'phantom',
                         '--trials', '1', '--out', str(tmp_path / 'sq')], capture_output=True, text=True, env=env,
                        timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
