@@ -274,7 +274,7 @@ def ablation(study: Study, arms: dict, prefix: str, baseline: str | None = None,
     return {'names': names, 'per_case': per_case, 'cards': cards, 'table': table.reset_index(names=f'vs {baseline}'),
             'baseline': baseline}
 
-# %% ../nbs/21_study.ipynb 30
+# %% ../nbs/21_study.ipynb 32
 COMPARE_COLUMNS = ['n', 'mean_baseline', 'mean', 'mean_diff', 'diff_ci_low', 'diff_ci_high', 'wilcoxon_p',
                    'wilcoxon_p_holm', 't_p_holm', 'rank_biserial', 'd_z', 'note']
 
@@ -306,7 +306,7 @@ def ablation_record(result: dict) -> tuple:
             f"(Holm p {best['wilcoxon_p_holm']:.3g})" if best is not None else 'baseline only')
     return line, {'arms': {m: float(v) for m, v in result['per_case'].mean().items()}, 'n_val': len(result['per_case'])}
 
-# %% ../nbs/21_study.ipynb 34
+# %% ../nbs/21_study.ipynb 36
 def case_predictions(study: Study, runs: dict, cases: list, tta: str = 'none', uncertainty: bool = False) -> dict:
     """{case: {'image', 'label', 'spacing', label: prediction … , '<label>_maps': uncertainty}} for run folders `runs`
     = {label: name}."""
@@ -341,7 +341,7 @@ def visual_comparison(study: Study, result: dict) -> list:
         plt.show()
     return picks
 
-# %% ../nbs/21_study.ipynb 37
+# %% ../nbs/21_study.ipynb 39
 _ARMS_MD = """## Arms and their cost
 
 Same split (validation fold 0) and seed; only the keys shown differ (and, where the budget is matched
@@ -377,7 +377,7 @@ def show_ablation(study: Study, name) -> dict:
     study.record(line, **metrics)
     return res
 
-# %% ../nbs/21_study.ipynb 39
+# %% ../nbs/21_study.ipynb 43
 def heldout_comparison(study: Study, run_a, run_b, names: tuple) -> dict:
     "Two runs evaluated on the held-out split, paired per case: both summaries, the comparison and the per-case Dice."
     from segcore.evaluate import evaluate_run
@@ -431,7 +431,7 @@ def hpo_figures(st) -> dict:
         figs['parameter importances'] = f'parameter importances need at least 2 completed trials (have {len(done)})'
     return figs
 
-# %% ../nbs/21_study.ipynb 44
+# %% ../nbs/21_study.ipynb 48
 def tta_study(study: Study, run: str = 'baseline', tta: str = 'flips', tolerance_mm: float = 1.0) -> dict:
     "Held-out metrics of plain / TTA / TTA + chosen post-processing, per case and class, plus mean entropies."
     from segcore.data import discover, load_case
