@@ -1,6 +1,9 @@
 """`segcore bench`: results as JSON + HTML with device, versions and date; the metric values equal MONAI's."""
 from conftest import segcore, read_json
 
+TINY = ['--set', 'model_size=tiny', '--set', 'patch_size=[32,32,32]', '--set', 'iterations_per_epoch=2', '--set',
+        'batch_size=2', '--set', 'tensorboard=false']
+
 
 def test_bench_metrics_and_infer_write_json_and_html(tmp_path):
     data = tmp_path / 'ph'
@@ -8,20 +11,14 @@ def test_bench_metrics_and_infer_write_json_and_html(tmp_path):
     out = tmp_path / 'bench'
     segcore('bench', 'metrics', '--data', data, '--cases', '3', '--out', out)
     j = read_json(next(out.glob('metrics-*.json')))
-    assert (
-        j['kind'] == 'metrics' and j['n_cases'] == 3 and j['max_abs_diff_hd95'] < 1e-4 and j['max_abs_diff_nsd'] < 1e-4
-    )
-    assert (
-        j['device_info']['type'] == 'cpu'
-        and j['environment']['versions']['monai']
-        and j['date']
-        and j['command'].startswith('segcore bench')
-    )
-    assert 'segcore bench metrics' in next(out.glob('metrics-*.html')).read_text()
+    assert j['kind'] == 'metrics' and j['n_cases'] == 3
+    assert j['max_abs_diff_hd95'] < 1e-4 and j['max_abs_diff_nsd'] < 1e-4                 # the values equal MONAI's
+    assert j['device_info']['type'] == 'cpu' and j['environment']['versions']['monai'] and j['date']
+    assert j['command'].startswith('segcore bench')
+    page = next(out.glob('metrics-*.html')).read_text()
+    assert 'segcore bench metrics' in page and page.startswith('<!doctype html>') and '<script' not in page
     run = tmp_path / 'run'
-    segcore('train', '--data', data, '--out', run, '--quiet', '--set', 'model_size=tiny', '--set',
-            'patch_size=[32,32,32]', '--set', 'epochs=1', '--set', 'iterations_per_epoch=2', '--set', 'batch_size=2',
-            '--set', 'tensorboard=false')
+    segcore('train', '--data', data, '--out', run, '--quiet', *TINY, '--set', 'epochs=1')
     segcore('bench', 'infer', '--model', run, '--cases', '1', '--out', out)
     j = read_json(next(out.glob('infer-*.json')))
     assert j['tta_members'] == 8 and j['ratio'] > 0 and 0 <= j['label_agreement'] <= 1
@@ -31,42 +28,14 @@ def test_bench_train_time_to_dice_curve(tmp_path):
     data = tmp_path / 'ph'
     segcore('phantom', data, '--n', '12')
     out = tmp_path / 'bench'
-    segcore(
-        'bench',
-        'train',
-        '--run',
-        tmp_path / 'r',
-        '--data',
-        data,
-        '--out',
-        out,
-        '--set',
-        'model_size=tiny',
-        '--set',
-        'patch_size=[32,32,32]',
-        '--set',
-        'epochs=2',
-        '--set',
-        'iterations_per_epoch=2',
-        '--set',
-        'batch_size=2',
-        '--set',
-        'val_every=1',
-        '--set',
-        'tensorboard=false',
-        '--goal',
-        '0',
-    )
+    segcore('bench', 'train', '--run', tmp_path / 'r', '--data', data, '--out', out, *TINY, '--set', 'epochs=2',
+            '--set', 'val_every=1', '--goal', '0')
     j = read_json(next(out.glob('train-*.json')))
     assert [c['epoch'] for c in j['curve']] == [1, 2] and j['curve'][0]['n_heldout'] >= 1
     assert j['curve'][0]['train_seconds'] < j['curve'][1]['train_seconds']
     c = j['curve'][-1]
-    assert c['heldout_ci_low'] <= c['heldout_dice'] <= c['heldout_ci_high'] and j['final_heldout_ci95'] == [
-        c['heldout_ci_low'],
-        c['heldout_ci_high'],
-    ]
-    assert (
-        j['goal_dice'] == 0 and j['seconds_to_goal'] == j['curve'][0]['train_seconds']
-    )  # any Dice reaches goal 0 at the first point
+    assert c['heldout_ci_low'] <= c['heldout_dice'] <= c['heldout_ci_high']
+    assert j['final_heldout_ci95'] == [c['heldout_ci_low'], c['heldout_ci_high']]
+    assert j['goal_dice'] == 0 and j['seconds_to_goal'] == j['curve'][0]['train_seconds']  # any Dice reaches goal 0
     h = next(out.glob('train-*.html')).read_text()
     assert '<svg' in h and 'held-out' in h and len(h) < 200_000                          # a small, self-contained page

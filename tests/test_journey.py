@@ -19,16 +19,14 @@ def test_every_stage_runs_and_is_rendered(journey):
     run = read_json(journey / 'run.json')
     assert run['format'] == 'segcore-journey/1' and run['profile'] == 'smoke'
     assert [s['stage'] for s in run['stages']] == [f'{k:02d}' for k in range(1, 9)]
-    assert all(s['status'] == 'done' for s in run['stages']), [
-        (s['stage'], s['status'], s.get('error')) for s in run['stages']
-    ]
+    assert all(s['status'] == 'done' for s in run['stages']), [(s['stage'], s['status'], s.get('error'))
+                                                                for s in run['stages']]
     assert len(run['data']['sha256']) == 64 and run['data']['synthetic'] is True
     assert run['environment']['versions']['torch'] and run['device'] == 'cpu' and run['started'] and run['finished']
     assert run['config']['baseline']['model'] == 'unet' and 'short' in run['config']
+    assert run['budgets']['short'] == 'smoke-short' and run['config']['short']['epochs'] == 1     # the study profile
     hpo = next(s for s in run['stages'] if s['stage'] == '06')
-    assert hpo['parameters'] == {'trials': 3} and hpo['summary'].startswith(
-        '3 trials'
-    )  # a stage parameter from the CLI
+    assert hpo['parameters'] == {'trials': 3} and hpo['summary'].startswith('3 trials')  # a stage parameter (CLI)
     idx = (journey / 'index.html').read_text()
     assert 'SYNTHETIC DATA' in idx
     for page in STAGE_PAGES:
@@ -52,9 +50,8 @@ def test_report_content_a_supervisor_expects(journey):
     assert 'held-out test Dice' in p2 and '95% CI' in p2 and 'plotly-graph-div' in p2
     for p in ('03_loss_ablation', '04_augmentation_ablation', '05_architectures'):
         h = page(p)
-        assert (
-            'wilcoxon_p_holm' in h and 'paired per case' in h and h.count('data:image/png') >= 4
-        )  # box plot + 3 five-panels
+        assert 'wilcoxon_p_holm' in h and 'paired per case' in h and 'Visual comparison' in h
+        assert h.count('data:image/png') >= 4                                   # box plot + 3 five-panels
     p6 = page('06_hpo')
     for k in ('optimisation history', 'parallel coordinates', 'Pareto front', 'held-out test split'):
         assert k in p6, k
@@ -83,11 +80,10 @@ def test_failing_stage_keeps_finished_ones(journey, tmp_path):
     nb = json.loads((out / 'notebooks' / '03_loss_ablation.ipynb').read_text())
     assert err['ename'] == 'RuntimeError' and 'injected failure' in err['evalue']
     src = ''.join(nb['cells'][err['cell']]['source']).splitlines()
-    assert src[err['line'] - 1].startswith('study.record(') and err['source_line'].startswith(
-        'study.record('
-    )  # the line that raised
+    call = 'res = show_ablation(study, ablation)'                       # the notebook line that raised
+    assert src[err['line'] - 1] == err['source_line'] == call
     idx = (out / 'index.html').read_text()
-    assert f"failed at cell {err['cell']}, line {err['line']} (study.record(" in idx and 'Stage 03 failed' in idx
+    assert f"failed at cell {err['cell']}, line {err['line']} ({call})" in idx and 'Stage 03 failed' in idx
     assert 'failed</b> at cell' in (out / '03_loss_ablation.html').read_text()        # the partial notebook is rendered
     for p, b in before.items(): assert (out / f'{p}.html').read_bytes() == b
     r = segcore('journey', '--data', 'phantom', '--profile', 'smoke', '--out', out, '--stages', '03', '--quiet')
@@ -99,9 +95,8 @@ def test_other_data_in_the_same_folder_is_refused(journey, tmp_path):
     shutil.copytree(journey, out, ignore=shutil.ignore_patterns('runs'))
     other = tmp_path / 'other'
     segcore('phantom', other, '--n', '6')
-    r = segcore(
-        'journey', '--data', other, '--profile', 'smoke', '--out', out, '--stages', '01', '--quiet', check=False
-    )
+    r = segcore('journey', '--data', other, '--profile', 'smoke', '--out', out, '--stages', '01', '--quiet',
+                check=False)
     assert r.returncode == 2 and 'use another --out' in r.stderr
 
 
@@ -125,9 +120,8 @@ def test_pages_in_headless_chromium(journey, tmp_path):
         page = b.new_page(viewport={'width': 1280, 'height': 900})
         page.on('console', lambda m: problems.append(f'console {m.type}: {m.text}') if m.type == 'error' else None)
         page.on('pageerror', lambda e: problems.append(f'page error: {e}'))
-        page.on('request',
-                lambda r: (problems.append(f'network request: {r.url}') if not r.url.startswith(('file:', 'data:',
-                                                                                                 'blob:')) else None))
+        local = ('file:', 'data:', 'blob:')
+        page.on('request', lambda r: None if r.url.startswith(local) else problems.append(f'network request: {r.url}'))
         for name in ['index'] + STAGE_PAGES:
             page.goto((journey / f'{name}.html').as_uri())
             page.wait_for_load_state('load')
@@ -141,56 +135,40 @@ def test_pages_in_headless_chromium(journey, tmp_path):
                 assert img.shape[0] > 300 and img.std() > 10, 'blank screenshot'
             checked += 1
         b.close()
-    record_count(
-        'journey pages opened in Chromium without errors', 1 + len(STAGE_PAGES), checked if not problems else 0
-    )
+    record_count('journey pages opened in Chromium without errors', 1 + len(STAGE_PAGES),
+                 checked if not problems else 0)
     assert not problems, problems
 
 
 def test_unknown_stage_parameter_is_a_clear_error(tmp_path):
     r = segcore('journey', '--data', 'phantom', '--profile', 'smoke', '--out', tmp_path / 'j', '--stages', '06',
                 '--param', '06.trails=3', check=False)
-    assert (
-        r.returncode == 2
-        and "stage 06 has no parameter 'trails'" in r.stderr
-        and 'trials' in r.stderr
-        and 'Traceback' not in r.stderr
-    )
+    assert r.returncode == 2 and "stage 06 has no parameter 'trails'" in r.stderr and 'trials' in r.stderr
+    assert 'Traceback' not in r.stderr
     assert not (tmp_path / 'j').exists()  # refused before anything is written
-
-
-def _notebook_arms(name):
-    "The `arms = {...}` literal of a journey notebook (the arms its ablation trains)."
-    import ast
-    nb = json.loads((REPO / 'nbs/journey' / f'{name}.ipynb').read_text())
-    for cell in nb['cells']:
-        if cell['cell_type'] != 'code': continue
-        for node in ast.parse(''.join(cell['source'])).body:
-            if isinstance(node, ast.Assign) and getattr(node.targets[0], 'id', None) == 'arms':
-                return ast.literal_eval(node.value)
-    raise AssertionError(f'no arms in {name}')
 
 
 @pytest.mark.parametrize('profile', ['quick', 'full', 'smoke'])
 def test_every_profile_arm_config_is_valid_and_its_model_runs(profile, tmp_path):
-    """Each profile's baseline and every ablation arm of stages 03-05 give a valid config whose model runs one
-    forward pass at its patch size: the full (GPU) profile is checked here, before any GPU time is spent on it."""
+    """Each profile's baseline and every arm of the ablation files (`configs/ablations/*.yaml`, stages 03-05) give a
+    valid config whose model, built as the trainer builds it, runs one forward pass at its patch size: the full (GPU)
+    profile is checked here, before any GPU time is spent on it."""
     import torch
-    from segcore.journey import Study
-    from segcore.models import build_model
+    from segcore.study import Study, load_ablation
+    from segcore.models import build_from_spec, model_spec, main_output
     study = Study(tmp_path, 'phantom', profile)
+    files = sorted((REPO / 'configs' / 'ablations').glob('*.yaml'))
+    assert {f.stem for f in files} >= {'loss', 'augmentation', 'architectures'}
     arms = {'baseline': ('baseline', {})}
-    for nb in ('03_loss_ablation', '04_augmentation_ablation', '05_architectures'):
-        arms.update({f'{nb[:2]} {k}': ('short', v) for k, v in _notebook_arms(nb).items()})
+    for f in files: arms.update({f'{f.stem} {k}': ('short', v) for k, v in load_ablation(f)['arms'].items()})
     assert len(arms) >= 12
     built = set()
     for name, (kind, arm) in arms.items():
         cfg = study.config(kind, **arm)
-        key = (cfg.model, cfg.model_size, tuple(cfg.patch_size))
+        key = (cfg.model, cfg.model_size, tuple(cfg.patch_size), str(cfg.model_kwargs), cfg.deep_supervision)
         if key in built: continue
         built.add(key)
         torch.manual_seed(0)
-        m = build_model(cfg.model, 1, 3, len(cfg.patch_size), size=cfg.model_size, img_size=cfg.patch_size,
-                        **cfg.model_kwargs).eval()
-        with torch.no_grad(): y = m(torch.zeros(1, 1, *cfg.patch_size))
+        m = build_from_spec(model_spec(cfg, 1, 3)).eval()
+        with torch.no_grad(): y = main_output(m(torch.zeros(1, 1, *cfg.patch_size)), len(cfg.patch_size))
         assert tuple(y.shape) == (1, 3, *cfg.patch_size), name
