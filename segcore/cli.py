@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse, contextlib, json, sys
 from pathlib import Path
 from .core import SegcoreError
-from .config import PROFILES
+from .config import PROFILES, STUDY_PROFILES
 
 # %% auto 0
 __all__ = ['COMMANDS', 'command', 'build_parser', 'cmd_audit', 'cmd_split', 'cmd_phantom', 'cmd_fetch', 'cmd_train',
@@ -364,7 +364,7 @@ def cmd_journey(a) -> int:
 def _journey_args(s):
     s.add_argument('--data', default=None, help='dataset folder, or phantom | phantom2d | decathlon (default: auto)')
     s.add_argument('--out', default='reports/latest')
-    s.add_argument('--profile', choices=('quick', 'full', 'smoke'), default='quick',
+    s.add_argument('--profile', choices=sorted(STUDY_PROFILES), default='quick',
                    help='quick: CPU-sized (~15 min); full: GPU; smoke: a few steps per run (tests)')
     s.add_argument('--stages', help='comma-separated stage numbers, e.g. 01,02 (default: all)')
     s.add_argument('--seed', type=int, default=0)

@@ -19,8 +19,8 @@ from .postprocess import Postprocessor, choose_postprocessing
 from .pipeline import predict_logits_batch, preprocess, to_source_grid
 
 # %% auto 0
-__all__ = ['tta_members', 'TTA', 'enable_mc_dropout', 'predict_samples', 'uncertainty_maps', 'Predictor', 'collect_inputs',
-           'predict_to_folder', 'choose_run_postprocessing']
+__all__ = ['tta_members', 'TTA', 'enable_mc_dropout', 'predict_samples', 'uncertainty_maps', 'Predictor', 'load_postprocessing',
+           'collect_inputs', 'predict_to_folder', 'choose_run_postprocessing']
 
 # %% ../nbs/18_infer.ipynb 5
 def tta_members(spatial_dims: int, mode: str = 'flips', plane=(0, 1)) -> list:
@@ -143,7 +143,7 @@ class Predictor:
         self.amp = amp_dtype(self.cfg.amp, self.device)
         self.tta, self.mc = tta, mc_dropout
         self.spec = self.ck['model_spec']
-        self.post = _load_postprocessing(self.runs[0], postprocess)
+        self.post = load_postprocessing(self.runs[0], postprocess)
 
     def check_input(self, vol) -> None:
         "Raise `DataError` naming the file if `vol` cannot be fed to the model."
@@ -177,7 +177,7 @@ class Predictor:
         self.check_input(vol)
         return self.predict_array(vol.channels_first().astype(np.float32), vol.affine, uncertainty)
 
-def _load_postprocessing(run, spec):
+def load_postprocessing(run, spec):
     "Post-processing of a run (`RunDir` or path): its `postprocessing.json` for 'auto', none for 'none', or a file's."
     if spec in (None, 'none'): return None
     p = RunDir(run).file('postprocessing') if spec == 'auto' else Path(spec)

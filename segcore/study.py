@@ -436,12 +436,12 @@ def tta_study(study: Study, run: str = 'baseline', tta: str = 'flips', tolerance
     "Held-out metrics of plain / TTA / TTA + chosen post-processing, per case and class, plus mean entropies."
     from segcore.data import discover, load_case
     from segcore.io import read_image
-    from segcore.infer import Predictor, choose_run_postprocessing, _load_postprocessing
+    from segcore.infer import Predictor, choose_run_postprocessing, load_postprocessing
     from segcore.metrics import case_metrics
     from tqdm.auto import tqdm
     rd = study.run(run)
     post_report = choose_run_postprocessing(rd.path, study.data, progress=False)
-    post = _load_postprocessing(rd, 'auto')
+    post = load_postprocessing(rd, 'auto')
     plain, aug = Predictor(rd.path, postprocess='none'), Predictor(rd.path, tta=tta, postprocess='none')
     index = discover(study.data)
     test = study.splits().held_out().case_ids       # evaluation: the one place the held-out split is read

@@ -44,8 +44,7 @@ def _offline(tmp_path_factory):
         else: os.environ[k] = v
 
 
-TINY_TRAIN = ['--set', 'model_size=tiny', '--set', 'patch_size=[16,16,16]', '--set', 'batch_size=2', '--set',
-              'iterations_per_epoch=3', '--set', 'epochs=2', '--set', 'val_every=1', '--set', 'tensorboard=false']
+TINY_TRAIN = ['--profile', 'tiny']          # the one tiny test config: segcore.config.PROFILES['tiny']
 
 
 @pytest.fixture(scope='session')

@@ -1,8 +1,7 @@
 """`segcore bench`: results as JSON + HTML with device, versions and date; the metric values equal MONAI's."""
 from conftest import segcore, read_json
 
-TINY = ['--set', 'model_size=tiny', '--set', 'patch_size=[32,32,32]', '--set', 'iterations_per_epoch=2', '--set',
-        'batch_size=2', '--set', 'tensorboard=false']
+TINY = ['--profile', 'tiny', '--set', 'patch_size=[32,32,32]', '--set', 'iterations_per_epoch=2']
 
 
 def test_bench_metrics_and_infer_write_json_and_html(tmp_path):

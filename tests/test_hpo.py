@@ -7,13 +7,12 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 from segcore.core import SegcoreError
-from segcore.config import load_config
+from segcore.config import load_config, PROFILES
 from segcore.hpo import run_hpo, load_space, space_from_dict, open_storage, normalise_storage, study_frame
 from segcore.hpo_storage import mask_url, study_lock, engine_kwargs, trial_id_of
 from segcore.hpo_queue import create_study, make_pruner, reserve_trials, run_trials, report_validation
 
-TINY = dict(model_size='tiny', patch_size=[16, 16, 16], batch_size=2, epochs=2, iterations_per_epoch=3, val_every=1,
-            tensorboard=False, num_threads=1)
+TINY = {**PROFILES['tiny'], 'num_threads': 1}      # the tiny test config, one thread per trial
 SPACE = {'name': 'tiny', 'base': {'model': 'unet'}, 'params': {
     'lr': {'type': 'float', 'low': 1e-4, 'high': 1e-2, 'log': True},
     'model_kwargs.dropout': {'type': 'float', 'low': 0.0, 'high': 0.2}}}

@@ -4,6 +4,7 @@ never appears in output or files."""
 import glob, os, shutil, socket, subprocess, tempfile
 from pathlib import Path
 import pytest
+from segcore.config import PROFILES
 
 PASSWORD = 'pg-secret-Xq81'
 
@@ -57,8 +58,7 @@ def postgres():
         shutil.rmtree(base, ignore_errors=True)
 
 
-SPACE = {'name': 'pg-test', 'base': {'model_size': 'tiny', 'patch_size': [16, 16, 16], 'batch_size': 2, 'epochs': 1,
-                                     'iterations_per_epoch': 2, 'val_every': 1, 'tensorboard': False, 'num_threads': 1},
+SPACE = {'name': 'pg-test', 'base': {**PROFILES['tiny'], 'epochs': 1, 'iterations_per_epoch': 2, 'num_threads': 1},
          'params': {'lr': {'type': 'float', 'low': 1e-4, 'high': 1e-2, 'log': True}}}
 
 

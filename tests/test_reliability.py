@@ -3,9 +3,7 @@ import ast
 import pytest
 from conftest import segcore, read_json, REPO
 
-TINY = ['--set', 'model_size=tiny', '--set', 'patch_size=[16,16,16]', '--set', 'batch_size=2', '--set',
-        'iterations_per_epoch=2', '--set', 'epochs=2', '--set', 'val_every=1', '--set', 'tensorboard=false', '--set',
-        'num_threads=1']
+TINY = ['--profile', 'tiny', '--set', 'iterations_per_epoch=2', '--set', 'num_threads=1']
 
 
 def _hist(run):

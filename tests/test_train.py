@@ -5,8 +5,7 @@ import pytest
 import torch
 from conftest import segcore, read_json, BIN
 
-TINY = ['--set', 'model_size=tiny', '--set', 'patch_size=[16,16,16]', '--set', 'batch_size=2', '--set',
-        'iterations_per_epoch=4', '--set', 'epochs=6', '--set', 'val_every=2', '--set', 'tensorboard=false', '--set',
+TINY = ['--profile', 'tiny', '--set', 'iterations_per_epoch=4', '--set', 'epochs=6', '--set', 'val_every=2', '--set',
         'num_threads=1', '--set', 'warmup_epochs=1']
 DETERMINISTIC = ('train_loss', 'lr', 'val_dice_mean', 'val_dice_1', 'val_dice_2', 'loss_dice', 'loss_ce', 'epoch',
                  'status')
