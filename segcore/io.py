@@ -142,11 +142,16 @@ def _load_nifti_checked(path: Path):
     if cls is None: raise DataError(path, 'decompressed data is not a NIfTI-1/2 file (bad header size)', 'unreadable')
     return cls.from_bytes(data)
 
-def read_nifti(path) -> Volume:
-    "Read a NIfTI file (`.nii`/`.nii.gz`) with nibabel, applying any intensity scaling."
+def _existing_file(path) -> Path:
+    "`path` as a `Path` if it exists and is not empty; else a `DataError` naming it (every reader starts here)."
     path = Path(path)
     if not path.exists(): raise DataError(path, 'file does not exist', 'missing')
     if path.stat().st_size == 0: raise DataError(path, 'file is empty (0 bytes)', 'unreadable')
+    return path
+
+def read_nifti(path) -> Volume:
+    "Read a NIfTI file (`.nii`/`.nii.gz`) with nibabel, applying any intensity scaling."
+    path = _existing_file(path)
     try:
         img = _load_nifti_checked(path)
         if not isinstance(img, (nib.Nifti1Image, nib.Nifti2Image)):
@@ -177,10 +182,8 @@ def _from_sitk(img, path, fmt) -> Volume:
 
 def read_itk(path) -> Volume:
     "Read MetaImage (`.mhd`+`.raw`, `.mha`) or NRRD with SimpleITK (imported lazily); LPS → RAS."
-    path = Path(path)
     sitk = _sitk()
-    if not path.exists(): raise DataError(path, 'file does not exist', 'missing')
-    if path.stat().st_size == 0: raise DataError(path, 'file is empty (0 bytes)', 'unreadable')
+    path = _existing_file(path)
     try: img = sitk.ReadImage(str(path))
     except Exception as e: raise _read_fail(path, e) from e
     return _from_sitk(img, path, 'itk')
@@ -244,9 +247,7 @@ def read_dicom_series(folder, series_id: str | None = None) -> Volume:
 # %% ../nbs/01_io.ipynb 16
 def read_image_2d(path) -> Volume:
     "Read a 2D image (PNG/JPEG/BMP via Pillow, TIFF via tifffile) as `(H, W[, C])` with a unit 3×3 affine."
-    path = Path(path)
-    if not path.exists(): raise DataError(path, 'file does not exist', 'missing')
-    if path.stat().st_size == 0: raise DataError(path, 'file is empty (0 bytes)', 'unreadable')
+    path = _existing_file(path)
     try:
         if path.suffix.lower() in ('.tif', '.tiff'):
             import tifffile
