@@ -131,7 +131,7 @@ def test_real_data_short_training_learns(shared_data, tmp_path):
     out = tmp_path / 'real'
     segcore('train', '--data', shared_data / 'hippocampus', '--out', out, '--profile', 'quick', '--quiet',
             '--set', 'epochs=12', '--set', 'warmup_epochs=1', '--set', 'val_every=12', '--set', 'time_limit_s=null',
-            '--set', 'tensorboard=false')
+            '--set', 'tensorboard=false', timeout=3600)
     s = read_json(out / 'summary.json')
     v = s['validation']
     assert s['status'] == 'completed' and s['epochs_run'] == 12 and v['n'] >= 30
@@ -185,7 +185,10 @@ def test_full_profile_gpu_settings_run_on_the_cpu(tmp_path):
     segcore; reports/benchmarks/NOTES.md), and amp 'auto' keeps the CPU in float32."""
     import math
     out = tmp_path / 'full'
-    segcore('train', '--data', 'phantom', '--out', out, '--quiet', '--profile', 'full', *TINY, '--set', 'epochs=2')
+    from segcore.config import PROFILES
+    tiny_sizes = [x for k, v in PROFILES['tiny'].items() for x in ('--set', f'{k}={json.dumps(v)}')]  # on top of full
+    segcore('train', '--data', 'phantom', '--out', out, '--quiet', '--profile', 'full', *tiny_sizes,
+            '--set', 'iterations_per_epoch=4', '--set', 'warmup_epochs=1')
     cfg, s = read_json(out / 'config.json'), read_json(out / 'summary.json')
     assert cfg['channels_last'] and cfg['sample_on_device'] and cfg['amp'] == 'auto' and cfg['batch_size'] == 2
     assert s['status'] == 'completed' and s['amp'] == 'None'
