@@ -173,6 +173,7 @@ def data_fingerprint(root, files: list, max_bytes=2 << 30) -> dict:
     h = hashlib.sha256(os.fsencode('\n'.join(f'{name(f)}\t{sizes[f]}' for f in files))).hexdigest()
     return {'sha256': h, 'kind': 'names+sizes', 'bytes': total, 'files': len(files)}
 
+# %% ../nbs/03_audit.ipynb 11
 def _guarded(what: str, fn, *args) -> list:
     "The findings of `fn(*args)`, or one `internal_error` finding if it fails (the audit still reports every case)."
     try: return fn(*args)
@@ -221,7 +222,7 @@ def audit(root, layout: str | None = None, expected_ndim: int | None = None, pro
     }
     return report
 
-# %% ../nbs/03_audit.ipynb 11
+# %% ../nbs/03_audit.ipynb 13
 _CSS = ('.error{background:#fde2e2}.warning{background:#fff4d6}.info{background:#eef5ff}'
         '.cards span{display:inline-block;border:1px solid #ccc;border-radius:6px;padding:8px 14px;margin:4px}')
 _FINDING_COLS = ('severity', 'kind', 'case', 'file', 'message')

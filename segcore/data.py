@@ -10,8 +10,8 @@ from dataclasses import dataclass, field, asdict
 from pathlib import Path
 import numpy as np
 from .core import DataError
-from .io import (Volume, read_image, image_ext, strip_ext, world2vox, file_problem, open_regular,
-                        read_limits)
+from .io import (Volume, read_image, image_ext, strip_ext, world2vox)
+from .io import file_problem, open_regular, read_limits
 
 # %% auto 0
 __all__ = ['LABEL_DIRS', 'LABEL_SUFFIX', 'CHANNEL_SUFFIX', 'IGNORED_NAMES', 'LUNA_COLUMNS', 'LAYOUTS', 'Finding', 'Case',

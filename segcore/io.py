@@ -4,7 +4,7 @@
 
 # %% ../nbs/01_io.ipynb 3
 from __future__ import annotations
-import contextlib, gzip, io, math, os, stat, tempfile, zlib
+import contextlib, gzip, io, math, os, re, stat, tempfile, zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
@@ -313,25 +313,27 @@ def read_nifti(path) -> Volume:
 _HEADER_BYTES = 1 << 20   # a MetaImage or NRRD text header longer than this is refused
 
 def _header_fields(path) -> tuple:
-    """({field: value}, bytes before the data, format) of the text header of a MetaImage or NRRD file, parsed as
-    SimpleITK does: MetaImage names are case-sensitive and its header ends at `ElementDataFile`, a NRRD header at
-    a blank line; NRRD names are lower-cased and a repeated `data file` is refused."""
+    """({field: value}, bytes before the data, format, every data file named) of a MetaImage or NRRD text header,
+    parsed as SimpleITK parses it: MetaImage names are case-sensitive, separated from values by `=` or `:`, and the
+    header ends at `ElementDataFile`; a NRRD header ends at a blank line. Every line that could name a data file is
+    collected, so that a line which SimpleITK reads but this parser would pass over cannot name an unchecked file."""
     with open_regular(path) as f: text = f.read(_HEADER_BYTES).decode('latin-1')
-    nrrd, fields, pos = text.startswith('NRRD'), {}, 0
+    nrrd, fields, files, pos, end = text.startswith('NRRD'), {}, [], 0, None
     for line in text.splitlines(keepends=True):
         pos += len(line)
-        s = line.strip()
-        if nrrd and not s: return fields, pos, 'nrrd'          # a blank line ends a NRRD header
-        k, sep, v = s.partition(':' if nrrd else '=')
-        k = k.strip().lower().replace(' ', '') if nrrd else k.strip()
-        if not sep or v.startswith('='): continue             # NRRD `key:=value` pairs are free text
-        if nrrd and k == 'datafile' and k in fields:
-            raise DataError(path, 'NRRD header names two data files', 'unreadable')
-        fields[k] = v.strip()
-        if not nrrd and k == 'ElementDataFile': return fields, pos, 'meta'
-    if len(text) >= _HEADER_BYTES: raise DataError(path, f'header is longer than {_size(_HEADER_BYTES)}', 'unreadable')
-    if not nrrd: raise DataError(path, 'MetaImage header has no ElementDataFile line', 'unreadable')
-    return fields, pos, 'nrrd'
+        if nrrd and not line.strip():                          # a blank line ends a NRRD header
+            end = pos
+            break
+        m = re.match(r'\s*([^:]*?)\s*:\s*(.*)' if nrrd else r'\s*([^=:]*?)\s*[=:][=:\s]*(.*)', line)
+        if not m or nrrd and m[2].startswith('='): continue   # NRRD `key:=value` pairs are free text
+        k, v = (m[1].lower().replace(' ', '') if nrrd else m[1]), m[2].strip()
+        if k in ('datafile', 'ElementDataFile'): files.append(v)
+        if end is None: fields.setdefault(k, v)
+        if k == 'ElementDataFile' and end is None: end = pos
+    if not nrrd and end is None: raise DataError(path, 'MetaImage header has no ElementDataFile line', 'unreadable')
+    if end is None and len(text) >= _HEADER_BYTES:
+        raise DataError(path, f'header is longer than {_size(_HEADER_BYTES)}', 'unreadable')
+    return fields, end or pos, 'nrrd' if nrrd else 'meta', files
 
 def _detached_data(path, value: str, nrrd: bool = False) -> Path:
     "The data file named `value` by the header `path`, if it is one plain file inside the header's folder."
@@ -353,7 +355,9 @@ def _detached_data(path, value: str, nrrd: bool = False) -> Path:
 def _itk_layout(path) -> tuple:
     """(data file, byte offset of the voxels or None when unknown, encoding: 'raw', 'zlib' or None when unchecked) of
     a MetaImage or NRRD file; a `DataError` for a data file that cannot be confined or a zero voxel spacing."""
-    fields, pos, fmt = _header_fields(path)
+    fields, pos, fmt, files = _header_fields(path)
+    for value in files[1:]:
+        if value not in ('LOCAL', 'Local', 'local'): _detached_data(path, value, nrrd=fmt == 'nrrd')
     sp = fields.get('ElementSpacing' if fmt == 'meta' else 'spacings', '').split()
     if any(float(s) == 0 or fmt == 'meta' and not np.isfinite(float(s)) for s in sp):
         raise DataError(path, f'header declares voxel spacing {" ".join(sp)} (zero or not finite)', 'degenerate_affine')
@@ -472,6 +476,7 @@ def read_dicom_series(folder, series_id: str | None = None) -> Volume:
             raise DataError(folder, f'{len(ids)} DICOM series in this folder ({", ".join(ids)}); name one', 'ambiguous')
         series_id = ids[0]
     files = sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), series_id)
+    if not files: raise DataError(folder, f'DICOM series {series_id} has no readable file', 'unreadable')
     n_dcm = len(dicom_files(folder))
     if n_dcm > len(files):
         bad = sorted(set(map(str, dicom_files(folder))) - set(files))

@@ -54,8 +54,9 @@ def _gzip_bomb(p, head: bytes, extra=1 << 30):
 MHD = 'ObjectType = Image\nNDims = 3\nDimSize = {}\nElementType = MET_FLOAT\nElementDataFile = {}\n'
 
 
-def _mhd(root, name, data_file, dims='10 12 8', spacing='1 1 1'):
+def _mhd(root, name, data_file, dims='10 12 8', spacing='1 1 1', before=''):
     text = MHD.format(dims, data_file).replace('NDims = 3\n', f'NDims = 3\nElementSpacing = {spacing}\n')
+    text = text.replace('ElementDataFile', before + 'ElementDataFile')
     (root / f'imagesTr/{name}.mhd').write_text(text)
     return f'./imagesTr/{name}.mhd'
 
@@ -87,6 +88,8 @@ CATALOGUE = {
     'mhd_etc_passwd': ('mhd_passwd', 'ok', 'path_outside_root', "data file '/etc/passwd' lies outside the header"),
     'mhd_outside_folder': ('mhd_up', 'ok', 'path_outside_root', "data file '../mhd_outside_folder.raw' lies outside"),
     'mhd_list': ('mhd_list', 'ok', 'unsupported_data_file', 'a list or a numbered pattern of files'),
+    'mhd_colon_separator': ('mhd_colon', 'ok', 'path_outside_root', "data file '/etc/passwd' lies outside"),
+    'mhd_swallowed_line': ('mhd_swallow', 'ok', 'path_outside_root', "data file '/etc/passwd' lies outside"),
     'mhd_pattern': ('mhd_pattern', 'ok', 'unsupported_data_file', 'a list or a numbered pattern of files'),
     'mhd_fifo_data': ('mhd_fifo', 'ok', 'not_regular_file', 'data file of mhd_fifo_data.mhd: is a FIFO'),
     'mhd_data_too_long': ('mhd_long', 'ok', 'size_mismatch', 'the data file is 4 bytes longer than the header'),
@@ -160,6 +163,11 @@ def _detached(root, name, how, img):
         (root / f'{name}.raw').write_bytes(raw)
         return _mhd(root, name, f'../{name}.raw')
     if how == 'mhd_list': return _mhd(root, name, 'LIST')
+    if how in ('mhd_colon', 'mhd_swallow'):      # SimpleITK reads /etc/passwd from both headers
+        (root / f'imagesTr/{name}.raw').write_bytes(raw)
+        first = ('ElementDataFile : /etc/passwd\n' if how == 'mhd_colon'
+                 else f'NoSeparatorHere\nElementDataFile = {name}.raw\n')
+        return _mhd(root, name, '/etc/passwd' if how == 'mhd_swallow' else f'{name}.raw', before=first)
     if how == 'mhd_pattern': return _mhd(root, name, f'{name}_%03d.raw 1 8 1')
     if how == 'mhd_fifo':
         os.mkfifo(root / f'imagesTr/{name}.raw')
