@@ -224,7 +224,7 @@ def _check_length(path, got: int, want: int, what='data stream'):
         raise DataError(path, f'truncated: the {what} is shorter than the header claims ({got} of {want} bytes)',
                         'unreadable')
     if got > want:
-        more = f'more than {_size(_MARGIN)}' if got - want > _MARGIN else f'{got - want} bytes'
+        more = f'more than {_size(_MARGIN)}' if got - want > _MARGIN else f'{got - want} byte{"s" * (got - want > 1)}'
         raise DataError(path, f'the {what} is {more} longer than the header claims ({want} bytes); refused',
                         'size_mismatch')
 
@@ -408,7 +408,8 @@ def read_itk(path) -> Volume:
         size, item = _sitk_bytes(r)
         want = _check_voxels(path, size, item, offset or 0)
         if offset is not None and enc == 'raw':
-            _check_length(data, os.stat(data).st_size, want, 'data file' if data != path else 'data stream')
+            what = f'data file {data.name}' if data != path else 'data stream'
+            _check_length(data, os.stat(data).st_size, want, what)
         if offset is not None and enc == 'zlib': _check_inflated(data, offset, want - offset)
         img = sitk.ReadImage(str(path))
     except DataError: raise
