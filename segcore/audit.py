@@ -4,15 +4,15 @@
 
 # %% ../nbs/03_audit.ipynb 3
 from __future__ import annotations
-import os
+import hashlib, os, stat
 from collections import Counter
 from pathlib import Path
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
-from .core import hash_files, environment_info, SYNTHETIC_NOTE, atomic_write_json, atomic_write_text
+from .core import environment_info, SYNTHETIC_NOTE, atomic_write_json, atomic_write_text
 from .data import discover, check_case, Finding, DatasetIndex
-from .io import read_image
+from .io import read_image, file_problem, open_regular
 from .page import esc, page, synthetic_banner
 
 # %% auto 0
@@ -35,21 +35,25 @@ def _intensity(img: np.ndarray) -> dict:
 def _fmt(t, nd=3) -> str: return '×'.join(f'{x:.{nd}g}' for x in t)
 
 def case_row(index: DatasetIndex, case, expected_ndim=None) -> tuple:
-    "(row dict, findings) for one case; any unexpected exception becomes an `internal_error` finding."
+    "(row dict, findings) for one case; any unexpected exception becomes an `internal_error` finding naming its files."
     row = {'case': case.case_id, 'patient': case.patient_id,
            'image': ', '.join(os.path.relpath(p, index.root) for p in case.images),
            'label': os.path.relpath(case.label, index.root) if case.label else None}
-    try:
-        n_ch = len(index.channel_names) if index.channel_names else None
-        loaded, found = check_case(case, index.classes, n_ch, expected_ndim)
-        first = read_image(case.images[0]) if loaded is not None else None
-    except Exception as e:  # a reader bug must not stop the audit of every other case
+    try: return _case_row(index, case, expected_ndim, dict(row))
+    except Exception as e:  # a bug must not stop the audit of every other case
+        files = ', '.join(f for f in (row['image'], row['label']) if f)
         return dict(row, usable=False), [Finding(case.case_id, row['image'], 'internal_error',
-                                                 f'{type(e).__name__}: {e}')]
+                                                 f'unexpected error while auditing {files} ({type(e).__name__}: {e}); '
+                                                 'the case is left out, the other cases are audited')]
+
+def _case_row(index: DatasetIndex, case, expected_ndim, row: dict) -> tuple:
+    n_ch = len(index.channel_names) if index.channel_names else None
+    loaded, found = check_case(case, index.classes, n_ch, expected_ndim)
     for f in found:      # report files relative to the dataset folder
         if f.file and (os.path.isabs(f.file) or os.path.exists(f.file)): f.file = os.path.relpath(f.file, index.root)
     if loaded is None:
         return dict(row, usable=False), found
+    first = read_image(case.images[0])
     lab = loaded.label
     row.update(shape=list(loaded.image.shape[1:]), spacing=[round(float(s), 6) for s in loaded.spacing],
                dtype=str(first.array.dtype), channels=int(loaded.image.shape[0]), orientation=first.orientation,
@@ -66,6 +70,7 @@ def _header_geometry(path) -> tuple | None:
     "(shape, spacing) of an image file from its header only, or None if unreadable."
     try:
         import nibabel as nib
+        if file_problem(path): return None
         if str(path).lower().endswith(('.nii', '.nii.gz')):
             im = nib.load(str(path))
             return tuple(im.shape[:3]), tuple(float(z) for z in im.header.get_zooms()[:3])
@@ -84,7 +89,8 @@ def geometry_findings(geoms: dict, min_cases=5) -> list:
     out = []
     for (case, file), (shape, spacing) in geoms.items():
         why = []
-        if not np.allclose(spacing, modal_sp, rtol=0.01, atol=1e-3): why.append('spacing')
+        if len(spacing) != len(modal_sp) or not np.allclose(spacing, modal_sp, rtol=0.01, atol=1e-3):
+            why.append('spacing')
         if (
             med is not None
             and len(shape) == len(med)
@@ -131,15 +137,53 @@ def dataset_findings(rows: list) -> list:
     return out
 
 # %% ../nbs/03_audit.ipynb 9
+def _regular_sizes(files) -> dict:
+    "{path: size} of the regular files among `files`; FIFOs, devices, sockets and missing files are left out."
+    out = {}
+    for f in files:
+        try: st = os.stat(f)
+        except (OSError, ValueError): continue
+        if stat.S_ISREG(st.st_mode): out[Path(f)] = st.st_size
+    return out
+
+def _sha256_upto(path, size: int) -> str:
+    "SHA-256 hex digest of the first `size` bytes of the regular file `path` (never more)."
+    h = hashlib.sha256()
+    with open_regular(path) as f:
+        while size > 0 and (b := f.read(min(size, 1 << 20))):
+            h.update(b)
+            size -= len(b)
+    return h.hexdigest()
+
 def data_fingerprint(root, files: list, max_bytes=2 << 30) -> dict:
-    "Content hash of the dataset's files (names + sizes only above `max_bytes`, said so in `kind`)."
-    files = sorted(Path(f) for f in files)
-    total = sum(f.stat().st_size for f in files)
+    """Content hash of the dataset's regular `files` (as `segcore.core.hash_files`, reading at most each file's size);
+    names + sizes only above `max_bytes`, said so in `kind`. Non-regular files are never opened."""
+    sizes = _regular_sizes(files)
+    files, total = sorted(sizes), sum(sizes.values())
+    def name(f):
+        try: return str(f.relative_to(root))
+        except ValueError: return str(f)
     if total <= max_bytes:
-        return {'sha256': hash_files(files, root), 'kind': 'content', 'bytes': total, 'files': len(files)}
-    import hashlib
-    h = hashlib.sha256('\n'.join(f'{f.relative_to(root)}\t{f.stat().st_size}' for f in files).encode()).hexdigest()
+        h = hashlib.sha256()
+        for f in files:
+            h.update(os.fsencode(name(f)))          # UTF-8, and any byte of a name that is not
+            h.update(b'\0')
+            h.update(_sha256_upto(f, sizes[f]).encode())
+        return {'sha256': h.hexdigest(), 'kind': 'content', 'bytes': total, 'files': len(files)}
+    h = hashlib.sha256(os.fsencode('\n'.join(f'{name(f)}\t{sizes[f]}' for f in files))).hexdigest()
     return {'sha256': h, 'kind': 'names+sizes', 'bytes': total, 'files': len(files)}
+
+# %% ../nbs/03_audit.ipynb 11
+def _guarded(what: str, fn, *args) -> list:
+    "The findings of `fn(*args)`, or one `internal_error` finding if it fails (the audit still reports every case)."
+    try: return fn(*args)
+    except Exception as e:
+        return [Finding(None, None, 'internal_error', f'unexpected error in the {what} ({type(e).__name__}: {e})')]
+
+def _median(rows: list, key: str) -> list | None:
+    "Median of `key` over the usable rows, when they all have the same number of axes."
+    vals = [r[key] for r in rows if r.get('usable')]
+    return np.median(np.array(vals), 0).tolist() if vals and len({len(v) for v in vals}) == 1 else None
 
 def audit(root, layout: str | None = None, expected_ndim: int | None = None, progress: bool = True) -> dict:
     "Audit the dataset in `root`: the JSON-ready report (`usable_pairs`, `cases`, `findings`, fingerprint)."
@@ -156,33 +200,36 @@ def audit(root, layout: str | None = None, expected_ndim: int | None = None, pro
     for p in index.orphan_labels:
         g = _header_geometry(p)
         if g: geoms[(Path(p).name.split('.')[0], os.path.relpath(p, root))] = g
-    findings += geometry_findings(geoms) + dataset_findings(rows)
+    findings += _guarded('geometry check', geometry_findings, geoms)
+    findings += _guarded('dataset-level checks', dataset_findings, rows)
+    findings = list({tuple(f.as_dict().values()): f for f in findings}.values())   # a file refused twice, once
     bad = {f.case for f in findings if f.severity == 'error'}
     for r in rows: r['usable'] = bool(r.get('usable')) and r['case'] not in bad
     files = {p for c in index.cases for p in c.files} | set(index.orphan_labels)
     if index.layout == 'luna16':
         files |= {root / 'annotations.csv'} | {p.with_suffix('.raw') for p in files if p.with_suffix('.raw').exists()}
-    spacings = np.array([r['spacing'] for r in rows if r.get('usable')]) if any(r.get('usable') for r in rows) else None
-    shapes = np.array([r['shape'] for r in rows if r.get('usable')]) if spacings is not None else None
     report = {
         'format': 'segcore-audit/1', 'root': str(root.resolve()), 'layout': index.layout, 'name': index.name,
         'synthetic': index.synthetic, 'synthetic_note': SYNTHETIC_NOTE if index.synthetic else None,
         'n_cases': len(index.cases), 'n_labelled': len(index.labelled), 'n_orphan_labels': len(index.orphan_labels),
         'usable_pairs': sum(r['usable'] for r in rows),
         'classes': index.classes, 'channel_names': index.channel_names,
-        'median_shape': np.median(shapes, 0).tolist() if shapes is not None and shapes.ndim == 2 else None,
-        'median_spacing': np.median(spacings, 0).tolist() if spacings is not None and spacings.ndim == 2 else None,
+        'median_shape': _median(rows, 'shape'), 'median_spacing': _median(rows, 'spacing'),
         'findings_by_kind': dict(Counter(f.kind for f in findings).most_common()),
-        'data': data_fingerprint(root, [f for f in files if f.exists()]),
+        'data': data_fingerprint(root, files),
         'environment': environment_info(),
         'cases': rows, 'findings': [f.as_dict() for f in findings],
     }
     return report
 
-# %% ../nbs/03_audit.ipynb 11
+# %% ../nbs/03_audit.ipynb 13
 _CSS = ('.error{background:#fde2e2}.warning{background:#fff4d6}.info{background:#eef5ff}'
         '.cards span{display:inline-block;border:1px solid #ccc;border-radius:6px;padding:8px 14px;margin:4px}')
 _FINDING_COLS = ('severity', 'kind', 'case', 'file', 'message')
+
+def _printable(s: str) -> str:
+    "`s` with lone surrogates (file names that are not UTF-8) as escapes, so that it can be printed and saved."
+    return s.encode('utf-8', 'backslashreplace').decode('utf-8')
 
 def _findings_html(findings: list) -> str:
     "The findings as a table, one row per finding coloured by its severity."
@@ -206,7 +253,7 @@ def audit_html(report: dict) -> str:
             f'{esc(report["environment"]["date"])}</p><div class="cards">'
             + ''.join(f'<span><b>{v}</b> {k}</span>' for k, v in cards) + f'</div>{geometry}<h2>Findings</h2>'
             + _findings_html(report['findings']) + f'<h2>Cases</h2>{cases}')
-    return page(f'Data audit: {report["root"]}', body, _CSS)
+    return _printable(page(f'Data audit: {report["root"]}', body, _CSS))
 
 def write_audit(report: dict, json_path=None, html_path=None) -> None:
     "Write the audit report as JSON and/or HTML (atomically)."
@@ -224,4 +271,4 @@ def audit_summary(report: dict) -> str:
             lines.append(
                 f"  {f['severity']:7s} {f['kind']:22s} {f['file'] or f['case'] or '(dataset)'}: {f['message']}"
             )
-    return '\n'.join(lines)
+    return _printable('\n'.join(lines))

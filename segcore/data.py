@@ -4,19 +4,20 @@
 
 # %% ../nbs/02_data.ipynb 3
 from __future__ import annotations
-import csv, json, re
+import csv, io, json, os, re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
 import numpy as np
 from .core import DataError
 from .io import (Volume, read_image, image_ext, strip_ext, world2vox)
+from .io import file_problem, open_regular, read_limits
 
 # %% auto 0
 __all__ = ['LABEL_DIRS', 'LABEL_SUFFIX', 'CHANNEL_SUFFIX', 'IGNORED_NAMES', 'LUNA_COLUMNS', 'LAYOUTS', 'Finding', 'Case',
-           'DatasetIndex', 'read_dataset_json', 'discover_msd', 'discover_paired', 'read_luna_annotations',
-           'discover_luna16', 'luna16_mask', 'discover_multimodal', 'detect_layout', 'discover', 'LoadedCase',
-           'check_case', 'load_case']
+           'DatasetIndex', 'read_dataset_json', 'dataset_meta', 'discover_msd', 'discover_paired',
+           'read_luna_annotations', 'discover_luna16', 'luna16_mask', 'discover_multimodal', 'detect_layout',
+           'discover', 'LoadedCase', 'check_case', 'load_case']
 
 # %% ../nbs/02_data.ipynb 5
 @dataclass
@@ -77,10 +78,31 @@ def _rel(p: Path, root: Path) -> str:
     try: return str(p.relative_to(root))
     except ValueError: return str(p)
 
+def _inside(p: Path, root: Path) -> bool:
+    "Whether `p`, with every symbolic link followed (a link loop too, without raising), lies inside `root`."
+    try:
+        real, home = os.path.realpath(p), os.path.realpath(root)
+        return os.path.commonpath([real, home]) == home
+    except (ValueError, OSError):
+        return False
+
+def _refused(p: Path, root: Path) -> Finding | None:
+    "A finding for an entry under `root` that resolves outside it, or an image name that is no regular file."
+    case = strip_ext(p) if image_ext(p) else None
+    if not _inside(p, root):
+        return Finding(case, _rel(p, root), 'path_outside_root', f'resolves to {os.path.realpath(p)} (symbolic link), '
+                                                                 'outside the dataset folder; refused')
+    prob = file_problem(p) if image_ext(p) and not p.is_dir() else None
+    if prob and prob[0] in ('not_regular_file', 'missing'): return Finding(case, _rel(p, root), prob[0], prob[1])
+    return None
+
 def _scan(folder: Path, root: Path, findings: list, recursive=True) -> list:
-    "Image files under `folder`; every other file becomes a `non_image_file` finding."
+    "Image files under `folder`; every other file, and every file that is refused, becomes a finding."
     out = []
     for p in sorted(folder.rglob('*') if recursive else folder.iterdir()):
+        if refused := _refused(p, root):
+            findings.append(refused)
+            continue
         if p.is_dir(): continue
         if p.name.startswith('._'):
             findings.append(Finding(None, _rel(p, root), 'non_image_file', 'macOS resource-fork file (._*), ignored',
@@ -121,68 +143,132 @@ def _dupes(keyed: list, root: Path, findings: list, what: str) -> dict:
         else: out[k] = ps[0]
     return out
 
-def _inside(p: Path, root: Path) -> bool:
-    try:
-        p.resolve().relative_to(root.resolve())
-        return True
-    except ValueError:
-        return False
-
 # %% ../nbs/02_data.ipynb 10
-def _parse_labels(lab) -> dict | None:
-    "Class value -> name from a `labels` entry: MSD (`{'1': 'anterior'}`) or nnU-Net v2 (`{'anterior': 1}`)."
-    if not isinstance(lab, dict): return None
-    out = {}
+def _class_value(x) -> int | None:
+    "A class value 0..255 from a JSON integer (or integral float, or numeric string), else None."
+    if isinstance(x, str) and re.fullmatch(r'\s*\d{1,3}\s*', x): x = int(x)
+    if isinstance(x, float) and x.is_integer(): x = int(x)
+    return x if isinstance(x, int) and not isinstance(x, bool) and 0 <= x <= 255 else None
+
+def _name_like(v) -> bool: return isinstance(v, (str, int, float)) and not isinstance(v, bool)
+
+def _parse_labels(lab, bad) -> dict | None:
+    """Class value -> name from a `labels` entry: MSD (`{'1': 'anterior'}`), nnU-Net v2 (`{'anterior': 1}`) or
+    nnU-Net regions (`{'tumour': [1, 2]}`). Anything else is reported through `bad` and no class is declared."""
+    if lab is None: return None
+    if not isinstance(lab, dict):
+        bad(f'labels must be an object ("1": "name" or "name": 1), not {type(lab).__name__}; classes not declared')
+        return None
+    out, wrong = {}, []
     for k, v in lab.items():
-        if isinstance(v, (int, float)) and not isinstance(k, (int, float)) and not str(k).lstrip('-').isdigit():
-            out[int(v)] = str(k)  # nnU-Net v2
-        elif isinstance(v, list): out.update({int(x): str(k) for x in v})                     # nnU-Net regions
-        else: out[int(k)] = str(v)                                                             # MSD
+        if _name_like(v) and not isinstance(v, str) and _class_value(k) is None and _class_value(v) is not None:
+            out[_class_value(v)] = str(k)                                                  # nnU-Net v2
+        elif isinstance(v, list) and all(_class_value(x) is not None for x in v):
+            out.update({_class_value(x): str(k) for x in v})                               # nnU-Net regions
+        elif _class_value(k) is not None and _name_like(v): out[_class_value(k)] = str(v)  # MSD
+        else: wrong.append(f'{k!r}: {v!r}'[:60])
+    if wrong:
+        bad(f'labels {", ".join(wrong[:3])}{" …" if len(wrong) > 3 else ""} are neither "value": "name" nor '
+            '"name": value with a class value 0..255; classes not declared')
+        return None
     return dict(sorted(out.items()))
 
+def _parse_channels(chans, key: str, bad) -> list | None:
+    "Channel names in channel order from `modality`/`channel_names` (`{'0': 'T1'}`); None (reported) if malformed."
+    if chans is None: return None
+    if not isinstance(chans, dict):
+        bad(f'{key} must be an object {{"0": "name", …}}, not {type(chans).__name__}; channels not declared')
+        return None
+    idx = [int(k) if re.fullmatch(r'\d{1,4}', k) else None for k in chans]
+    if None in idx or sorted(idx) != list(range(len(idx))) or not all(map(_name_like, chans.values())):
+        bad(f'{key} needs the channel numbers 0..{len(idx) - 1} as keys and names as values, got '
+            f'{json.dumps(chans)[:80]}; channels not declared')
+        return None
+    return [str(v) for _, v in sorted(zip(idx, chans.values()))]
+
 def read_dataset_json(root: Path, findings: list) -> dict:
-    "The dataset folder's `dataset.json` as a dict ({} when absent; a finding when it cannot be parsed)."
+    "The dataset folder's `dataset.json` as a dict ({} when absent; a finding when it cannot be read or parsed)."
     p = root / 'dataset.json'
-    if not p.exists(): return {}
+    if not os.path.lexists(p): return {}
+    def bad(kind, msg):
+        findings.append(Finding(None, 'dataset.json', kind, f'dataset.json {msg}; folders scanned instead'))
+        return {}
+    if not _inside(p, root): return bad('path_outside_root', f'resolves to {os.path.realpath(p)}, outside the folder')
+    limit = read_limits()['max_text_bytes']
+    if prob := file_problem(p, limit): return bad('bad_dataset_json', f'cannot be used: {prob[1]}')
     try:
-        meta = json.loads(p.read_text())
+        with open_regular(p) as f: meta = json.loads(f.read(limit + 1))
         if not isinstance(meta, dict): raise ValueError('top level is not an object')
         return meta
     except Exception as e:
-        findings.append(Finding(None, 'dataset.json', 'bad_dataset_json',
-                                f'dataset.json cannot be parsed ({e}); folders scanned instead'))
-        return {}
+        return bad('bad_dataset_json', f'cannot be parsed ({type(e).__name__}: {str(e)[:200]})')
+
+# %% ../nbs/02_data.ipynb 11
+def _training_list(training, bad) -> list | None:
+    "The `training` list when it holds {image, label} objects (MSD), else None (files are paired by name)."
+    if training is None or training == []: return None
+    if isinstance(training, list) and any(isinstance(e, dict) for e in training): return training
+    what = 'a list without {"image", "label"} objects' if isinstance(training, list) else type(training).__name__
+    bad(f'training must be a list of {{"image": …, "label": …}} objects, not {what}; folders scanned instead')
+    return None
+
+def dataset_meta(root: Path, findings: list) -> dict:
+    "The fields of `dataset.json` that segcore uses, each checked: a malformed one is a finding and is ignored."
+    meta = read_dataset_json(root, findings)
+    def bad(msg): findings.append(Finding(None, 'dataset.json', 'bad_dataset_json', msg))
+    key = 'channel_names' if meta.get('channel_names') else 'modality'
+    name = meta.get('name')
+    if name is not None and not isinstance(name, str):
+        bad(f'name must be a string, not {type(name).__name__}; ignored')
+        name = None
+    return {'classes': _parse_labels(meta.get('labels'), bad), 'channels': _parse_channels(meta.get(key), key, bad),
+            'training': _training_list(meta.get('training'), bad), 'name': name,
+            'synthetic': bool(meta.get('synthetic'))}
 
 def discover_msd(root: Path, findings: list) -> DatasetIndex:
     "Layout 1: cases from `dataset.json`'s training list (MSD), or image/label files paired by name (nnU-Net v2)."
-    meta = read_dataset_json(root, findings)
-    chans = meta.get('channel_names') or meta.get('modality')
-    channel_names = ([str(v) for k, v in sorted(chans.items(), key=lambda kv: int(kv[0]))]
-                     if isinstance(chans, dict) else None)
-    training = meta.get('training')
-    if isinstance(training, list) and training and isinstance(training[0], dict):
-        cases, orphans = _msd_listed_cases(root, training, findings), []
-    else: cases, orphans = _msd_named_cases(root, channel_names, findings)
+    meta = dataset_meta(root, findings)
+    if meta['training'] is not None: cases, orphans = _msd_listed_cases(root, meta['training'], findings), []
+    else: cases, orphans = _msd_named_cases(root, meta['channels'], findings)
     test_images = _scan(root / 'imagesTs', root, findings) if (root / 'imagesTs').is_dir() else []
-    return DatasetIndex(root, 'msd', cases, _parse_labels(meta.get('labels')), channel_names, findings, orphans,
-                        test_images, bool(meta.get('synthetic')) or (root / 'SYNTHETIC.txt').exists(), meta.get('name'))
+    return DatasetIndex(root, 'msd', cases, meta['classes'], meta['channels'], findings, orphans, test_images,
+                        meta['synthetic'] or (root / 'SYNTHETIC.txt').exists(), meta['name'])
 
-# %% ../nbs/02_data.ipynb 12
+# %% ../nbs/02_data.ipynb 13
+def _path_problem(x, what: str) -> str | None:
+    "Why the `image`/`label` value `x` of a training entry is not a usable relative path, or None."
+    if x is None: return f'no {what} path'
+    if not isinstance(x, str): return f'{what} is not a path ({type(x).__name__} {json.dumps(x)[:40]})'
+    if not x.strip() or '\0' in x or len(x) > 1024: return f'unusable {what} path {x[:40]!r}'
+    return None
+
+def _patient_ok(p) -> bool:
+    return isinstance(p, str) and p.strip() != '' or isinstance(p, int) and not isinstance(p, bool) or (
+        isinstance(p, float) and np.isfinite(p))
+
 def _msd_entries(root: Path, training: list, findings: list) -> tuple:
     "([(case id, image, label or None, entry)] of the usable-looking entries, Counter of case ids)."
     seen, entries = Counter(), []
+    def bad(case, msg, kind='bad_dataset_json'): findings.append(Finding(case, 'dataset.json', kind, msg))
     for i, ent in enumerate(training):
-        img, lab = ent.get('image'), ent.get('label')
-        if not isinstance(img, str):
-            findings.append(Finding(None, 'dataset.json', 'bad_dataset_json', f'training entry {i} has no image path'))
+        if not isinstance(ent, dict):
+            bad(None, f'training entry {i} is not an {{"image": …, "label": …}} object ({json.dumps(ent)[:60]}); '
+                      'skipped')
             continue
-        ip, lp = root / img, (root / lab if isinstance(lab, str) else None)
+        img, lab = ent.get('image'), ent.get('label')
+        if why := _path_problem(img, 'image') or (lab is not None and _path_problem(lab, 'label')):
+            bad(None, f'training entry {i}: {why}; skipped')
+            continue
+        ip, lp = root / img, (root / lab if lab is not None else None)
         if any(q is not None and not _inside(q, root) for q in (ip, lp)):
-            findings.append(Finding(strip_ext(ip), 'dataset.json', 'path_outside_root',
-                                    f'training entry {i} points outside the dataset folder '
-                                    f'({", ".join(map(str, [img, lab]))}); refused'))
+            bad(strip_ext(ip), f'training entry {i} points outside the dataset folder '
+                               f'({", ".join(map(str, [img, lab]))}); refused', 'path_outside_root')
             continue
         cid = strip_ext(ip)
+        if 'patient' in ent and not _patient_ok(ent['patient']):
+            bad(cid, f'training entry {i}: patient {json.dumps(ent["patient"])[:40]} is not a name or a number; '
+                     'skipped (cases cannot be grouped by patient)')
+            continue
         seen[cid] += 1
         entries.append((cid, ip, lp, ent))
     return entries, seen
@@ -196,18 +282,19 @@ def _msd_listed_cases(root: Path, training: list, findings: list) -> list:
     cases, listed = [], set()
     for cid, ip, lp, ent in entries:
         if seen[cid] > 1: continue
-        listed.update(q.resolve() for q in (ip, lp) if q)
-        missing = [q for q in (ip, lp) if q is not None and not q.exists()]
+        listed.update(os.path.realpath(q) for q in (ip, lp) if q)
+        missing = [q for q in (ip, lp) if q is not None and not os.path.exists(q)]
         for q in missing:
             findings.append(Finding(cid, _rel(q, root), 'missing_file', 'listed in dataset.json but does not exist'))
         if not missing: cases.append(Case(cid, str(ent.get('patient', cid)), [ip], lp, 'msd'))
     for d in (root / 'imagesTr', root / 'labelsTr'):
         for p in (_scan(d, root, findings) if d.is_dir() else []):
-            if p.resolve() not in listed:
+            if os.path.realpath(p) not in listed:
                 findings.append(Finding(strip_ext(p), _rel(p, root), 'unlisted_file',
                                         'in the folder but not listed in dataset.json; ignored', 'warning'))
     return cases
 
+# %% ../nbs/02_data.ipynb 14
 def _msd_named_cases(root: Path, channel_names, findings: list) -> tuple:
     "(cases, orphan labels) of `imagesTr/` + `labelsTr/` paired by name, channel files `CASE_0000` grouped."
     img_dir, lab_dir = root / 'imagesTr', root / 'labelsTr'
@@ -232,11 +319,11 @@ def _msd_named_cases(root: Path, channel_names, findings: list) -> tuple:
         cases.append(Case(cid, cid, [chs[k] for k in sorted(chs)], labs.get(cid), 'msd'))
     return cases, [p for k, p in sorted(labs.items()) if k not in by_case]
 
-# %% ../nbs/02_data.ipynb 14
+# %% ../nbs/02_data.ipynb 16
 def discover_paired(
     root: Path, findings: list, img_dir: Path | None = None, lab_dir: Path | None = None
 ) -> DatasetIndex:
-    meta = read_dataset_json(root, findings)
+    meta = dataset_meta(root, findings)
     if img_dir is not None:
         imgs = _dupes([(_key(p, img_dir), p) for p in _scan(img_dir, root, findings)], root, findings, 'image')
         labs = _dupes([(_key(p, lab_dir), p) for p in _scan(lab_dir, root, findings)], root, findings, 'label')
@@ -251,34 +338,53 @@ def discover_paired(
     cases = [Case(_case_id(*k), k[0].split('/')[0] if k[0] else _case_id(*k), [p], labs.get(k), layout)
              for k, p in sorted(imgs.items())]
     orphans = [p for k, p in sorted(labs.items()) if k not in imgs]
-    chans = meta.get('channel_names') or meta.get('modality')
-    return DatasetIndex(root, layout, cases, _parse_labels(meta.get('labels')),
-                        [str(v) for _, v in sorted(chans.items())] if isinstance(chans, dict) else None, findings,
-                        orphans, [], bool(meta.get('synthetic')) or (root / 'SYNTHETIC.txt').exists(), meta.get('name'))
+    return DatasetIndex(root, layout, cases, meta['classes'], meta['channels'], findings, orphans, [],
+                        meta['synthetic'] or (root / 'SYNTHETIC.txt').exists(), meta['name'])
 
-# %% ../nbs/02_data.ipynb 16
+# %% ../nbs/02_data.ipynb 18
 LUNA_COLUMNS = ('seriesuid', 'coordX', 'coordY', 'coordZ', 'diameter_mm')
 
-def read_luna_annotations(path: Path) -> dict:
-    "seriesuid -> list of nodules {'xyz': LPS mm, 'diameter_mm'} from a LUNA16 `annotations.csv`."
-    with open(path, newline='') as f:
-        rows = list(csv.DictReader(f))
-    if rows and any(c not in rows[0] for c in LUNA_COLUMNS) or (not rows and path.stat().st_size and
-            any(c not in open(path).readline() for c in LUNA_COLUMNS)):
+def _luna_row(r: dict) -> dict:
+    "One nodule {'xyz', 'diameter_mm'} from a row of `annotations.csv`; ValueError when a number is not usable."
+    xyz, d = [float(r['coordX']), float(r['coordY']), float(r['coordZ'])], float(r['diameter_mm'])
+    if not (np.all(np.isfinite(xyz)) and np.isfinite(d) and d > 0):
+        raise ValueError(f'coordinates {xyz} and diameter {d} must be finite, the diameter positive')
+    return {'xyz': xyz, 'diameter_mm': d}
+
+def read_luna_annotations(path: Path, findings: list | None = None) -> dict:
+    """seriesuid -> list of nodules {'xyz': LPS mm, 'diameter_mm'} from a LUNA16 `annotations.csv`. A bad row is a
+    `DataError`, or with `findings` a `bad_annotation` finding whose series is left out (`None` in the result)."""
+    limit = read_limits()['max_text_bytes']
+    prob = file_problem(path, limit)
+    if prob and prob[1].startswith('file is empty'): return {}
+    if prob: raise DataError(path, prob[1], prob[0])
+    try:
+        with open_regular(path) as f: reader = csv.DictReader(io.StringIO(f.read(limit).decode('utf-8'), newline=''))
+        rows = list(reader)
+    except (UnicodeDecodeError, csv.Error) as e: raise DataError(path, f'cannot be read as CSV ({e})', 'unreadable')
+    if any(c not in (reader.fieldnames or []) for c in LUNA_COLUMNS):
         raise DataError(path, f'annotations.csv needs the columns {", ".join(LUNA_COLUMNS)}')
-    out = defaultdict(list)
+    out = {}
     for i, r in enumerate(rows):
-        try: out[r['seriesuid']].append({'xyz': [float(r['coordX']), float(r['coordY']), float(r['coordZ'])],
-                                         'diameter_mm': float(r['diameter_mm'])})
-        except (TypeError, ValueError) as e: raise DataError(path, f'row {i + 2}: {e}') from e
-    return dict(out)
+        uid = r['seriesuid']
+        try: nodule = _luna_row(r)
+        except (TypeError, ValueError) as e:
+            if findings is None or not uid: raise DataError(path, f'row {i + 2}: {e}') from e
+            findings.append(Finding(uid, 'annotations.csv', 'bad_annotation', f'row {i + 2}: {e}; series left out'))
+            out[uid] = None
+            continue
+        if out.get(uid, []) is not None: out.setdefault(uid, []).append(nodule)
+    return out
 
 def discover_luna16(root: Path, findings: list) -> DatasetIndex:
-    ann = read_luna_annotations(root / 'annotations.csv')
-    mhds = sorted(p for p in root.rglob('*.mhd'))
+    ann, mhds = read_luna_annotations(root / 'annotations.csv', findings), []
+    for p in sorted(root.rglob('*.mhd')):
+        if bad := _refused(p, root): findings.append(bad)
+        else: mhds.append(p)
     found = _dupes([(('', p.stem), p) for p in mhds], root, findings, 'series')
-    cases = [Case(k[1], k[1], [p], None, 'luna16', ann.get(k[1], [])) for k, p in sorted(found.items())]
-    for uid in sorted(set(ann) - {k[1] for k in found}):
+    cases = [Case(k[1], k[1], [p], None, 'luna16', ann.get(k[1], [])) for k, p in sorted(found.items())
+             if ann.get(k[1], []) is not None]
+    for uid in sorted(u for u in set(ann) - {k[1] for k in found} if ann[u] is not None):
         findings.append(
             Finding(
                 uid,
@@ -312,7 +418,7 @@ def luna16_mask(vol: Volume, nodules: list) -> np.ndarray:
         mask[tuple(slice(a, b) for a, b in zip(lo, hi))][sub] = 1
     return mask
 
-# %% ../nbs/02_data.ipynb 18
+# %% ../nbs/02_data.ipynb 20
 def _split_mod(stem: str, case: str) -> str | None:
     return (
         stem[len(case) + 1 :]
@@ -322,7 +428,7 @@ def _split_mod(stem: str, case: str) -> str | None:
 
 
 def discover_multimodal(root: Path, findings: list) -> DatasetIndex:
-    meta = read_dataset_json(root, findings)
+    meta = dataset_meta(root, findings)
     per_case = {}
     for d in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith('.')):
         files = _scan(d, root, findings, recursive=False)
@@ -353,10 +459,9 @@ def discover_multimodal(root: Path, findings: list) -> DatasetIndex:
                                     f'missing channel(s) {", ".join(missing)} (expected {", ".join(channels)})'))
             continue
         cases.append(Case(cid, cid, [mods[m] for m in channels], lab, 'multimodal'))
-    return DatasetIndex(root, 'multimodal', cases, _parse_labels(meta.get('labels')), channels, findings,
-                        synthetic=bool(meta.get('synthetic')))
+    return DatasetIndex(root, 'multimodal', cases, meta['classes'], channels, findings, synthetic=meta['synthetic'])
 
-# %% ../nbs/02_data.ipynb 20
+# %% ../nbs/02_data.ipynb 22
 LAYOUTS = ('msd', 'paired', 'paired-side-by-side', 'luna16', 'multimodal')
 
 def detect_layout(root) -> str:
@@ -381,20 +486,27 @@ def detect_layout(root) -> str:
                           'images/+labels/ (or masks/), X + X_mask files, subset*/*.mhd + annotations.csv (LUNA16), '
                           'or one folder per case with CASE_<channel> files')
 
+def _paired_dirs(root: Path) -> tuple:
+    "(images folder, labels folder) of a paired dataset; a `DataError` when either is not a folder."
+    names = {p.name: p for p in root.iterdir() if p.is_dir()}
+    lab = next((names[d] for d in LABEL_DIRS if d in names), None)
+    if 'images' not in names or lab is None:
+        raise DataError(root, f'paired layout needs an images/ folder and a {"/, ".join(LABEL_DIRS)}/ folder')
+    return names['images'], lab
+
 def discover(root, layout: str | None = None) -> DatasetIndex:
     "Find the cases of the dataset in `root` (layout detected unless named) and record discovery findings."
     root = Path(root)
+    if not root.is_dir():
+        raise DataError(root, 'dataset folder does not exist' if not root.exists() else 'not a folder')
     layout = layout or detect_layout(root)
     findings = []
     if layout == 'msd': idx = discover_msd(root, findings)
-    elif layout == 'paired':
-        names = {p.name: p for p in root.iterdir()}
-        lab = next(names[d] for d in LABEL_DIRS if d in names)
-        idx = discover_paired(root, findings, names['images'], lab)
+    elif layout == 'paired': idx = discover_paired(root, findings, *_paired_dirs(root))
     elif layout == 'paired-side-by-side': idx = discover_paired(root, findings)
     elif layout == 'luna16': idx = discover_luna16(root, findings)
     elif layout == 'multimodal': idx = discover_multimodal(root, findings)
-    else: raise ValueError(f'unknown layout {layout!r}; known: {", ".join(LAYOUTS)}')
+    else: raise DataError(root, f'unknown layout {layout!r}; known: {", ".join(LAYOUTS)}')
     for c in idx.cases:
         if c.label is None and c.layout != 'luna16':
             idx.findings.append(Finding(c.case_id, _rel(c.images[0], root), 'image_without_label',
@@ -404,7 +516,7 @@ def discover(root, layout: str | None = None) -> DatasetIndex:
                                     'warning'))
     return idx
 
-# %% ../nbs/02_data.ipynb 22
+# %% ../nbs/02_data.ipynb 24
 @dataclass
 class LoadedCase:
     "Arrays of one case: `image` `(C, *spatial)` float32, `label` `(*spatial)` uint8 or None, `affine`."
@@ -420,7 +532,15 @@ def _same_geometry(a: Volume, b: Volume, tol=1e-3) -> bool:
 
 def check_case(case: Case, classes: dict | None = None, n_channels: int | None = None,
                expected_ndim: int | None = None) -> tuple:
-    "Read `case` and check it. Returns `(LoadedCase or None, findings)`; an error finding means unusable."
+    """Read `case` and check it. Returns `(LoadedCase or None, findings)`; an error finding means unusable. An
+    unexpected exception is an `internal_error` finding for the case, never a crash of the caller's loop."""
+    try: return _check_case(case, classes, n_channels, expected_ndim)
+    except Exception as e:
+        files = ', '.join(str(p) for p in case.files)
+        return None, [_finding(case, case.images[0] if case.images else case.label, 'internal_error',
+                               f'unexpected error while checking {files} ({type(e).__name__}: {e})')]
+
+def _check_case(case: Case, classes, n_channels, expected_ndim) -> tuple:
     img, ref, found = _check_images(case, n_channels, expected_ndim)
     if img is None: return None, found
     lab = None
@@ -437,7 +557,7 @@ def check_case(case: Case, classes: dict | None = None, n_channels: int | None =
 def _finding(case: Case, file, kind: str, msg: str, severity: str = 'error') -> Finding:
     return Finding(case.case_id, str(file), kind, msg, severity)
 
-# %% ../nbs/02_data.ipynb 24
+# %% ../nbs/02_data.ipynb 26
 def _check_images(case: Case, n_channels: int | None, expected_ndim: int | None) -> tuple:
     "(image (C, *S) float32 or None, the first volume, findings) for the image files of `case`."
     found, vols = [], []
@@ -455,7 +575,10 @@ def _check_images(case: Case, n_channels: int | None, expected_ndim: int | None)
                                                               f'{case.images[0].name} {ref.spatial_shape}'))
         if expected_ndim == 3 and (v.ndim == 2 or 1 in v.spatial_shape):
             found.append(_finding(case, p, 'wrong_ndim', f'2D image (shape {v.array.shape}) where 3D is expected'))
-    if found: return None, ref, found
+        if v.array.dtype == np.bool_:
+            found.append(_finding(case, p, 'image_dtype', 'image stored as bool (a mask among the images?); '
+                                                          'intensities read as 0/1', 'warning'))
+    if any(f.severity == 'error' for f in found): return None, ref, found
     if len(vols) == 1:
         img = ref.channels_first()
         if n_channels and img.shape[0] != n_channels:
@@ -469,9 +592,13 @@ def _check_images(case: Case, n_channels: int | None, expected_ndim: int | None)
             msg = 'one file per channel expected, but this file holds several channels'
             return None, ref, [_finding(case, multi[0], 'channel_count', msg)]
         img = np.stack([v.array.reshape(ref.spatial_shape) for v in vols])
-    return img.astype(np.float32, copy=False), ref, found
+    with np.errstate(over='ignore'): img = img.astype(np.float32, copy=False)
+    if not np.all(np.isfinite(img)):           # finite float64 or int64 values beyond the float32 range
+        msg = f'voxel values beyond the float32 range (±{np.finfo(np.float32).max:.3g}) in the image'
+        return None, ref, [_finding(case, case.images[0], 'nonfinite', msg)]
+    return img, ref, found
 
-# %% ../nbs/02_data.ipynb 26
+# %% ../nbs/02_data.ipynb 28
 def _check_label(case: Case, ref: Volume, classes: dict | None) -> tuple:
     "(label (*S) uint8 or None, findings) for the label file of `case` on the grid of `ref`."
     def bad(kind, msg, severity='error'): return _finding(case, case.label, kind, msg, severity)
@@ -498,10 +625,11 @@ def _check_label(case: Case, ref: Volume, classes: dict | None) -> tuple:
                                           f'({", ".join(map(str, sorted(classes)))})')]
     if vals.min() < 0 or vals.max() > 255:
         return None, [bad('label_values', f'label values outside 0..255 ({vals.min()}..{vals.max()})')]
-    info = [bad('label_dtype', f'label stored as {la.dtype}; read as integers', 'info')] if la.dtype.kind == 'f' else []
+    odd = la.dtype.kind == 'f' or lv.array.dtype == np.bool_
+    info = [bad('label_dtype', f'label stored as {la.dtype}; read as integers', 'info')] if odd else []
     return la.astype(np.uint8), info
 
-# %% ../nbs/02_data.ipynb 28
+# %% ../nbs/02_data.ipynb 30
 def load_case(case: Case, index: DatasetIndex | None = None, expected_ndim: int | None = None) -> LoadedCase:
     "Load `case` (classes and channels from `index`); raise `DataError` naming the file on the first error."
     classes = index.classes if index is not None else None

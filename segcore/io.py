@@ -4,7 +4,7 @@
 
 # %% ../nbs/01_io.ipynb 3
 from __future__ import annotations
-import contextlib, gzip, os, tempfile, zlib
+import contextlib, gzip, io, math, os, re, stat, tempfile, zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
@@ -13,9 +13,9 @@ from .core import DataError, file_mode
 
 # %% auto 0
 __all__ = ['NIFTI_EXTS', 'ITK_EXTS', 'IMAGE2D_EXTS', 'IMAGE_EXTS', 'CT_WINDOWS', 'Volume', 'make_affine', 'vox2world',
-           'world2vox', 'lps_ras_flip', 'image_ext', 'strip_ext', 'read_nifti', 'read_itk', 'dicom_files',
-           'read_dicom_series', 'read_image_2d', 'read_image', 'write_nifti', 'write_itk', 'write_image',
-           'write_mask_like', 'resample', 'zscore', 'clip_percentiles', 'ct_window']
+           'world2vox', 'lps_ras_flip', 'image_ext', 'strip_ext', 'read_limits', 'file_problem', 'open_regular',
+           'read_nifti', 'read_itk', 'dicom_files', 'read_dicom_series', 'read_image_2d', 'read_image', 'write_nifti',
+           'write_itk', 'write_image', 'write_mask_like', 'resample', 'zscore', 'clip_percentiles', 'ct_window']
 
 # %% ../nbs/01_io.ipynb 5
 @dataclass
@@ -114,57 +114,265 @@ def strip_ext(path) -> str:
     e = image_ext(name)
     return name[:-len(e)] if e else Path(name).stem
 
-# %% ../nbs/01_io.ipynb 12
-def _gzip_problem(path) -> str | None:
-    "Why the gzip stream of `path` cannot be decompressed, or None if it decompresses cleanly."
+# %% ../nbs/01_io.ipynb 13
+def _env_limit(name: str, default: int) -> int:
+    try: return max(int(os.environ.get(name, default)), 1)
+    except ValueError: return default
+
+def read_limits() -> dict:
+    "Caps on every read: voxels per image, bytes per image file, bytes per header or metadata text file."
+    return {'max_voxels': _env_limit('SEGCORE_MAX_VOXELS', 1 << 31),
+            'max_bytes': _env_limit('SEGCORE_MAX_FILE_BYTES', 1 << 34),
+            'max_text_bytes': _env_limit('SEGCORE_MAX_TEXT_BYTES', 64 << 20)}
+
+def _size(n: int) -> str:
+    if n < 1024: return f'{n} bytes'
+    return next(f'{n / d:.3g} {u}' for d, u in ((1 << 30, 'GiB'), (1 << 20, 'MiB'), (1 << 10, 'KiB')) if n >= d)
+
+_NOT_REGULAR = {stat.S_IFIFO: 'a FIFO (named pipe)', stat.S_IFCHR: 'a character device', stat.S_IFBLK: 'a block device',
+                stat.S_IFSOCK: 'a socket', stat.S_IFDIR: 'a folder'}
+
+def file_problem(path, max_bytes: int | None = None) -> tuple | None:
+    "(kind, message) saying why `path` is not a non-empty regular file of at most `max_bytes`, or None. Never opens it."
+    try: st = os.stat(path)
+    except FileNotFoundError:
+        return 'missing', ('broken symbolic link (its target does not exist)' if os.path.islink(path)
+                           else 'file does not exist')
+    except (OSError, ValueError) as e: return 'unreadable', f'cannot be examined ({type(e).__name__}: {e})'
+    if not stat.S_ISREG(st.st_mode):
+        what = _NOT_REGULAR.get(stat.S_IFMT(st.st_mode), 'not a regular file')
+        via = f' (symbolic link to {os.path.realpath(path)})' if os.path.islink(path) else ''
+        return 'not_regular_file', f'is {what}{via}, not a regular file; refused (reading it could block or never end)'
+    if st.st_size == 0: return 'unreadable', 'file is empty (0 bytes)'
+    cap = read_limits()['max_bytes'] if max_bytes is None else max_bytes
+    if st.st_size > cap: return 'too_large', f'file is {_size(st.st_size)}, above the {_size(cap)} read limit'
+    return None
+
+def _existing_file(path, max_bytes: int | None = None) -> Path:
+    "`path` as a `Path` if it is a non-empty regular file within the size limit; else a `DataError` naming it."
+    prob = file_problem(path, max_bytes)
+    if prob: raise DataError(path, prob[1], prob[0])
+    return Path(path)
+
+def open_regular(path):
+    "`path` opened for binary reading without blocking, checked again on the open file to be regular."
+    fd = os.open(path, os.O_RDONLY | getattr(os, 'O_NONBLOCK', 0) | getattr(os, 'O_NOCTTY', 0))
     try:
-        with gzip.open(path, 'rb') as f:
-            while f.read(1 << 22): pass
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise DataError(path, 'not a regular file; refused', 'not_regular_file')
+        return os.fdopen(fd, 'rb')
+    except BaseException:
+        os.close(fd)
+        raise
+
+# %% ../nbs/01_io.ipynb 16
+def _check_volume(v: Volume) -> Volume:
+    "`v` if its voxels are real numbers and its affine a usable grid; else a `DataError` naming the file."
+    dt = v.array.dtype
+    if dt.kind == 'c':
+        raise DataError(v.path, f'complex voxel values ({dt}); segcore needs real intensities', 'unsupported_dtype')
+    if dt.kind not in 'biuf':
+        what = f'RGB/vector voxels ({", ".join(dt.names)})' if dt.names else f'voxel type {dt}'
+        raise DataError(v.path, f'{what} cannot be read as intensities; store channels along an extra axis or in '
+                                'separate files', 'unsupported_dtype')
+    n = v.ndim
+    a = v.affine
+    if not np.all(np.isfinite(a)):
+        raise DataError(v.path, 'affine holds NaN/Inf: the voxel grid has no position in space', 'degenerate_affine')
+    sp = v.spacing
+    if np.any(sp == 0):
+        raise DataError(v.path, f'zero voxel spacing along axis {int(np.argmin(sp))} (spacing '
+                                f'{np.round(sp, 6).tolist()} mm)', 'degenerate_affine')
+    if abs(np.linalg.det(a[:n, :n])) < 1e-6 * np.prod(sp):
+        raise DataError(v.path, 'singular direction matrix: two voxel axes point the same way, so the voxels span no '
+                                f'{n}D grid', 'degenerate_affine')
+    return v
+
+# %% ../nbs/01_io.ipynb 19
+def _gzip_problem(path) -> str | None:
+    "Why the gzip stream of `path` cannot be decompressed (reading at most the size limit), or None."
+    left = read_limits()['max_bytes']
+    try:
+        with open_regular(path) as raw, gzip.GzipFile(fileobj=raw) as f:
+            while left > 0 and (n := len(f.read(min(left, 1 << 22)))): left -= n
     except (EOFError, zlib.error, gzip.BadGzipFile, OSError) as e: return f'{type(e).__name__}: {e}'
     return None
 
 def _read_fail(path, e) -> DataError:
-    msg = f'{type(e).__name__}: {e}'
+    "A `DataError` for the exception `e` of a reader, on one line (SimpleITK's messages span many)."
+    msg = f'{type(e).__name__}: {" ".join(str(e).split())[:400]}'
+    if isinstance(e, PermissionError): return DataError(path, f'cannot be opened ({msg})', 'unreadable')
     if str(path).lower().endswith('.gz') and (gz := _gzip_problem(path)):
         return DataError(path, f'truncated or corrupt compressed data ({gz})', 'unreadable')
     if isinstance(e, (EOFError, zlib.error, gzip.BadGzipFile)) or 'gzip' in str(e).lower() or 'end-of-stream' in str(e):
         return DataError(path, f'truncated or corrupt compressed data ({msg})', 'unreadable')
     return DataError(path, f'cannot be read ({msg})', 'unreadable')
 
-def _load_nifti_checked(path: Path):
-    """nibabel image of `path`; a `.gz` file is decompressed whole first so that gzip's CRC and length
-    checks run (nibabel alone stops reading after the voxel data and never sees a corrupt stream's trailer)."""
-    if not str(path).lower().endswith('.gz'): return nib.load(str(path))
-    data = gzip.decompress(path.read_bytes())
-    size = int.from_bytes(data[:4], 'little') if len(data) >= 4 else 0
-    if size not in (348, 540): size = int.from_bytes(data[:4], 'big') if len(data) >= 4 else 0
+_MARGIN = 1 << 16   # bytes read past the declared end of a stream, to say by how much it is too long
+
+def _read_upto(f, n: int) -> bytes:
+    "At most `n` bytes of `f`, read in chunks so that nothing is allocated for bytes the stream does not hold."
+    parts = []
+    while n > 0 and (b := f.read(min(n, 1 << 24))):
+        parts.append(b)
+        n -= len(b)
+    return b''.join(parts)
+
+def _check_length(path, got: int, want: int, what='data stream'):
+    "A `DataError` unless the stream of `path` holds exactly the `want` bytes its header declares."
+    if got < want:
+        raise DataError(path, f'truncated: the {what} is shorter than the header claims ({got} of {want} bytes)',
+                        'unreadable')
+    if got > want:
+        more = f'more than {_size(_MARGIN)}' if got - want > _MARGIN else f'{got - want} byte{"s" * (got - want > 1)}'
+        raise DataError(path, f'the {what} is {more} longer than the header claims ({want} bytes); refused',
+                        'size_mismatch')
+
+def _check_inflated(path, offset: int, want: int):
+    "A `DataError` unless the zlib/gzip stream at `offset` of `path` inflates to `want` bytes (+64 KiB read at most)."
+    d, got = zlib.decompressobj(47), 0          # 47: a zlib or a gzip header, as MetaIO and NRRD accept
+    with open_regular(path) as f:
+        f.seek(offset)
+        while not d.eof and got <= want + _MARGIN and (buf := d.unconsumed_tail or f.read(1 << 20)):
+            got += len(d.decompress(buf, want + _MARGIN + 1 - got))
+    if not d.eof and got <= want + _MARGIN:
+        raise DataError(path, 'truncated or corrupt compressed data (the stream ends before its end marker)',
+                        'unreadable')
+    _check_length(path, got, want, 'decompressed data')
+
+def _check_voxels(path, shape, item: int, offset: int = 0) -> int:
+    "Bytes declared by a header (`offset` + voxels × `item`); a `DataError` above the read limits or without voxels."
+    shape, lim = tuple(int(s) for s in shape), read_limits()
+    n = math.prod(shape)
+    dims = '×'.join(map(str, shape))
+    if any(s < 0 for s in shape): raise DataError(path, f'header declares an invalid shape {dims}', 'unreadable')
+    if item <= 0: raise DataError(path, 'header declares a voxel type of 0 bytes (bit data?); not supported',
+                                  'unsupported_dtype')
+    if n == 0: raise DataError(path, f'header declares no voxels (shape {dims})', 'empty_image')
+    if n > lim['max_voxels']:
+        raise DataError(path, f'header declares {dims} = {n} voxels, above the limit of {lim["max_voxels"]} '
+                              '(SEGCORE_MAX_VOXELS)', 'too_large')
+    if offset + n * item > lim['max_bytes']:
+        raise DataError(path, f'header declares {_size(offset + n * item)} of data, above the '
+                              f'{_size(lim["max_bytes"])} read limit (SEGCORE_MAX_FILE_BYTES)', 'too_large')
+    return offset + n * item
+
+# %% ../nbs/01_io.ipynb 20
+def _nifti_header(f, path) -> tuple:
+    "(image class, header) read from the start of the (decompressed) NIfTI stream `f`."
+    head = f.read(4)
+    size = int.from_bytes(head, 'little') if len(head) == 4 else 0
+    if size not in (348, 540): size = int.from_bytes(head, 'big') if len(head) == 4 else 0
     cls = {348: nib.Nifti1Image, 540: nib.Nifti2Image}.get(size)
     if cls is None: raise DataError(path, 'decompressed data is not a NIfTI-1/2 file (bad header size)', 'unreadable')
-    return cls.from_bytes(data)
+    raw = head + f.read(size - 4)
+    if len(raw) < size: _check_length(path, len(raw), size, 'header')
+    hdr = cls.header_class.from_fileobj(io.BytesIO(raw), check=False)     # from_bytes checks it again, fully
+    magic, ndim = bytes(hdr['magic'])[:3], int(hdr['dim'][0])
+    if magic != (b'n+1' if size == 348 else b'n+2'):
+        raise DataError(path, f'not a single-file NIfTI (magic {magic!r}, expected n+1 or n+2)', 'unreadable')
+    if not 1 <= ndim <= 7: raise DataError(path, f'header declares {ndim} dimensions (1 to 7 are valid)', 'unreadable')
+    try: hdr.get_data_dtype()
+    except Exception as e:
+        raise DataError(path, f'header declares an unknown voxel type (code {int(hdr["datatype"])})',
+                        'unsupported_dtype') from e
+    off = float(hdr['vox_offset'])
+    if not (np.isfinite(off) and size <= off <= read_limits()['max_bytes']):
+        raise DataError(path, f'header declares an invalid voxel offset ({off:g})', 'unreadable')
+    return cls, hdr
 
-def _existing_file(path) -> Path:
-    "`path` as a `Path` if it exists and is not empty; else a `DataError` naming it (every reader starts here)."
-    path = Path(path)
-    if not path.exists(): raise DataError(path, 'file does not exist', 'missing')
-    if path.stat().st_size == 0: raise DataError(path, 'file is empty (0 bytes)', 'unreadable')
-    return path
+def _load_nifti_checked(path: Path):
+    """nibabel image of `path`, reading exactly the bytes its header declares (shape × voxel size after the voxel
+    offset): a stream shorter or longer than that is refused, and a `.gz` file is decompressed to its end so that
+    gzip's CRC and length checks run (nibabel alone stops after the voxel data and never sees a corrupt trailer)."""
+    with open_regular(path) as raw:
+        f = gzip.GzipFile(fileobj=raw) if str(path).lower().endswith('.gz') else raw
+        cls, hdr = _nifti_header(f, path)
+        want = _check_voxels(path, hdr.get_data_shape(), hdr.get_data_dtype().itemsize, int(hdr.get_data_offset()))
+        f.seek(0)
+        data = _read_upto(f, want)
+        extra = len(_read_upto(f, _MARGIN + 1))
+    _check_length(path, len(data) + extra, want)
+    return cls.from_bytes(data)
 
 def read_nifti(path) -> Volume:
     "Read a NIfTI file (`.nii`/`.nii.gz`) with nibabel, applying any intensity scaling."
     path = _existing_file(path)
     try:
         img = _load_nifti_checked(path)
-        if not isinstance(img, (nib.Nifti1Image, nib.Nifti2Image)):
-            raise DataError(path, f'not a NIfTI image (nibabel read a {type(img).__name__})', 'unreadable')
         arr = np.asanyarray(img.dataobj)
     except DataError: raise
     except Exception as e: raise _read_fail(path, e) from e
     if arr.ndim == 2: arr = arr[..., None]   # a 2D NIfTI is a single slice
     hdr = img.header
-    return Volume(arr, img.affine, path, {'format': 'nifti', 'header_dtype': str(hdr.get_data_dtype()),
-                                          'qform_code': int(hdr['qform_code']), 'sform_code': int(hdr['sform_code'])})
+    return _check_volume(Volume(arr, img.affine, path, {'format': 'nifti', 'header_dtype': str(hdr.get_data_dtype()),
+                                                        'qform_code': int(hdr['qform_code']),
+                                                        'sform_code': int(hdr['sform_code'])}))
 
-# %% ../nbs/01_io.ipynb 13
+# %% ../nbs/01_io.ipynb 22
+_HEADER_BYTES = 1 << 20   # a MetaImage or NRRD text header longer than this is refused
+
+def _header_fields(path) -> tuple:
+    """({field: value}, bytes before the data, format, every data file named) of a MetaImage or NRRD text header,
+    parsed as SimpleITK parses it: MetaImage names are case-sensitive, separated from values by `=` or `:`, and the
+    header ends at `ElementDataFile`; a NRRD header ends at a blank line. Every line that could name a data file is
+    collected, so that a line which SimpleITK reads but this parser would pass over cannot name an unchecked file."""
+    with open_regular(path) as f: text = f.read(_HEADER_BYTES).decode('latin-1')
+    nrrd, fields, files, pos, end = text.startswith('NRRD'), {}, [], 0, None
+    for line in text.splitlines(keepends=True):
+        pos += len(line)
+        if nrrd and not line.strip():                          # a blank line ends a NRRD header
+            end = pos
+            break
+        m = re.match(r'\s*([^:]*?)\s*:\s*(.*)' if nrrd else r'\s*([^=:]*?)\s*[=:][=:\s]*(.*)', line)
+        if not m or nrrd and m[2].startswith('='): continue   # NRRD `key:=value` pairs are free text
+        k, v = (m[1].lower().replace(' ', '') if nrrd else m[1]), m[2].strip()
+        if k in ('datafile', 'ElementDataFile'): files.append(v)
+        if end is None: fields.setdefault(k, v)
+        if k == 'ElementDataFile' and end is None: end = pos
+    if not nrrd and end is None: raise DataError(path, 'MetaImage header has no ElementDataFile line', 'unreadable')
+    if end is None and len(text) >= _HEADER_BYTES:
+        raise DataError(path, f'header is longer than {_size(_HEADER_BYTES)}', 'unreadable')
+    return fields, end or pos, 'nrrd' if nrrd else 'meta', files
+
+def _detached_data(path, value: str, nrrd: bool = False) -> Path:
+    "The data file named `value` by the header `path`, if it is one plain file inside the header's folder."
+    if value.upper().startswith('LIST') or '%' in value or (nrrd and len(value.split()) > 1):
+        raise DataError(path, f'data file {value!r} is a list or a numbered pattern of files, which segcore does not '
+                              'read (the files it names cannot be confined to the dataset folder); refused',
+                        'unsupported_data_file')
+    folder = os.path.dirname(os.path.abspath(path))
+    data = Path(os.path.join(folder, value))
+    real, home = os.path.realpath(data), os.path.realpath(folder)
+    if os.path.commonpath([real, home]) != home:
+        raise DataError(path, f'data file {value!r} lies outside the header\'s folder ({real}); refused',
+                        'path_outside_root')
+    prob = file_problem(data)
+    if prob: raise DataError(data, f'data file of {Path(path).name}: {prob[1]}', prob[0])
+    return data
+
+# %% ../nbs/01_io.ipynb 23
+def _itk_layout(path) -> tuple:
+    """(data file, byte offset of the voxels or None when unknown, encoding: 'raw', 'zlib' or None when unchecked) of
+    a MetaImage or NRRD file; a `DataError` for a data file that cannot be confined or a zero voxel spacing."""
+    fields, pos, fmt, files = _header_fields(path)
+    for value in files[1:]:
+        if value not in ('LOCAL', 'Local', 'local'): _detached_data(path, value, nrrd=fmt == 'nrrd')
+    sp = fields.get('ElementSpacing' if fmt == 'meta' else 'spacings', '').split()
+    if any(float(s) == 0 or fmt == 'meta' and not np.isfinite(float(s)) for s in sp):
+        raise DataError(path, f'header declares voxel spacing {" ".join(sp)} (zero or not finite)', 'degenerate_affine')
+    if fmt == 'meta':
+        value = fields['ElementDataFile']
+        enc = 'zlib' if fields.get('CompressedData', 'false').lower() == 'true' else 'raw'
+        if value in ('LOCAL', 'Local', 'local'): return Path(path), pos, enc   # as MetaIO reads it
+        skip = int(fields.get('HeaderSize', '0') or 0)
+        return _detached_data(path, value), (skip if skip >= 0 else None), enc
+    enc = {'raw': 'raw', 'gzip': 'zlib', 'gz': 'zlib'}.get(fields.get('encoding', 'raw').lower())
+    skip = {'byteskip', 'lineskip'} & set(fields)
+    value = fields.get('datafile')
+    if value is None: return Path(path), None if skip else pos, enc
+    return _detached_data(path, value, nrrd=True), None if skip else 0, enc
+
 def _sitk():
     try: import SimpleITK as sitk
     except ImportError as e:
@@ -178,35 +386,90 @@ def _from_sitk(img, path, fmt) -> Volume:
     comp = arr.ndim - d
     arr = np.ascontiguousarray(np.transpose(arr, tuple(range(d))[::-1] + tuple(range(d, d + comp))))
     lps = make_affine(img.GetSpacing(), img.GetOrigin(), np.array(img.GetDirection()).reshape(d, d))
-    return Volume(arr, lps_ras_flip(lps), Path(path), {'format': fmt})
+    return _check_volume(Volume(arr, lps_ras_flip(lps), Path(path), {'format': fmt}))
+
+def _sitk_bytes(reader) -> tuple:
+    "(spatial size, bytes of voxel data) that a SimpleITK `reader` found in an image header."
+    sitk, size = _sitk(), reader.GetSize()
+    pid, nc = reader.GetPixelID(), reader.GetNumberOfComponents()
+    one = (sitk.Image([1] * len(size), pid, nc) if 'vector' in sitk.GetPixelIDValueAsString(pid)
+           else sitk.Image([1] * len(size), pid))
+    return size, sitk.GetArrayViewFromImage(one).nbytes
 
 def read_itk(path) -> Volume:
     "Read MetaImage (`.mhd`+`.raw`, `.mha`) or NRRD with SimpleITK (imported lazily); LPS → RAS."
     sitk = _sitk()
     path = _existing_file(path)
-    try: img = sitk.ReadImage(str(path))
+    try:
+        data, offset, enc = _itk_layout(path)
+        r = sitk.ImageFileReader()
+        r.SetFileName(str(path))
+        r.ReadImageInformation()
+        size, item = _sitk_bytes(r)
+        want = _check_voxels(path, size, item, offset or 0)
+        if offset is not None and enc == 'raw':
+            what = f'data file {data.name}' if data != path else 'data stream'
+            _check_length(data, os.stat(data).st_size, want, what)
+        if offset is not None and enc == 'zlib': _check_inflated(data, offset, want - offset)
+        img = sitk.ReadImage(str(path))
+    except DataError: raise
     except Exception as e: raise _read_fail(path, e) from e
     return _from_sitk(img, path, 'itk')
 
-# %% ../nbs/01_io.ipynb 15
+# %% ../nbs/01_io.ipynb 25
 def _is_dicom(p: Path) -> bool:
     if p.suffix.lower() in ('.dcm', '.dicom', '.ima'): return True
+    if file_problem(p): return False
     try:
-        with open(p, 'rb') as f:
+        with open_regular(p) as f:
             f.seek(128)
             return f.read(4) == b'DICM'
-    except OSError:
+    except (OSError, DataError):
         return False
 
 def dicom_files(folder) -> list:
     "DICOM files directly inside `folder`."
     return sorted(p for p in Path(folder).iterdir() if p.is_file() and _is_dicom(p))
 
+def _dicom_folder_guard(folder: Path):
+    "A `DataError` naming the first entry of `folder` that GDCM must not open (GDCM opens every file of the folder)."
+    for p in sorted(folder.iterdir()):
+        prob = None if p.is_dir() else file_problem(p)
+        if prob and prob[0] in ('not_regular_file', 'too_large'): raise DataError(p, prob[1], prob[0])
+
+def _dicom_positions(folder: Path, files: list) -> list:
+    "[(origin, slice normal)] of each file of a series; the series' voxel count is checked against the read limits."
+    sitk, pos = _sitk(), []
+    for fn in files:
+        r = sitk.ImageFileReader()
+        r.SetFileName(fn)
+        try:
+            r.ReadImageInformation()
+            size, item = _sitk_bytes(r)
+        except Exception as e: raise _read_fail(fn, e) from e
+        pos.append((np.array(r.GetOrigin()), np.array(r.GetDirection()).reshape(3, 3)[:, 2]))
+    _check_voxels(folder, (size[0], size[1], len(files) * math.prod(size[2:])), item)
+    return pos
+
+def _dicom_gaps(folder: Path, pos: list):
+    "A `DataError` when slices share a position or one is missing (a gap above 1.5 × the median step)."
+    if len(pos) <= 2: return
+    normal = pos[0][1]
+    z = np.sort([p @ normal for p, _ in pos])
+    step = np.diff(z)
+    med = np.median(step)
+    if med <= 0: raise DataError(folder, 'DICOM slices share one position (duplicated slices)', 'invalid')
+    gaps = np.nonzero(step > 1.5 * med)[0]
+    if len(gaps):
+        raise DataError(folder, f'missing slice(s): gap of {step[gaps[0]]:.2f} mm after slice position '
+                                f'{z[gaps[0]]:.2f} mm (median spacing {med:.2f} mm)', 'missing_slice')
+
 def read_dicom_series(folder, series_id: str | None = None) -> Volume:
     "Read one DICOM series from `folder` (GDCM via SimpleITK): sorted by position, LPS → RAS, gaps checked."
     folder = Path(folder)
     sitk = _sitk()
     if not folder.is_dir(): raise DataError(folder, 'DICOM series path is not a folder', 'missing')
+    _dicom_folder_guard(folder)
     ids = sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(folder))
     if not ids: raise DataError(folder, 'no readable DICOM series found in this folder', 'unreadable')
     if series_id is None:
@@ -214,28 +477,13 @@ def read_dicom_series(folder, series_id: str | None = None) -> Volume:
             raise DataError(folder, f'{len(ids)} DICOM series in this folder ({", ".join(ids)}); name one', 'ambiguous')
         series_id = ids[0]
     files = sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), series_id)
+    if not files: raise DataError(folder, f'DICOM series {series_id} has no readable file', 'unreadable')
     n_dcm = len(dicom_files(folder))
     if n_dcm > len(files):
         bad = sorted(set(map(str, dicom_files(folder))) - set(files))
         raise DataError(bad[0], f'DICOM slice could not be read as part of series {series_id} '
                                 f'({n_dcm - len(files)} of {n_dcm} files unreadable)', 'unreadable')
-    pos = []
-    for fn in files:
-        r = sitk.ImageFileReader()
-        r.SetFileName(fn)
-        try: r.ReadImageInformation()
-        except Exception as e: raise _read_fail(fn, e) from e
-        pos.append((np.array(r.GetOrigin()), np.array(r.GetDirection()).reshape(3, 3)[:, 2]))
-    if len(pos) > 2:
-        normal = pos[0][1]
-        z = np.sort([p @ normal for p, _ in pos])
-        step = np.diff(z)
-        med = np.median(step)
-        if med <= 0: raise DataError(folder, 'DICOM slices share one position (duplicated slices)', 'invalid')
-        gaps = np.nonzero(step > 1.5 * med)[0]
-        if len(gaps):
-            raise DataError(folder, f'missing slice(s): gap of {step[gaps[0]]:.2f} mm after slice position '
-                                    f'{z[gaps[0]]:.2f} mm (median spacing {med:.2f} mm)', 'missing_slice')
+    _dicom_gaps(folder, _dicom_positions(folder, files))
     reader = sitk.ImageSeriesReader()
     reader.SetFileNames(files)
     try: img = reader.Execute()
@@ -244,27 +492,33 @@ def read_dicom_series(folder, series_id: str | None = None) -> Volume:
     v.meta.update(series_id=series_id, n_slices=len(files))
     return v
 
-# %% ../nbs/01_io.ipynb 16
+# %% ../nbs/01_io.ipynb 26
+def _read_2d_array(path: Path) -> np.ndarray:
+    "Pixels of a 2D image file; its declared size is checked against the read limits before decoding."
+    if path.suffix.lower() in ('.tif', '.tiff'):
+        import tifffile
+        with tifffile.TiffFile(str(path)) as t:
+            s = t.series[0]
+            _check_voxels(path, s.shape, s.dtype.itemsize)
+            return np.asarray(t.asarray())
+    from PIL import Image
+    with open_regular(path) as f, Image.open(f) as im:
+        _check_voxels(path, (im.size[1], im.size[0], len(im.getbands())), 1)
+        return np.asarray(im)
+
 def read_image_2d(path) -> Volume:
     "Read a 2D image (PNG/JPEG/BMP via Pillow, TIFF via tifffile) as `(H, W[, C])` with a unit 3×3 affine."
     path = _existing_file(path)
-    try:
-        if path.suffix.lower() in ('.tif', '.tiff'):
-            import tifffile
-            arr = np.asarray(tifffile.imread(str(path)))
-        else:
-            from PIL import Image
-            with Image.open(path) as im: arr = np.asarray(im)
+    try: arr = _read_2d_array(path)
+    except DataError: raise
     except Exception as e: raise _read_fail(path, e) from e
     if arr.ndim == 3 and arr.shape[-1] > 4:
         raise DataError(path, f'{arr.shape} looks like a stack of slices, not a 2D image; store 3D data as NIfTI',
                         'wrong_ndim')
     if arr.ndim not in (2, 3): raise DataError(path, f'unsupported 2D image shape {arr.shape}', 'wrong_ndim')
-    return Volume(arr, np.eye(3), path, {'format': '2d'})
+    return _check_volume(Volume(arr, np.eye(3), path, {'format': '2d'}))
 
-def read_image(path, **kw) -> Volume:
-    "Read any supported image: NIfTI, MetaImage/NRRD, a DICOM series folder, or a 2D image."
-    path = Path(path)
+def _read_any(path: Path, **kw) -> Volume:
     if path.is_dir():
         if dicom_files(path): return read_dicom_series(path, **kw)
         raise DataError(path, 'folder holds no DICOM files', 'unreadable')
@@ -272,11 +526,21 @@ def read_image(path, **kw) -> Volume:
     if e in NIFTI_EXTS: return read_nifti(path)
     if e in ITK_EXTS: return read_itk(path)
     if e in IMAGE2D_EXTS: return read_image_2d(path)
-    if path.exists() and _is_dicom(path): return read_dicom_series(path.parent, **kw)
-    if not path.exists(): raise DataError(path, 'file does not exist', 'missing')
+    _existing_file(path)                     # missing, not a regular file, empty or too large
+    if _is_dicom(path): return read_dicom_series(path.parent, **kw)
     raise DataError(path, f'not a recognised image format (extension {path.suffix or "none"!r})', 'not_image')
 
-# %% ../nbs/01_io.ipynb 18
+def read_image(path, **kw) -> Volume:
+    """Read any supported image: NIfTI, MetaImage/NRRD, a DICOM series folder, or a 2D image. Every failure, even
+    an unexpected one, is a `DataError` naming the file."""
+    path = Path(path)
+    try: return _read_any(path, **kw)
+    except (DataError, ImportError): raise
+    except MemoryError as e: raise DataError(path, 'not enough memory to read this file', 'too_large') from e
+    except Exception as e:
+        raise DataError(path, f'unexpected error while reading ({type(e).__name__}: {e})', 'internal_error') from e
+
+# %% ../nbs/01_io.ipynb 28
 @contextlib.contextmanager
 def _atomic_path(path: Path):
     "A temporary file beside `path` (same extension) to write to; it replaces `path` when the block succeeds."
@@ -309,7 +573,7 @@ def write_nifti(array, affine, path) -> Path:
     with _atomic_path(path) as tmp: nib.save(img, str(tmp))
     return path
 
-# %% ../nbs/01_io.ipynb 20
+# %% ../nbs/01_io.ipynb 30
 def write_itk(array, affine, path) -> Path:
     "Write a 3D (or 2D) `array` with its RAS `affine` as MetaImage/NRRD (SimpleITK, LPS) atomically."
     sitk = _sitk()
@@ -346,7 +610,7 @@ def write_mask_like(mask, like: Volume, path) -> Path:
     dt = np.uint8 if mask.min() >= 0 and mask.max() < 256 else np.int16
     return write_nifti(mask.astype(dt), like.affine, path)
 
-# %% ../nbs/01_io.ipynb 34
+# %% ../nbs/01_io.ipynb 50
 def resample(vol: Volume, spacing, is_label: bool = False) -> Volume:
     "Resample `vol` to voxel `spacing` (mm) with MONAI `Spacing` (linear for images, nearest for labels)."
     import torch
@@ -368,7 +632,7 @@ def resample(vol: Volume, spacing, is_label: bool = False) -> Volume:
     )
     return Volume(a, out.affine.cpu().numpy(), vol.path, dict(vol.meta, resampled_from=vol.spacing.tolist()))
 
-# %% ../nbs/01_io.ipynb 38
+# %% ../nbs/01_io.ipynb 54
 def zscore(array, mask=None, eps: float = 1e-8) -> np.ndarray:
     "Zero-mean unit-variance `array` (float32); statistics from `mask` voxels only when given (nnU-Net-style)."
     a = np.asarray(array, np.float32)

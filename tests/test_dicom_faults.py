@@ -1,6 +1,7 @@
-"""DICOM series faults on a copy of a real study: a missing slice and an unreadable slice are clear
-errors naming the folder or file (never a silently distorted volume)."""
-import shutil
+"""DICOM series faults on a copy of a real study: a missing slice, an unreadable slice, a special file in the folder
+and a series above the voxel limit are clear errors naming the folder or file (never a silently distorted volume,
+never a hang)."""
+import os, shutil
 import pytest
 from segcore.core import DataError
 from segcore.io import read_dicom_series, read_image, dicom_files
@@ -51,3 +52,23 @@ def test_empty_folder_and_non_dicom_folder(tmp_path):
     (tmp_path / 'empty').mkdir()
     with pytest.raises(DataError, match='no DICOM files|no readable DICOM'):
         read_image(tmp_path / 'empty')
+
+
+def test_special_files_in_the_folder_are_refused(study):
+    "GDCM opens every file of the folder: a FIFO or a link to a device there is refused, by name, before it blocks."
+    os.mkfifo(study / 'pipe.dcm')
+    with pytest.raises(DataError) as e:
+        read_image(study)
+    assert e.value.kind == 'not_regular_file' and e.value.path == str(study / 'pipe.dcm') and 'FIFO' in str(e.value)
+    (study / 'pipe.dcm').unlink()
+    os.symlink('/dev/zero', study / 'zero')
+    with pytest.raises(DataError, match='character device') as e:
+        read_dicom_series(study)
+    assert e.value.path == str(study / 'zero')
+
+
+def test_series_above_the_voxel_limit_is_refused(study, monkeypatch):
+    monkeypatch.setenv('SEGCORE_MAX_VOXELS', '1000')
+    with pytest.raises(DataError, match='voxels, above the limit of 1000') as e:
+        read_dicom_series(study)
+    assert e.value.kind == 'too_large' and e.value.path == str(study)
