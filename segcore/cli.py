@@ -4,15 +4,15 @@
 
 # %% ../nbs/07_cli.ipynb 3
 from __future__ import annotations
-import argparse, contextlib, json, sys
+import argparse, contextlib, json, os, sys
 from pathlib import Path
-from .core import SegcoreError
+from .core import DataError, SegcoreError, check_output, check_output_folder, check_replaceable
 from .config import PROFILES, STUDY_PROFILES
 
 # %% auto 0
-__all__ = ['COMMANDS', 'command', 'build_parser', 'cmd_audit', 'cmd_split', 'cmd_phantom', 'cmd_fetch', 'cmd_train',
-           'cmd_evaluate', 'cmd_predict', 'cmd_postprocess', 'cmd_hpo', 'cmd_hpo_worker', 'cmd_bench', 'cmd_docs',
-           'cmd_journey', 'main']
+__all__ = ['COMMANDS', 'command', 'build_parser', 'cmd_audit', 'check_report', 'cmd_split', 'cmd_phantom', 'cmd_fetch',
+           'cmd_train', 'cmd_evaluate', 'cmd_predict', 'cmd_postprocess', 'cmd_hpo', 'cmd_hpo_worker', 'cmd_bench',
+           'cmd_docs', 'cmd_journey', 'main']
 
 # %% ../nbs/07_cli.ipynb 6
 COMMANDS = {}     # name -> (help, handler, function adding the arguments), in `segcore --help` order
@@ -40,6 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_audit(a) -> int:
     "`segcore audit DATA`: check every case of a dataset folder; a summary, and JSON/HTML reports on request."
     from segcore.audit import audit, write_audit, audit_summary
+    check_report(a.json, a.data, 'segcore-audit/', '--json')
+    check_report(a.html, a.data, 'html', '--html')
     rep = audit(a.data, layout=a.layout, expected_ndim=3 if a.expect_3d else None, progress=not a.quiet)
     write_audit(rep, a.json, a.html)
     print(audit_summary(rep))
@@ -56,10 +58,33 @@ def _audit_args(s):
     s.add_argument('--expect-3d', action='store_true', help='flag 2D images as errors')
     s.add_argument('--quiet', action='store_true')
 
-# %% ../nbs/07_cli.ipynb 13
+# %% ../nbs/07_cli.ipynb 12
+_PAGE_START = b'<!doctype html><html><head><meta charset="utf-8"><title>'     # how every `segcore.page.page` starts
+
+def _segcore_page(p: Path) -> bool:
+    "Is `p` a plain file holding an HTML page segcore wrote?"
+    try:
+        if not p.is_file(): return False               # never opened otherwise: a FIFO or device would block
+        with open(p, 'rb') as f: return f.read(len(_PAGE_START)) == _PAGE_START
+    except OSError: return False
+
+def check_report(path, data, kind: str, option: str) -> None:
+    "A `DataError` unless report `path` (None: none) may be written: outside `data`, new or segcore's own `kind`."
+    if path is None: return
+    check_output(path, [data], 'report', option)
+    p = Path(path)
+    if kind != 'html':
+        check_replaceable(p, [kind], option)
+        return
+    if p.is_dir(): raise DataError(p, f'is a folder: {option} needs a file name', 'occupied')
+    if (p.exists() or p.is_symlink()) and not _segcore_page(p):
+        raise DataError(p, f'exists and is not a page segcore wrote: choose another {option}', 'occupied')
+
+# %% ../nbs/07_cli.ipynb 16
 def cmd_split(a) -> int:
     "`segcore split DATA --out FILE`: patient-grouped folds and a held-out test split, written as JSON."
     from segcore.splits import split_dataset
+    check_report(a.out, a.data, 'segcore-splits/', '--out')
     _, s = split_dataset(a.data, a.out, a.folds, a.test_fraction, a.seed, layout=a.layout, reuse=False,
                          progress=not a.quiet)
     print(s.summary().to_string())
@@ -76,10 +101,19 @@ def _split_args(s):
     s.add_argument('--layout')
     s.add_argument('--quiet', action='store_true')
 
-# %% ../nbs/07_cli.ipynb 16
+# %% ../nbs/07_cli.ipynb 19
+def _is_phantom(folder) -> bool:
+    "Does `folder` hold a phantom dataset segcore wrote (its `dataset.json` says so)?"
+    p = Path(folder) / 'dataset.json'
+    try: return p.is_file() and json.loads(p.read_text(encoding='utf-8')).get('name') == 'SegcorePhantom'
+    except (OSError, ValueError, AttributeError): return False
+
 def cmd_phantom(a) -> int:
-    "`segcore phantom OUT`: write the synthetic phantom dataset."
+    "`segcore phantom OUT`: write the synthetic phantom dataset (into a new or empty folder, or over a phantom)."
     from segcore.phantom import write_phantom_dataset
+    if a.n < 1: raise SegcoreError(f'--n must be at least 1 (got {a.n})')
+    ours = _is_phantom(a.out)
+    check_output_folder(a.out, lambda name: ours, 'phantom datasets')
     out = write_phantom_dataset(a.out, n_cases=a.n, dim=a.dim, seed=a.seed, overwrite=a.overwrite)
     print(f'synthetic phantom dataset ({a.n} cases, {a.dim}D) in {out}')
     return 0
@@ -103,7 +137,7 @@ def _fetch_args(s):
     s.add_argument('--task', default='Task04_Hippocampus')
     s.add_argument('--root')
 
-# %% ../nbs/07_cli.ipynb 20
+# %% ../nbs/07_cli.ipynb 23
 def _print_trained(s: dict, out):
     v = s['validation']
     print(f"{s['status']}: {s['epochs_run']} epochs in {s['train_seconds']:.0f} s on {s['device']}; "
@@ -141,9 +175,10 @@ def _train_args(s):
                    help='train N seeds (seed, seed+1, …; same split) into OUT/seed-K and report mean ± sd')
     s.add_argument('--quiet', action='store_true')
 
-# %% ../nbs/07_cli.ipynb 23
+# %% ../nbs/07_cli.ipynb 26
 def _print_folder_scores(r: dict, tolerance_mm: float):
     s = r['summary']
+    if s['partial']: print(s['coverage'])                     # a partial evaluation says so on its first line
     print(f"n={s['n_cases']} cases: mean foreground Dice {s['mean_foreground_dice']:.4f} "
           f"(95% CI {s['ci95'][0]:.4f}-{s['ci95'][1]:.4f})")
     for k, m in s['per_class'].items():
@@ -152,18 +187,28 @@ def _print_folder_scores(r: dict, tolerance_mm: float):
     if r['skipped']:
         print(f"{len(r['skipped'])} case(s) skipped: "
               + '; '.join(f"{x['case']}: {x['problem']}" for x in r['skipped'][:5]))
+    for k, what in (('labels', 'reference(s) without a prediction'),
+                    ('predictions', 'prediction(s) without a reference')):
+        if r['unmatched'][k]: print(f"{len(r['unmatched'][k])} {what}: {', '.join(r['unmatched'][k][:10])}")
 
 def cmd_evaluate(a) -> int:
     "`segcore evaluate`: score a run's model on a labelled folder, or a folder of predictions against labels."
     from segcore.evaluate import evaluate_run, evaluate_folders
+    if (a.pred or a.labels) and (a.model or a.data):
+        raise SegcoreError('evaluate takes --model RUN --data DIR, or --pred DIR --labels DIR, not both')
     if a.pred or a.labels:
         if not (a.pred and a.labels): raise SegcoreError('evaluate needs both --pred DIR and --labels DIR')
-        _print_folder_scores(evaluate_folders(a.pred, a.labels, a.json, tolerance_mm=a.tolerance_mm), a.tolerance_mm)
+        if a.split != 'all': raise SegcoreError("--split chooses a run's cases: it needs --model RUN --data DIR")
+        t = 1.0 if a.tolerance_mm is None else a.tolerance_mm
+        _print_folder_scores(evaluate_folders(a.pred, a.labels, a.json, tolerance_mm=t), t)
         return 0
     if not (a.model and a.data):
         raise SegcoreError('evaluate needs --model RUN and --data DIR, or --pred DIR and --labels DIR')
+    if a.tolerance_mm is not None:
+        raise SegcoreError('--tolerance-mm is for --pred/--labels: a run is scored by Dice only')
     r = evaluate_run(a.model, a.data, a.json, progress=not a.quiet, split=a.split)
     s = r['summary']
+    if s['partial']: print(s['coverage'])
     print(f"{s['split']}: n={s['n_cases']} cases: mean foreground Dice {s['mean_foreground_dice']:.4f} "
           f"(95% CI {s['ci95'][0]:.4f}-{s['ci95'][1]:.4f}); "
           + ', '.join(f"class {k}: {v['mean']:.4f}" for k, v in s['per_class'].items())
@@ -178,13 +223,13 @@ def _evaluate_args(s):
     s.add_argument('--data', help='labelled dataset folder')
     s.add_argument('--pred', help='folder of predicted masks (<case>.nii.gz)')
     s.add_argument('--labels', help='folder of reference labels')
-    s.add_argument('--tolerance-mm', type=float, default=1.0, help='tolerance of the normalized surface Dice')
+    s.add_argument('--tolerance-mm', type=float, help='tolerance of the normalized surface Dice in mm (default 1)')
     s.add_argument('--split', choices=('all', 'test', 'val'), default='all',
                    help="all cases, or the run's held-out test / validation cases")
     s.add_argument('--json')
     s.add_argument('--quiet', action='store_true')
 
-# %% ../nbs/07_cli.ipynb 26
+# %% ../nbs/07_cli.ipynb 29
 def cmd_predict(a) -> int:
     "`segcore predict`: masks (and optional uncertainty maps) for a file, a folder or a DICOM series, and volumes."
     from segcore.infer import predict_to_folder
@@ -227,7 +272,7 @@ def _postprocess_args(s):
     s.add_argument('--data', help="default: the run's training data")
     s.add_argument('--quiet', action='store_true')
 
-# %% ../nbs/07_cli.ipynb 30
+# %% ../nbs/07_cli.ipynb 33
 @contextlib.contextmanager
 def _scrubbed():
     "HPO errors with every known password scrubbed from their message (`main` prints them)."
@@ -254,13 +299,14 @@ def _print_hpo(s: dict):
 def cmd_hpo(a) -> int:
     "`segcore hpo`: run the study, print the best result, the exported config and the optuna-dashboard command."
     from segcore.hpo import run_hpo
+    if a.out and a.data and Path(a.data).exists(): check_output(a.out, [a.data], 'HPO folder')   # its trials' runs
     with _scrubbed():
         s = run_hpo(a.space, a.data, a.out, a.trials, storage=a.storage, study=a.study, workers=a.workers,
                     objectives=a.objectives, pruner=a.pruner, seed=a.seed)
     _print_hpo(s)
     return 0 if not any(s['workers']) else 1
 
-# %% ../nbs/07_cli.ipynb 33
+# %% ../nbs/07_cli.ipynb 36
 @command('hpo', cmd_hpo, 'Optuna hyperparameter search (SQLite by default, PostgreSQL for many workers/machines)')
 def _hpo_args(s):
     s.add_argument('--space', required=True, help='search space file, e.g. configs/hpo/unet.json')
@@ -298,7 +344,7 @@ def _hpo_worker_args(s):
     s.add_argument('--quiet', action='store_true')
     s.set_defaults(command='hpo')       # a worker is part of `segcore hpo`: its messages say so
 
-# %% ../nbs/07_cli.ipynb 37
+# %% ../nbs/07_cli.ipynb 40
 def cmd_bench(a) -> int:
     "`segcore bench KIND`: measure training, inference, data or metric speed; JSON + HTML reports."
     from segcore import bench
@@ -340,7 +386,7 @@ def _bench_args(s):
                    help='training seconds (train): epochs planned from the measured step rate so the schedule fits')
     s.add_argument('--out', default='reports/benchmarks')
 
-# %% ../nbs/07_cli.ipynb 40
+# %% ../nbs/07_cli.ipynb 43
 def cmd_docs(a) -> int:
     "`segcore docs`: build the documentation offline and print where to open it."
     from segcore.docs import build_docs
@@ -353,7 +399,7 @@ def _docs_args(s):
     s.add_argument('--out')
     s.add_argument('--force', action='store_true')
 
-# %% ../nbs/07_cli.ipynb 44
+# %% ../nbs/07_cli.ipynb 47
 def cmd_journey(a) -> int:
     "`segcore journey`: run the study's stage notebooks and write the HTML reports; 1 when a stage failed."
     from segcore.journey import run_journey, stage_parameters
@@ -372,14 +418,15 @@ def _journey_args(s):
                    help="a stage notebook's parameter, e.g. 06.trials=24 (repeatable)")
     s.add_argument('--quiet', action='store_true')
 
-# %% ../nbs/07_cli.ipynb 48
+# %% ../nbs/07_cli.ipynb 51
 def main(argv=None) -> int:
     "Entry point of the `segcore` console script."
     a = build_parser().parse_args(argv)
     try:
         return a.fn(a)
-    except SegcoreError as e:
-        print(f'segcore {a.command}: error: {e}', file=sys.stderr)
+    except SegcoreError as e:                  # one line, even when a parser's message runs over several
+        msg = ' '.join(line.strip() for line in str(e).splitlines() if line.strip())
+        print(f'segcore {a.command}: error: {msg}', file=sys.stderr)
         return 2
     except OSError as e:  # disk full, unwritable or occupied output path, …: say which file and why
         where = ' -> '.join(str(f) for f in (e.filename, e.filename2) if f) or 'output'
@@ -389,6 +436,12 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print(f'segcore {a.command}: interrupted', file=sys.stderr)
         return 130
+    except Exception as e:
+        if os.environ.get('SEGCORE_DEBUG'): raise
+        msg = (str(e).strip().splitlines() or [''])[0][:300]
+        print(f'segcore {a.command}: internal error: {type(e).__name__}: {msg} (a bug in segcore; SEGCORE_DEBUG=1 '
+              'shows the traceback)', file=sys.stderr)
+        return 1
 
-# %% ../nbs/07_cli.ipynb 52
+# %% ../nbs/07_cli.ipynb 55
 if __name__ == '__main__' and 'get_ipython' not in globals(): sys.exit(main())

@@ -10,7 +10,8 @@ import numpy as np
 
 # %% auto 0
 __all__ = ['SYNTHETIC_NOTE', 'SegcoreError', 'DataError', 'LeakageError', 'file_mode', 'injected_faults', 'atomic_write_bytes',
-           'atomic_write_text', 'to_json', 'atomic_write_json', 'sha256_file', 'hash_files', 'environment_info']
+           'atomic_write_text', 'to_json', 'atomic_write_json', 'check_output', 'json_format', 'check_replaceable',
+           'check_output_folder', 'sha256_file', 'hash_files', 'environment_info']
 
 # %% ../nbs/00_core.ipynb 5
 class SegcoreError(Exception):
@@ -99,6 +100,63 @@ def atomic_write_json(path, obj, indent=2) -> Path:
     return atomic_write_text(path, to_json(obj, indent) + '\n')
 
 # %% ../nbs/00_core.ipynb 18
+def _resolved(p) -> Path:
+    "`p` absolute, every symlink on the way followed; a symlink loop is a `DataError`."
+    try: return Path(p).resolve()
+    except (OSError, RuntimeError) as e: raise DataError(p, f'cannot resolve the path ({e})', 'invalid') from None
+
+def check_output(out, inputs, what: str = 'output', option: str = '--out') -> Path:
+    """`out` resolved, if it neither is, contains nor lies inside any of `inputs` (None entries skipped); else a
+    `DataError` naming both."""
+    o = _resolved(out)
+    shown = what + (f' ({o})' if str(o) != os.path.abspath(out) else '')       # reached through a symlink
+    for i in inputs:
+        if i is None: continue
+        r = _resolved(i)
+        how = 'is' if o == r else 'lies inside' if r in o.parents else 'contains' if o in r.parents else None
+        if how:
+            raise DataError(out, f'the {shown} {how} the input {i}: outputs never overlap inputs; choose another '
+                                 f'{option}', 'overlap')
+    return o
+
+# %% ../nbs/00_core.ipynb 20
+def json_format(path, limit: int = 64 << 20) -> str | None:
+    "The `format` of a JSON file segcore wrote ('segcore-…'); None for anything else (not a file, not JSON, huge)."
+    p = Path(path)
+    try:
+        if not p.is_file() or p.stat().st_size > limit: return None
+        d = json.loads(p.read_text(encoding='utf-8'))
+    except (OSError, UnicodeDecodeError, ValueError): return None
+    f = d.get('format') if isinstance(d, dict) else None
+    return f if isinstance(f, str) and f.startswith('segcore-') else None
+
+def check_replaceable(path, formats, option: str = '--json') -> Path:
+    "`path`, if it is new or a segcore JSON file of one of `formats` (prefixes); else a `DataError` naming it."
+    p = Path(path)
+    if not (p.exists() or p.is_symlink()): return p
+    if p.is_dir(): raise DataError(p, f'is a folder: {option} needs a file name', 'occupied')
+    fmt, kinds = json_format(p), '/'.join(f.rstrip('/') for f in formats)
+    if fmt is None or not fmt.startswith(tuple(formats)):
+        raise DataError(p, f"exists and is {'a ' + fmt if fmt else 'not a'} file segcore may replace (only its own "
+                           f'{kinds} files are replaced); choose another {option}', 'occupied')
+    return p
+
+# %% ../nbs/00_core.ipynb 22
+def check_output_folder(folder, own, what: str = 'outputs', option: str = '--out') -> Path:
+    """`folder`, if it is new, empty (hidden files aside) or holds only entries whose names `own(name)` accepts; else a
+    `DataError` naming one it does not: segcore writes into new folders or its own."""
+    p = Path(folder)
+    if (p.exists() or p.is_symlink()) and not p.is_dir():
+        raise DataError(p, f'exists and is not a folder; choose another {option}', 'occupied')
+    if not p.is_dir(): return p
+    foreign = sorted(q.name for q in p.iterdir() if not q.name.startswith('.') and not own(q.name))
+    if foreign:
+        more = f' (and {len(foreign) - 1} more)' if len(foreign) > 1 else ''
+        raise DataError(p, f'holds {foreign[0]!r}{more}, which segcore did not write: {what} go into a new or empty '
+                           f'folder or one segcore wrote; choose another {option}', 'occupied')
+    return p
+
+# %% ../nbs/00_core.ipynb 25
 def sha256_file(path, chunk=1 << 20) -> str:
     "SHA-256 hex digest of a file's bytes."
     h = hashlib.sha256()
@@ -126,6 +184,6 @@ def environment_info() -> dict:
     return {'python': sys.version.split()[0], 'platform': platform.platform(), 'versions': vers,
             'date': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')}
 
-# %% ../nbs/00_core.ipynb 21
+# %% ../nbs/00_core.ipynb 28
 SYNTHETIC_NOTE = ('SYNTHETIC DATA: these results come from a generated phantom dataset, not from patient '
                   'images. They test the pipeline; they say nothing about clinical performance.')

@@ -4,20 +4,22 @@
 
 # %% ../nbs/14_evaluate.ipynb 3
 from __future__ import annotations
+import json, math
 from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
-from .core import DataError, SegcoreError, atomic_write_json, environment_info
+from .core import DataError, SegcoreError, atomic_write_json, check_output, check_replaceable, environment_info
 from .rundir import RunDir
 from .stats import bootstrap_ci, describe
 from .pipeline import dice_per_class
 from .data import discover, load_case
 from .io import image_ext, strip_ext, read_image
 from .metrics import case_metrics
-from .infer import Predictor
+from .infer import Predictor, dataset_root, protected_inputs
 
 # %% auto 0
-__all__ = ['SPLIT_NAMES', 'METRICS', 'evaluate_run', 'evaluate_folders']
+__all__ = ['SPLIT_NAMES', 'METRICS', 'check_json_out', 'coverage', 'evaluate_run', 'check_tolerance', 'label_problem',
+           'declared_classes', 'evaluate_folders']
 
 # %% ../nbs/14_evaluate.ipynb 5
 def _seen_in_training(run: RunDir, data, cases) -> list:
@@ -39,94 +41,200 @@ SPLIT_NAMES = {'all': 'all usable labelled cases of the given folder',
                'test': "the run's held-out test split (patient-grouped, never used for training or tuning)",
                'val': "the run's validation fold (patient-grouped)"}
 
-# %% ../nbs/14_evaluate.ipynb 6
-def evaluate_run(run_dir, data, json_out=None, device='auto', progress=True, split: str = 'all') -> dict:
-    """Dice per case and class of a run's best model on the usable labelled cases of `data` (any layout):
-    all of them, or the run's held-out `split='test'` / validation `split='val'` cases.
-    Cases that fail the loaders' checks are listed under `skipped` with the reason."""
-    run = RunDir(run_dir).require()
-    keep = _subset(run, split)
-    pred = Predictor(run.path, device, postprocess='none')
-    index = discover(data)
-    fg = [k for k in pred.ck['classes'] if k != 0]
-    todo = [c for c in index.labelled if keep is None or c.case_id in keep]
-    if keep is not None and len(todo) < len(keep):
-        missing = len(keep) - len(todo)
-        raise DataError(data, f'{missing} of the {len(keep)} {split} cases of the run are not in this folder')
-    rows, skipped = [], []
+# %% ../nbs/14_evaluate.ipynb 7
+def check_json_out(json_out, inputs) -> None:
+    "A `DataError` unless the evaluation JSON may be written to `json_out` (None: nothing is written)."
+    if json_out is None: return
+    check_output(json_out, protected_inputs(*inputs), 'evaluation JSON', '--json')
+    check_replaceable(json_out, ['segcore-evaluate/'])
+
+def coverage(n: int, m: int, skipped: list, no_pred=(), no_ref=()) -> dict:
+    "`partial`, `n_expected` and the `coverage` line of an evaluation that scored `n` of its `m` cases."
+    parts = ([f'{len(skipped)} skipped ({skipped[0]["case"]}: {skipped[0]["problem"]}'
+              + (', …)' if len(skipped) > 1 else ')')] if skipped else [])
+    parts += [f'{len(no_pred)} reference(s) without a prediction'] if no_pred else []
+    parts += [f'{len(no_ref)} prediction(s) without a reference'] if no_ref else []
+    line = f'partial evaluation: {n} of {m} cases scored; ' + '; '.join(parts) if parts else f'all {m} cases scored'
+    return {'partial': bool(parts), 'n_expected': m, 'coverage': line}
+
+# %% ../nbs/14_evaluate.ipynb 9
+def _score_cases(pred: Predictor, index, todo: list, progress: bool) -> tuple:
+    """(Dice rows, skipped cases) of the run's model on cases `todo`; a case the loaders refuse, or whose reference
+    holds a class the model cannot predict, is skipped with the reason."""
+    classes, rows, skipped = pred.ck['classes'], [], []
+    fg = [k for k in classes if k != 0]
     for case in tqdm(todo, desc='evaluate', disable=not progress, leave=False):
         try: lc = load_case(case, index)
         except DataError as e:
             skipped.append({'case': case.case_id, 'file': e.path, 'problem': e.problem})
             continue
+        extra = np.setdiff1d(np.unique(lc.label), classes)
+        if extra.size:
+            skipped.append({'case': case.case_id, 'file': str(case.label), 'problem': f'reference holds value(s) '
+                            f'{extra[:5].tolist()} that are not classes of the model ({classes})'})
+            continue
         label, _ = pred.predict_array(lc.image, lc.affine)
         rows += [{'case': case.case_id, 'class': k, 'dice': d} for k, d in dice_per_class(label, lc.label, fg).items()]
+    return rows, skipped
+
+def evaluate_run(run_dir, data, json_out=None, device='auto', progress=True, split: str = 'all') -> dict:
+    """Dice per case and class of a run's best model on the usable labelled cases of `data` (any layout):
+    all of them, or the run's held-out `split='test'` / validation `split='val'` cases.
+    Cases that fail the loaders' checks are listed under `skipped` with the reason."""
+    run = RunDir(run_dir).require()
+    check_json_out(json_out, [run.path, data])
+    keep = _subset(run, split)
+    pred = Predictor(run.path, device, postprocess='none')
+    index = discover(data)
+    if not index.labelled:
+        raise DataError(data, f'no labelled case in this folder ({len(index.cases)} image(s) without labels): '
+                              'evaluation needs reference labels', 'missing')
+    todo = [c for c in index.labelled if keep is None or c.case_id in keep]
+    if keep is not None and len(todo) < len(keep):
+        missing = len(keep) - len(todo)
+        raise DataError(data, f'{missing} of the {len(keep)} {split} cases of the run are not in this folder')
+    rows, skipped = _score_cases(pred, index, todo, progress)
     if not rows:
-        raise DataError(data, 'no usable labelled case to evaluate' + (f' ({len(skipped)} skipped)' if skipped else ''))
-    cases = sorted({r['case'] for r in rows})
+        raise DataError(data, 'no usable labelled case to evaluate' + (f' ({len(skipped)} skipped; '
+                              f'{skipped[0]["case"]}: {skipped[0]["problem"]})' if skipped else ''))
+    cases, fg = sorted({r['case'] for r in rows}), [k for k in pred.ck['classes'] if k != 0]
     m, lo, hi = bootstrap_ci([np.nanmean([r['dice'] for r in rows if r['case'] == c]) for c in cases])
     per_class = {str(k): dict(zip(('mean', 'ci_low', 'ci_high'), bootstrap_ci([r['dice'] for r in rows
                                                                                if r['class'] == k]))) for k in fg}
     seen = _seen_in_training(run, data, cases) if split != 'test' else []
     summary = {'mean_foreground_dice': m, 'ci95': [lo, hi], 'n_cases': len(cases), 'per_class': per_class,
-               'split': SPLIT_NAMES[split], 'seen_in_training': seen, 'trained_epoch': pred.ck.get('epoch')}
+               'split': SPLIT_NAMES[split], 'seen_in_training': seen, 'trained_epoch': pred.ck.get('epoch'),
+               **coverage(len(cases), len(todo), skipped)}
     out = {'format': 'segcore-evaluate/1', 'model': str(run.path.resolve()), 'data': str(Path(data).resolve()),
            'cases': rows, 'skipped': skipped, 'summary': summary, 'environment': environment_info()}
     if json_out: atomic_write_json(json_out, out)
     return out
 
-# %% ../nbs/14_evaluate.ipynb 11
+# %% ../nbs/14_evaluate.ipynb 16
 _UNCERTAINTY = ('_entropy', '_variance', '_mutual_information', '_energy')
 METRICS = ('dice', 'iou', 'precision', 'recall', 'hd95', 'assd', 'nsd', 'vol_diff_mm3')
 
-def _label_files(folder: Path) -> dict:
-    "case name -> image file in `folder` (or its `labelsTr/`, `labels/`, `masks/` sub-folder)."
-    for sub in ('labelsTr', 'labels', 'masks'):
-        if (folder / sub).is_dir():
-            folder = folder / sub
-            break
-    return {strip_ext(p): p for p in sorted(folder.iterdir()) if p.is_file() and image_ext(p)}
+def _label_folder(folder: Path) -> Path:
+    "`folder`, or its `labelsTr/`, `labels/`, `masks/` sub-folder."
+    return next((folder / s for s in ('labelsTr', 'labels', 'masks') if (folder / s).is_dir()), folder)
+
+def _label_files(folder: Path, what: str = 'label') -> dict:
+    "case name -> image file in `folder` (or its label sub-folder); a `DataError` when there is none or a name repeats."
+    if not folder.is_dir():
+        raise DataError(folder, 'folder does not exist' if not folder.exists() else 'not a folder', 'missing')
+    out = {}
+    for p in sorted(_label_folder(folder).iterdir()):
+        if not (p.is_file() and image_ext(p)) or (what == 'prediction' and strip_ext(p).endswith(_UNCERTAINTY)):
+            continue
+        if strip_ext(p) in out:
+            raise DataError(p, f'{what} file shares its case name with {out[strip_ext(p)].name}', 'duplicate_id')
+        out[strip_ext(p)] = p
+    if not out: raise DataError(folder, f'no {what} image files in this folder', 'missing')
+    return out
+
+def check_tolerance(tolerance_mm) -> float:
+    "`tolerance_mm` if it is a finite number of millimetres > 0; else a `SegcoreError`."
+    t = tolerance_mm
+    if isinstance(t, bool) or not isinstance(t, (int, float, np.number)) or not (math.isfinite(t) and t > 0):
+        raise SegcoreError(f'--tolerance-mm must be a finite number of millimetres > 0 (got {t!r})')
+    return float(t)
+
+# %% ../nbs/14_evaluate.ipynb 17
+def label_problem(a: np.ndarray) -> str | None:
+    "Why the array `a` is not a label map (non-finite, fractional or negative values, not numbers), or None."
+    if a.dtype == bool: return None
+    if a.dtype.kind == 'f':
+        bad = int(np.count_nonzero(~np.isfinite(a)))
+        if bad: return f'{bad} NaN/Inf value(s): not a label map'
+        frac = a[a != np.round(a)]
+        if frac.size: return f'{frac.size} non-integer value(s) (e.g. {frac[0]:g}): not a label map (probabilities?)'
+    elif a.dtype.kind not in 'iu': return f'values of type {a.dtype}: not a label map'
+    if a.size and a.min() < 0: return f'negative value(s) (min {a.min():g}): not a label map'
+    if a.size and a.max() > 2**31 - 1: return f'value(s) too large for a class (max {a.max():g}): not a label map'
+    return None
 
 def _score_pair(case: str, pred_file, ref_file, classes, tolerance_mm: float) -> tuple:
-    "(metric rows, None) for one prediction/reference pair, or ([], skipped-case record) when it cannot be scored."
+    """(metric rows, None, (prediction values, reference values)) for one pair, or ([], skipped-case record, None)
+    when it cannot be scored."""
     try: p, r = read_image(pred_file), read_image(ref_file)
-    except DataError as e: return [], {'case': case, 'file': e.path, 'problem': e.problem}
+    except DataError as e: return [], {'case': case, 'file': e.path, 'problem': e.problem}, None
     pa, ra = np.asarray(p.array), np.asarray(r.array)
-    def skip(problem): return [], {'case': case, 'file': str(pred_file), 'problem': problem}
+    def skip(problem, f=pred_file): return [], {'case': case, 'file': str(f), 'problem': problem}, None
+    for a, f, what in ((ra, ref_file, 'reference'), (pa, pred_file, 'prediction')):
+        if (why := label_problem(a)): return skip(f'{what}: {why}', f)
     if pa.shape != ra.shape: return skip(f'shape {pa.shape} differs from the reference {ra.shape}')
     if not np.allclose(p.affine, r.affine, atol=1e-3):
         return skip('affine differs from the reference (not on the same grid)')
     ks = classes or sorted(int(k) for k in np.unique(ra) if k != 0) or [1]
     spacing = r.spacing[:ra.ndim] if r.ndim >= ra.ndim else r.spacing
-    return case_metrics(pa.astype(np.int64), ra.astype(np.int64), ks, spacing=spacing, tolerance_mm=tolerance_mm,
-                        case=case), None
+    rows = case_metrics(pa.astype(np.int64), ra.astype(np.int64), ks, spacing=spacing, tolerance_mm=tolerance_mm,
+                        case=case)
+    return rows, None, ({int(v) for v in np.unique(pa)}, {int(v) for v in np.unique(ra)})
 
-def evaluate_folders(pred_dir, labels_dir, json_out=None, tolerance_mm: float = 1.0, classes=None) -> dict:
-    "Metrics per case and class for predicted masks in `pred_dir` against references in `labels_dir`."
-    pred_dir, labels_dir = Path(pred_dir), Path(labels_dir)
-    for d in (pred_dir, labels_dir):
-        if not d.is_dir(): raise DataError(d, 'folder does not exist', 'missing')
-    preds = {k: v for k, v in _label_files(pred_dir).items() if not k.endswith(_UNCERTAINTY)}
-    refs = _label_files(labels_dir)
-    common = sorted(set(preds) & set(refs))
-    if not common: raise DataError(pred_dir, f'no prediction matches a reference label by name in {labels_dir}')
-    rows, skipped = [], []
-    for c in common:
-        got, skip = _score_pair(c, preds[c], refs[c], classes, tolerance_mm)
-        rows += got
-        if skip: skipped.append(skip)
-    if not rows: raise DataError(pred_dir, f'no case could be scored ({len(skipped)} skipped)')
+# %% ../nbs/14_evaluate.ipynb 18
+def declared_classes(labels_dir) -> set | None:
+    "The class values the `dataset.json` of the labels' dataset declares, if it has one that says."
+    from segcore.data import _parse_labels
+    root = dataset_root(_label_folder(Path(labels_dir)))
+    try: labels = _parse_labels(json.loads((root / 'dataset.json').read_text()).get('labels')) if root else None
+    except (OSError, ValueError, TypeError, AttributeError): return None
+    return set(labels) if labels else None
+
+def _outside_classes(values: dict, allowed, preds: dict, refs: dict) -> list:
+    "Skipped-case records of the pairs holding values that are not in `allowed` (a set or a range of classes)."
+    out, shown = [], (f'{allowed.start} … {allowed.stop - 1}' if isinstance(allowed, range) else sorted(allowed))
+    for c, (pv, rv) in sorted(values.items()):
+        for vals, f, what in ((rv, refs[c], 'reference'), (pv, preds[c], 'prediction')):
+            bad = sorted(v for v in vals if v not in allowed)
+            if bad:
+                out.append({'case': c, 'file': str(f), 'problem': f'{what} holds value(s) {bad[:5]} outside the '
+                            f'classes {shown}: not a label map of these classes'})
+                break
+    return out
+
+def _folder_summary(rows: list, tolerance_mm: float) -> dict:
+    "Per class and metric n, mean, sd, CI; the mean foreground Dice over cases."
     per_class = {str(k): {m: describe([r[m] for r in rows if r['class'] == k and r.get(m) is not None])
                           for m in METRICS} for k in sorted({r['class'] for r in rows})}
     cases = sorted({r['case'] for r in rows})
     mean_fg = describe([np.nanmean([r['dice'] for r in rows if r['case'] == c]) for c in cases])
-    summary = {'n_cases': len(cases), 'tolerance_mm': tolerance_mm, 'mean_foreground_dice': mean_fg['mean'],
-               'ci95': [mean_fg['ci_low'], mean_fg['ci_high']], 'per_class': per_class,
-               'empty_masks': 'see segcore.metrics: both empty -> Dice 1, distances 0; one empty -> Dice 0, '
-                              'distances NaN (excluded from means)'}
+    return {'n_cases': len(cases), 'tolerance_mm': tolerance_mm, 'mean_foreground_dice': mean_fg['mean'],
+            'ci95': [mean_fg['ci_low'], mean_fg['ci_high']], 'per_class': per_class,
+            'empty_masks': 'see segcore.metrics: both empty -> Dice 1, distances 0; one empty -> Dice 0, '
+                           'distances NaN (excluded from means)'}
+
+# %% ../nbs/14_evaluate.ipynb 19
+def evaluate_folders(pred_dir, labels_dir, json_out=None, tolerance_mm: float = 1.0, classes=None) -> dict:
+    """Metrics per case and class for predicted masks in `pred_dir` against references in `labels_dir`. A pair that
+    is not two label maps of the same classes on the same grid is skipped with the reason; skipped and unmatched
+    cases make the evaluation `partial`."""
+    tolerance_mm, pred_dir, labels_dir = check_tolerance(tolerance_mm), Path(pred_dir), Path(labels_dir)
+    preds, refs = _label_files(pred_dir, 'prediction'), _label_files(labels_dir, 'reference label')
+    if _label_folder(pred_dir).resolve() == _label_folder(labels_dir).resolve():
+        raise DataError(pred_dir, f'is the reference folder {labels_dir}: nothing to compare', 'overlap')
+    check_json_out(json_out, [pred_dir, labels_dir])
+    common = sorted(set(preds) & set(refs))
+    if not common: raise DataError(pred_dir, f'no prediction matches a reference label by name in {labels_dir}')
+    scored, skipped, values = {}, [], {}
+    for c in common:
+        got, skip, vals = _score_pair(c, preds[c], refs[c], classes, tolerance_mm)
+        if skip: skipped.append(skip)
+        else: scored[c], values[c] = got, vals
+    top = max([0, *(max(rv, default=0) for _, rv in values.values()), *(classes or ())])
+    d = declared_classes(labels_dir)
+    allowed = d | {0} | set(classes or ()) if d else range(top + 1)    # a range: never a set of a billion values
+    for s in _outside_classes(values, allowed, preds, refs):
+        skipped.append(s)
+        del scored[s['case']]
+    rows = [r for c in common if c in scored for r in scored[c]]
+    if not rows:
+        raise DataError(pred_dir, f'no case could be scored ({len(skipped)} skipped; {skipped[0]["case"]}: '
+                                  f'{skipped[0]["problem"]})')
+    no_pred, no_ref = sorted(set(refs) - set(preds)), sorted(set(preds) - set(refs))
+    summary = {**_folder_summary(rows, tolerance_mm),
+               **coverage(len(scored), len(set(preds) | set(refs)), skipped, no_pred, no_ref)}
     out = {'format': 'segcore-evaluate/1', 'pred': str(pred_dir.resolve()), 'labels': str(labels_dir.resolve()),
-           'cases': rows, 'skipped': skipped,
-           'unmatched': {'predictions': sorted(set(preds) - set(refs)), 'labels': sorted(set(refs) - set(preds))},
+           'cases': rows, 'skipped': skipped, 'unmatched': {'predictions': no_ref, 'labels': no_pred},
            'summary': summary, 'environment': environment_info()}
     if json_out: atomic_write_json(json_out, out)
     return out

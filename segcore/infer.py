@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from tqdm.auto import tqdm
-from .core import DataError, SegcoreError, atomic_write_text
+from .core import DataError, SegcoreError, atomic_write_json, atomic_write_text, json_format
+from .core import check_output, check_output_folder
 from .models import amp_dtype
 from .rundir import RunDir
 from .io import image_ext, strip_ext, dicom_files, read_image, write_mask_like, write_nifti
@@ -19,8 +20,10 @@ from .postprocess import Postprocessor, choose_postprocessing
 from .pipeline import predict_logits_batch, preprocess, to_source_grid
 
 # %% auto 0
-__all__ = ['tta_members', 'TTA', 'enable_mc_dropout', 'predict_samples', 'uncertainty_maps', 'Predictor', 'load_postprocessing',
-           'collect_inputs', 'predict_to_folder', 'choose_run_postprocessing']
+__all__ = ['PREDICT_FORMAT', 'MANIFEST', 'UNCERTAINTY_MAPS', 'tta_members', 'TTA', 'enable_mc_dropout', 'predict_samples',
+           'uncertainty_maps', 'Predictor', 'load_postprocessing', 'collect_inputs', 'dataset_root', 'protected_inputs',
+           'prediction_files', 'own_predictions', 'check_prediction_folder', 'predict_to_folder',
+           'choose_run_postprocessing']
 
 # %% ../nbs/18_infer.ipynb 5
 def tta_members(spatial_dims: int, mode: str = 'flips', plane=(0, 1)) -> list:
@@ -143,7 +146,7 @@ class Predictor:
         self.amp = amp_dtype(self.cfg.amp, self.device)
         self.tta, self.mc = tta, mc_dropout
         self.spec = self.ck['model_spec']
-        self.post = load_postprocessing(self.runs[0], postprocess)
+        self.post = load_postprocessing(self.runs[0], postprocess, self.spec['spatial_dims'], self.spec['out_channels'])
 
     def check_input(self, vol) -> None:
         "Raise `DataError` naming the file if `vol` cannot be fed to the model."
@@ -177,16 +180,21 @@ class Predictor:
         self.check_input(vol)
         return self.predict_array(vol.channels_first().astype(np.float32), vol.affine, uncertainty)
 
-def load_postprocessing(run, spec):
-    "Post-processing of a run (`RunDir` or path): its `postprocessing.json` for 'auto', none for 'none', or a file's."
+def load_postprocessing(run, spec, spatial_dims: int | None = None, n_classes: int = 2):
+    """Post-processing of a run (`RunDir` or path): its `postprocessing.json` for 'auto', none for 'none', or a file's.
+    With `spatial_dims` it is tried on a small label map of `n_classes`, so steps that cannot run fail here."""
     if spec in (None, 'none'): return None
     p = RunDir(run).file('postprocessing') if spec == 'auto' else Path(spec)
     if not p.exists():
         if spec == 'auto': return None
         raise DataError(p, 'post-processing file does not exist', 'missing')
-    try: return Postprocessor.from_dict(json.loads(p.read_text()))
-    except (OSError, ValueError, TypeError, KeyError, AttributeError) as e:
-        raise DataError(p, f'not a valid post-processing file ({type(e).__name__}: {e})', 'invalid') from None
+    try:
+        post = Postprocessor.from_dict(json.loads(p.read_text()))
+        if spatial_dims: post((np.arange(6 ** spatial_dims) % n_classes).astype(np.uint8).reshape((6,) * spatial_dims))
+        return post
+    except Exception as e:                     # whatever a hand-edited file makes the steps raise
+        msg = (str(e).strip().splitlines() or [''])[0][:300]
+        raise DataError(p, f'not a valid post-processing file ({type(e).__name__}: {msg})', 'invalid') from None
 
 # %% ../nbs/18_infer.ipynb 27
 def collect_inputs(path) -> list:
@@ -209,18 +217,76 @@ def collect_inputs(path) -> list:
     if dup: raise DataError(path, f'several inputs share the case name(s) {", ".join(dup)}', 'duplicate_id')
     return items
 
+# %% ../nbs/18_infer.ipynb 29
+def dataset_root(path) -> Path | None:
+    """The dataset folder `path` is or lies in (itself or up to two parents): one with `dataset.json`, `imagesTr/`,
+    `images/` beside a label folder, or `annotations.csv`; None when there is none."""
+    from segcore.data import LABEL_DIRS
+    p = Path(path).resolve()
+    for q in [p, *p.parents][:3]:
+        if not q.is_dir(): continue
+        if ((q / 'dataset.json').is_file() or (q / 'imagesTr').is_dir() or (q / 'annotations.csv').is_file()
+                or ((q / 'images').is_dir() and any((q / d).is_dir() for d in LABEL_DIRS))): return q
+    return None
+
+def protected_inputs(*paths) -> list:
+    "`paths` (None skipped) and the dataset folders they lie in: what an output must not overlap."
+    return [q for p in paths if p is not None for q in (p, dataset_root(p)) if q is not None]
+
+# %% ../nbs/18_infer.ipynb 30
+PREDICT_FORMAT, MANIFEST = 'segcore-predict/1', 'segcore-predict.json'
+UNCERTAINTY_MAPS = ('entropy', 'variance', 'mutual_information', 'energy')
+
+def prediction_files(items, uncertainty: bool = False) -> list:
+    "The files `segcore predict` writes for inputs `items` [(case, path)]: masks, uncertainty maps, `volumes.csv`."
+    for name, p in items:
+        if not name or name.startswith('.') or any(c in name for c in '/\\'):
+            raise DataError(p, f'case name {name!r} cannot name an output file', 'invalid')
+    files = [f'{n}.nii.gz' for n, _ in items] + ['volumes.csv']
+    files += [f'{n}_{k}.nii.gz' for n, _ in items for k in UNCERTAINTY_MAPS] if uncertainty else []
+    seen = set()
+    for f in files:
+        if f in seen: raise DataError(f, 'two outputs of this prediction would share this file name', 'duplicate_id')
+        seen.add(f)
+    return files
+
+def own_predictions(out) -> set:
+    "Names of the files `segcore predict` wrote into `out` (from its manifest); empty without one."
+    m = Path(out) / MANIFEST
+    if json_format(m) != PREDICT_FORMAT: return set()
+    files = json.loads(m.read_text(encoding='utf-8')).get('files')
+    return {str(f) for f in files} | {MANIFEST} if isinstance(files, list) else set()
+
+def check_prediction_folder(out, files, inputs) -> Path:
+    """`out` if `files` may be written there: it overlaps none of `inputs` and is new, empty, or a prediction
+    folder whose files named `files` are its own."""
+    check_output(out, inputs, 'output folder')
+    own = own_predictions(out) if Path(out).is_dir() else set()
+    check_output_folder(out, lambda n: n in own or (bool(own) and n not in files), 'predictions')
+    return Path(out)
+
+def _manifest(out: Path, files, status: str, **info):
+    atomic_write_json(out / MANIFEST, {'format': PREDICT_FORMAT, 'status': status, 'files': sorted(files), **info})
+
+# %% ../nbs/18_infer.ipynb 32
 def predict_to_folder(runs, input_path, out_dir, tta='none', uncertainty=False, mc_dropout=0, device='auto',
                       postprocess='auto', progress=True) -> dict:
-    "Predict every input, write masks (+ uncertainty maps) aligned with each input and `volumes.csv`."
+    """Predict every input, write masks (+ uncertainty maps) aligned with each input and `volumes.csv` into `out_dir`
+    (checked first with `check_prediction_folder`)."""
     items = collect_inputs(input_path)
+    runs = list(runs) if isinstance(runs, (list, tuple)) else [runs]
+    files = prediction_files(items, uncertainty)
+    pp = [] if postprocess in (None, 'auto', 'none') else [postprocess]
+    out_dir = check_prediction_folder(out_dir, files, protected_inputs(input_path, *(RunDir(r).path for r in runs),
+                                                                       *pp))
     pred = Predictor(runs, device, tta, mc_dropout, postprocess)
     vols = []
     for name, p in items:  # read and check everything first
         v = read_image(p)
         pred.check_input(v)
         vols.append((name, v))
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    own = own_predictions(out_dir) | set(files) | {MANIFEST}
+    _manifest(out_dir, own, 'writing')         # before the first mask: an interrupted run's files stay recognised
     class_names = {int(k): str(v) for k, v in (pred.ck.get('class_names') or {}).items()}
     rows = []
     for name, v in tqdm(vols, desc='predict', disable=not progress, leave=False):
@@ -237,13 +303,19 @@ def predict_to_folder(runs, input_path, out_dir, tta='none', uncertainty=False, 
     w.writeheader()
     w.writerows(rows)
     atomic_write_text(out_dir / 'volumes.csv', buf.getvalue())
+    _manifest(out_dir, own, 'complete', cases=[n for n, _ in vols], input=str(Path(input_path).resolve()),
+              models=[str(RunDir(r).path.resolve()) for r in runs], tta=tta, uncertainty=uncertainty,
+              postprocess=None if pred.post is None else pred.post.to_dict())
     return {'cases': [n for n, _ in vols], 'volumes': rows, 'out': str(out_dir)}
 
-# %% ../nbs/18_infer.ipynb 29
+# %% ../nbs/18_infer.ipynb 36
 def choose_run_postprocessing(run_dir, data=None, device='auto', progress=True) -> dict:
     "Predict the run's validation fold, choose post-processing steps that improve its Dice, save them in the run."
     run = RunDir(run_dir).require()
-    data = data or run.summary()['data']['path']
+    if data is None:
+        try: data = run.summary()['data']['path']
+        except (KeyError, TypeError):
+            raise DataError(run.file('summary'), 'does not name the data the run trained on: pass --data') from None
     fold = run.config().fold
     val = run.splits().fold(fold).val
     pred = Predictor(run.path, device, postprocess='none')

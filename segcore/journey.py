@@ -7,7 +7,8 @@ from __future__ import annotations
 import datetime, json, os, re, shutil, subprocess, sys, tempfile, time
 from contextlib import contextmanager
 from pathlib import Path
-from .core import SegcoreError, atomic_write_json, atomic_write_text, environment_info
+from .core import DataError, SegcoreError, atomic_write_json, atomic_write_text, environment_info, json_format
+from .core import check_output, check_output_folder
 from .page import esc, notice, page, synthetic_banner, top_bar
 from .study import checkout_dir
 
@@ -215,11 +216,18 @@ def _device() -> str:
     except Exception: return 'unknown'
 
 def _previous_run(out: Path, src, seed: int) -> dict:
-    "The journey already in `out` (its `run.json`), or {}; one on other data or another seed is refused."
-    prev = json.loads((out / 'run.json').read_text()) if (out / 'run.json').exists() else {}
-    if prev.get('format') != 'segcore-journey/1': return {}
-    if prev.get('data', {}).get('path') != str(src.path) or prev.get('seed') != seed:
-        raise SegcoreError(f'{out} holds a journey on other data or another seed ({prev["data"]["path"]}, seed '
+    """The journey already in `out` (its `run.json`), or {} for a new or empty folder. Any other folder, a damaged
+    record, and a journey on other data or another seed are refused."""
+    ours = json_format(out / 'run.json') == 'segcore-journey/1'
+    check_output_folder(out, lambda name: ours, 'journey reports')
+    if not ours: return {}
+    prev = json.loads((out / 'run.json').read_text(encoding='utf-8'))
+    d, stages = prev.get('data'), prev.get('stages')
+    if not (isinstance(d, dict) and isinstance(stages, list) and all(isinstance(s, dict) and s.get('stage') in STAGES
+                                                                      for s in stages)):
+        raise DataError(out / 'run.json', 'not a complete journey record (data, stages): use another --out', 'invalid')
+    if d.get('path') != str(src.path) or prev.get('seed') != seed:
+        raise SegcoreError(f'{out} holds a journey on other data or another seed ({d.get("path")}, seed '
                            f'{prev.get("seed")}): use another --out')
     return prev
 
@@ -267,11 +275,11 @@ def run_journey(data=None, out='reports/latest', profile: str = 'quick', stages=
     params = {check_stages([k])[0]: dict(v) for k, v in (params or {}).items()}
     if set(params) - set(todo):
         raise SegcoreError(f'parameters given for stage(s) not run now: {", ".join(sorted(set(params) - set(todo)))}')
-    out = Path(out).resolve()
-    out.mkdir(parents=True, exist_ok=True)
     src = resolve_data(data, progress=not quiet)
-    print(src.note)
+    out = check_output(out, [src.path, journey_notebooks()], 'journey folder')    # resolved
     prev = _previous_run(out, src, seed)
+    out.mkdir(parents=True, exist_ok=True)
+    print(src.note)
     run = _new_run(profile, seed, src, prev)
     old = {s['stage']: s for s in prev.get('stages', [])}
     recs = {k: _not_run(k) if k in todo else old.get(k, _not_run(k)) for k in STAGES}

@@ -4,17 +4,17 @@
 
 # %% ../nbs/12a_rundir.ipynb 3
 from __future__ import annotations
-import io, json
+import io, json, re
 from pathlib import Path
 import torch
 from fastcore.basics import patch
-from .core import DataError, atomic_write_bytes, atomic_write_json
-from .config import TrainConfig, config_from_dict
+from .core import DataError, atomic_write_bytes, atomic_write_json, check_output, check_output_folder
+from .config import TrainConfig, config_diff, config_from_dict
 from .models import build_from_spec, resolve_device
 from .splits import Splits
 
 # %% auto 0
-__all__ = ['BEST_KEYS', 'LAST_KEYS', 'save_checkpoint', 'load_checkpoint', 'RunDir']
+__all__ = ['BEST_KEYS', 'LAST_KEYS', 'save_checkpoint', 'load_checkpoint', 'RunDir', 'check_classes']
 
 # %% ../nbs/12a_rundir.ipynb 5
 def save_checkpoint(obj: dict, path) -> Path:
@@ -29,8 +29,9 @@ def load_checkpoint(path, map_location='cpu', required=()) -> dict:
     path = Path(path)
     if not path.is_file(): raise DataError(path, 'checkpoint does not exist', 'missing')
     try: ck = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as e:
-        raise DataError(path, f'checkpoint cannot be loaded ({type(e).__name__}: {e})', 'unreadable') from None
+    except Exception as e:                     # torch's messages run over many lines: the first one says it
+        msg = (str(e).strip().splitlines() or [''])[0][:300]
+        raise DataError(path, f'checkpoint cannot be loaded ({type(e).__name__}: {msg})', 'unreadable') from None
     if not isinstance(ck, dict):
         raise DataError(path, f'not a segcore checkpoint (a {type(ck).__name__})', 'unreadable')
     missing = [k for k in required if k not in ck]
@@ -107,4 +108,33 @@ def model(self: RunDir, which: str = 'best', device='auto') -> tuple:
     except (RuntimeError, TypeError, AttributeError) as e:
         msg = str(e).splitlines()[0][:300]
         raise DataError(self.file(which), f'weights do not fit the model spec ({msg})', 'invalid') from None
+    check_classes(ck, self.file(which))
+    if self.has('config'):                     # evaluation reads the fold from config.json: it must be the model's
+        diff = config_diff(self.config().to_dict(), self.checkpoint_config(ck, which).to_dict())
+        if diff: raise DataError(self.file('config'), f'disagrees with {self.FILES[which]} on {diff}', 'invalid')
     return net.to(dev).eval(), ck
+
+def check_classes(ck: dict, path) -> None:
+    "A `DataError` naming `path` unless the checkpoint's `classes` are 0 … out_channels - 1, its names keyed by them."
+    k = ck['model_spec']['out_channels']
+    if ck['classes'] != list(range(k)):
+        raise DataError(path, f"checkpoint classes {ck['classes']!r:.80} do not match the network's {k} outputs",
+                        'invalid')
+    names = ck.get('class_names') or {}
+    if not isinstance(names, dict) or not all(str(c).isdigit() for c in names):
+        raise DataError(path, f'checkpoint class_names must map class numbers to names (got {names!r:.80})', 'invalid')
+
+# %% ../nbs/12a_rundir.ipynb 18
+_SEED_DIR = re.compile(r'seed-\d+')
+
+@patch
+def owns(self: RunDir, name: str) -> bool:
+    "Is `name` (an entry of the folder) one of a run folder's own files or `seed-K` runs?"
+    return name in self.FILES.values() or bool(_SEED_DIR.fullmatch(name))
+
+@patch
+def check_writable(self: RunDir, inputs=(), option: str = '--out') -> RunDir:
+    "Self, if a run may be written here: a new, empty or run folder that overlaps none of `inputs`."
+    check_output(self.path, inputs, 'run folder', option)
+    check_output_folder(self.path, self.owns, 'training runs', option)
+    return self

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from fastcore.basics import patch
-from .core import SegcoreError, injected_faults, atomic_write_json, to_json
+from .core import SegcoreError, check_output, injected_faults, atomic_write_json, to_json
 
 # %% auto 0
 __all__ = ['COMPARE_COLUMNS', 'checkout_dir', 'config_file', 'Study', 'audit_stage', 'geometry_figure', 'label_table',
@@ -44,6 +44,7 @@ class Study:
         self.runs = self.out / 'runs'
         self.source = resolve_data(data, progress=False)
         self.data = str(self.source.path)
+        check_output(self.out, [self.source.path], 'study folder')        # a study never writes into its data
 
     @property
     def synthetic(self) -> bool:

@@ -134,7 +134,7 @@ class Trainer:
 def setup_data(self: Trainer):
     "The fold's cases: audit → usable cases → split (reused from `splits.json`), guarded and preprocessed."
     cfg = self.cfg
-    self.source = resolve_data(cfg.data, progress=self.progress)
+    if self.source is None: self.source = resolve_data(cfg.data, progress=self.progress)
     report, self.splits = split_dataset(self.source.path, self.run.file('splits'), cfg.n_folds, cfg.test_fraction,
                                         cfg.split_seed)
     self.data_hash = report['data']['sha256']
@@ -429,10 +429,13 @@ def interrupt(self: Trainer, step: int, loss_sum: torch.Tensor, t_epoch: float):
 
 @patch
 def start(self: Trainer):
-    "Folder, threads, data, model and `config.json`; then resume from `last.pt` when the run has one."
-    self.run.path.mkdir(parents=True, exist_ok=True)
+    """Folder (new, empty or this run's, and not overlapping the data: checked before anything is written), threads,
+    data, model and `config.json`; then resume from `last.pt` when the run has one."""
+    self.source = resolve_data(self.cfg.data, progress=self.progress)
+    self.run.check_writable([self.source.path])
     if self.cfg.num_threads: torch.set_num_threads(self.cfg.num_threads)
-    self.setup_data()
+    self.setup_data()                          # a data error stops the run before its folder is made
+    self.run.path.mkdir(parents=True, exist_ok=True)
     self.setup_model()
     save_config(self.cfg, self.run.file('config'))
     self.epoch, self.step, self.acc, self.history = 0, 0, _fresh_acc(), []
@@ -493,11 +496,12 @@ def train(cfg: TrainConfig, run_dir, progress=True, on_validation=None) -> dict:
     "Train (or resume) `cfg` into `run_dir` and return the run summary."
     return Trainer(cfg, run_dir, progress, on_validation).fit()
 
-# %% ../nbs/13_train.ipynb 46
+# %% ../nbs/13_train.ipynb 48
 def train_seeds(cfg: TrainConfig, out, n_seeds: int, progress=True) -> dict:
     """Train `cfg` with seeds `cfg.seed … cfg.seed + n_seeds - 1` (same data split) into `out/seed-K`, and
     write `out/seeds_summary.json`: validation Dice per seed and their mean ± sd (the reproducibility check).
     Each seed's run resumes like any run, so an interrupted series continues where it stopped."""
+    RunDir(out).check_writable()                    # its seed-K runs check themselves against the data
     per_seed = {}
     for k in range(n_seeds):
         c = dataclasses.replace(cfg, seed=cfg.seed + k)

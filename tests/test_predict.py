@@ -1,6 +1,6 @@
 """`segcore predict`: DICOM series and NIfTI folders in, masks aligned with the source geometry out,
 structure volumes in mm³; bad input stops before any mask is written."""
-import csv
+import csv, os
 import numpy as np
 import pytest
 from conftest import segcore, read_json
@@ -61,6 +61,21 @@ def test_bad_input_stops_before_any_mask_is_written(tiny_run, tmp_path):
     r = segcore('predict', '--model', tiny_run, '--input', inp, '--out', out, '--quiet', check=False)
     assert r.returncode == 2 and 'zbad.nii.gz' in r.stderr and 'NaN/Inf' in r.stderr
     assert not out.exists() or not list(out.iterdir())
+
+
+def test_predict_writes_only_into_its_own_folders(tiny_run, tmp_path):
+    "Issue 16: a manifest names what predict wrote, a rerun replaces only that; the input's folder is refused."
+    inp = tmp_path / 'in'
+    write_nifti(np.ones((20, 20, 20), np.float32), make_affine((1., 1., 1.)), inp / 'x.nii.gz')
+    out = tmp_path / 'out'
+    for _ in range(2): segcore('predict', '--model', tiny_run, '--input', inp, '--out', out, '--quiet')
+    m = read_json(out / 'segcore-predict.json')
+    assert m['format'] == 'segcore-predict/1' and m['status'] == 'complete' and m['cases'] == ['x']
+    assert sorted(m['files']) == ['segcore-predict.json', 'volumes.csv', 'x.nii.gz'] == sorted(os.listdir(out))
+    before = (inp / 'x.nii.gz').read_bytes()
+    r = segcore('predict', '--model', tiny_run, '--input', inp, '--out', inp, check=False)
+    assert r.returncode == 2 and f'{inp}: the output folder is the input {inp}' in r.stderr, r.stderr
+    assert os.listdir(inp) == ['x.nii.gz'] and (inp / 'x.nii.gz').read_bytes() == before
 
 
 def test_predict_missing_model_or_input_is_clear(tiny_run, tmp_path):

@@ -198,3 +198,16 @@ def test_full_profile_gpu_settings_run_on_the_cpu(tmp_path):
         and all(math.isfinite(r['train_loss']) for r in hist)
         and hist[1]['train_loss'] < hist[0]['train_loss']
     )
+
+
+def test_bad_config_or_output_folder_is_refused_before_any_work(tmp_path):
+    "Issue 16: `--set val_every=0` and an --out holding user files stop at once; nothing is written."
+    r = segcore(*_train_cmd(tmp_path / 'r', '--set', 'val_every=0')[1:], check=False)
+    assert r.returncode == 2 and 'val_every must be an integer >= 1' in r.stderr and not (tmp_path / 'r').exists()
+    mine = tmp_path / 'mine'
+    mine.mkdir()
+    (mine / 'notes.txt').write_text('keep me')
+    for extra in ([], ['--seeds', '2']):
+        r = segcore(*_train_cmd(mine, *extra)[1:], check=False)
+        assert r.returncode == 2 and "holds 'notes.txt', which segcore did not write" in r.stderr, r.stderr
+    assert [p.name for p in mine.iterdir()] == ['notes.txt'] and (mine / 'notes.txt').read_text() == 'keep me'
