@@ -4,7 +4,7 @@
 
 # %% ../nbs/14_evaluate.ipynb 3
 from __future__ import annotations
-import json, math
+import math
 from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
@@ -174,10 +174,9 @@ def _score_pair(case: str, pred_file, ref_file, classes, tolerance_mm: float) ->
 # %% ../nbs/14_evaluate.ipynb 18
 def declared_classes(labels_dir) -> set | None:
     "The class values the `dataset.json` of the labels' dataset declares, if it has one that says."
-    from segcore.data import _parse_labels
+    from segcore.data import dataset_meta                 # the readers' own checks of a dataset.json
     root = dataset_root(_label_folder(Path(labels_dir)))
-    try: labels = _parse_labels(json.loads((root / 'dataset.json').read_text()).get('labels')) if root else None
-    except (OSError, ValueError, TypeError, AttributeError): return None
+    labels = dataset_meta(root, [])['classes'] if root else None
     return set(labels) if labels else None
 
 def _outside_classes(values: dict, allowed, preds: dict, refs: dict) -> list:
