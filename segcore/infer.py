@@ -20,9 +20,9 @@ from .postprocess import Postprocessor, choose_postprocessing
 from .pipeline import predict_logits_batch, preprocess, to_source_grid
 
 # %% auto 0
-__all__ = ['PREDICT_FORMAT', 'MANIFEST', 'UNCERTAINTY_MAPS', 'tta_members', 'TTA', 'enable_mc_dropout', 'predict_samples',
-           'uncertainty_maps', 'Predictor', 'load_postprocessing', 'collect_inputs', 'dataset_root', 'protected_inputs',
-           'prediction_files', 'own_predictions', 'check_prediction_folder', 'predict_to_folder',
+__all__ = ['PREDICT_FORMAT', 'MANIFEST', 'UNCERTAINTY_MAPS', 'tta_members', 'TTA', 'dropout_layers', 'enable_mc_dropout',
+           'predict_samples', 'uncertainty_maps', 'Predictor', 'load_postprocessing', 'collect_inputs', 'dataset_root',
+           'protected_inputs', 'prediction_files', 'own_predictions', 'check_prediction_folder', 'predict_to_folder',
            'choose_run_postprocessing']
 
 # %% ../nbs/18_infer.ipynb 5
@@ -55,14 +55,17 @@ class TTA:
         return y
 
 # %% ../nbs/18_infer.ipynb 10
+_DROPOUT = (torch.nn.Dropout, torch.nn.Dropout2d, torch.nn.Dropout3d, torch.nn.AlphaDropout)
+
+def dropout_layers(model: torch.nn.Module) -> list:
+    "The dropout layers of `model` that drop something (p > 0): with none, MC dropout draws would all be the same."
+    return [m for m in model.modules() if isinstance(m, _DROPOUT) and m.p > 0]
+
 def enable_mc_dropout(model: torch.nn.Module) -> int:
     "Put the dropout layers of `model` (otherwise in eval mode) in training mode; returns how many."
-    n = 0
-    for m in model.modules():
-        if isinstance(m, (torch.nn.Dropout, torch.nn.Dropout2d, torch.nn.Dropout3d, torch.nn.AlphaDropout)):
-            m.train()
-            n += 1
-    return n
+    layers = dropout_layers(model)
+    for m in layers: m.train()
+    return len(layers)
 
 def _member_groups(t, x, members, tta_batch) -> list:
     """TTA members in groups that share an input shape, at most `tta_batch` each (0 or None: as many as 2**24 voxels
@@ -144,6 +147,10 @@ class Predictor:
         self.device = next(self.models[0].parameters()).device
         self.cfg = self.runs[0].checkpoint_config(self.ck)        # TrainConfig: preprocessing, patch, overlap, amp
         self.amp = amp_dtype(self.cfg.amp, self.device)
+        if not (isinstance(mc_dropout, int) and mc_dropout >= 0):
+            raise SegcoreError(f'the number of MC dropout draws must be an integer >= 0 (got {mc_dropout!r})')
+        if mc_dropout and not all(dropout_layers(m) for m in self.models):     # refused before anything is written
+            raise SegcoreError('MC dropout requested but the model has no dropout layer (train it with dropout > 0)')
         self.tta, self.mc = tta, mc_dropout
         self.spec = self.ck['model_spec']
         self.post = load_postprocessing(self.runs[0], postprocess, self.spec['spatial_dims'], self.spec['out_channels'])

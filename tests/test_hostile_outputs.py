@@ -481,8 +481,8 @@ def _(w):
     return dict(argv=['postprocess', '--model', w.run, '--quiet'], err=['summary.json: does not name the data'])
 
 
-# config validation covers every field before any work starts ---------------------------------------------------------
-CFG = 'config'
+# config and options: every field checked before any work starts ----------------------------------------------------
+CFG = 'config and options'
 for _kv, _err in [('val_every=0', 'val_every must be an integer >= 1'), ('epochs=0', 'epochs must be an integer'),
                   ('patch_size=[3,3,3]', 'cannot take patch_size'), ('lr=nan', 'lr must be a number'),
                   ('fold=9', 'fold 9 does not exist'), ('model=nonet', 'nonet'), ('epoch=3', "unknown config key")]:
@@ -493,6 +493,14 @@ for _kv, _err in [('val_every=0', 'val_every must be an integer >= 1'), ('epochs
 @case(CFG, 'train --config of broken YAML (one line)')
 def _(w):
     return dict(argv=[*train(w.tmp / 'r', w.ds), '--config', w.file('c.yaml', '{{{')], err=['c.yaml: not valid YAML'])
+
+
+@case(CFG, 'predict --mc-dropout -2')
+def _(w): return predict_tampered(['MC dropout draws must be an integer >= 0'], '--mc-dropout', '-2')(w)
+
+
+@case(CFG, 'predict --mc-dropout 2 with a model that drops nothing')
+def _(w): return predict_tampered(['has no dropout layer'], '--mc-dropout', '2')(w)
 
 
 @case(CFG, 'phantom --n 0')
