@@ -349,6 +349,7 @@ def cmd_bench(a) -> int:
     "`segcore bench KIND`: measure training, inference, data or metric speed; JSON + HTML reports."
     from segcore import bench
     from segcore.config import parse_override
+    check_output(a.out, [a.data, a.model, a.config], 'benchmark folder')
     ov = dict(parse_override(kv) for kv in (a.set or []))
     if a.data: ov['data'] = a.data
     if a.device != 'auto': ov['device'] = a.device
@@ -389,7 +390,8 @@ def _bench_args(s):
 # %% ../nbs/07_cli.ipynb 43
 def cmd_docs(a) -> int:
     "`segcore docs`: build the documentation offline and print where to open it."
-    from segcore.docs import build_docs
+    from segcore.docs import build_docs, repo_root
+    if a.out: check_output(a.out, [repo_root() / 'nbs', repo_root() / 'segcore'], 'documentation folder')
     pages = build_docs(a.out, force=a.force)
     print(f'{len(pages) - 1} pages written; open {pages[0]}')
     return 0

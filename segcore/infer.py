@@ -14,7 +14,7 @@ from .core import DataError, SegcoreError, atomic_write_json, atomic_write_text,
 from .core import check_output, check_output_folder
 from .models import amp_dtype
 from .rundir import RunDir
-from .io import image_ext, strip_ext, dicom_files, read_image, write_mask_like, write_nifti
+from .io import image_ext, strip_ext, dicom_files, file_problem, read_image, write_mask_like, write_nifti
 from .data import detect_layout, discover, load_case
 from .postprocess import Postprocessor, choose_postprocessing
 from .pipeline import predict_logits_batch, preprocess, to_source_grid
@@ -175,7 +175,8 @@ class Predictor:
         shape = tuple(image.shape[1:])
         mean = to_source_grid(torch.log(probs.mean(0).clamp_min(1e-12)), aff, affine, shape)
         label = mean.argmax(0).cpu().numpy().astype(np.uint8)
-        if self.post is not None: label = self.post(label)
+        if self.post is not None:
+            label = self.post(label, spacing=tuple(np.linalg.norm(np.asarray(affine)[:-1, :-1], axis=0)))
         maps = None
         if uncertainty:
             maps = {k: to_source_grid(v[None], aff, affine, shape)[0].cpu().numpy().astype(np.float32)
@@ -197,17 +198,20 @@ def load_postprocessing(run, spec, spatial_dims: int | None = None, n_classes: i
         raise DataError(p, 'post-processing file does not exist', 'missing')
     try:
         post = Postprocessor.from_dict(json.loads(p.read_text()))
-        if spatial_dims: post((np.arange(6 ** spatial_dims) % n_classes).astype(np.uint8).reshape((6,) * spatial_dims))
+        if spatial_dims:
+            trial = (np.arange(6 ** spatial_dims) % n_classes).astype(np.uint8).reshape((6,) * spatial_dims)
+            post(trial, spacing=(1.0,) * spatial_dims)
         return post
     except Exception as e:                     # whatever a hand-edited file makes the steps raise
         msg = (str(e).strip().splitlines() or [''])[0][:300]
         raise DataError(p, f'not a valid post-processing file ({type(e).__name__}: {msg})', 'invalid') from None
 
-# %% ../nbs/18_infer.ipynb 27
+# %% ../nbs/18_infer.ipynb 29
 def collect_inputs(path) -> list:
     "[(case name, path)] for a file, a DICOM series folder, a folder of images / series, or a dataset folder."
     path = Path(path)
-    if not path.exists(): raise DataError(path, 'input does not exist', 'missing')
+    if not path.exists() and not path.is_symlink(): raise DataError(path, 'input does not exist', 'missing')
+    if not path.is_dir() and (bad := file_problem(path)): raise DataError(path, bad[1], bad[0])   # FIFO, device, …
     if path.is_file():
         if image_ext(path) is None: raise DataError(path, 'not a recognised image format', 'not_image')
         return [(strip_ext(path), path)]
@@ -224,7 +228,7 @@ def collect_inputs(path) -> list:
     if dup: raise DataError(path, f'several inputs share the case name(s) {", ".join(dup)}', 'duplicate_id')
     return items
 
-# %% ../nbs/18_infer.ipynb 29
+# %% ../nbs/18_infer.ipynb 31
 def dataset_root(path) -> Path | None:
     """The dataset folder `path` is or lies in (itself or up to two parents): one with `dataset.json`, `imagesTr/`,
     `images/` beside a label folder, or `annotations.csv`; None when there is none."""
@@ -240,7 +244,7 @@ def protected_inputs(*paths) -> list:
     "`paths` (None skipped) and the dataset folders they lie in: what an output must not overlap."
     return [q for p in paths if p is not None for q in (p, dataset_root(p)) if q is not None]
 
-# %% ../nbs/18_infer.ipynb 30
+# %% ../nbs/18_infer.ipynb 32
 PREDICT_FORMAT, MANIFEST = 'segcore-predict/1', 'segcore-predict.json'
 UNCERTAINTY_MAPS = ('entropy', 'variance', 'mutual_information', 'energy')
 
@@ -275,7 +279,7 @@ def check_prediction_folder(out, files, inputs) -> Path:
 def _manifest(out: Path, files, status: str, **info):
     atomic_write_json(out / MANIFEST, {'format': PREDICT_FORMAT, 'status': status, 'files': sorted(files), **info})
 
-# %% ../nbs/18_infer.ipynb 32
+# %% ../nbs/18_infer.ipynb 34
 def predict_to_folder(runs, input_path, out_dir, tta='none', uncertainty=False, mc_dropout=0, device='auto',
                       postprocess='auto', progress=True) -> dict:
     """Predict every input, write masks (+ uncertainty maps) aligned with each input and `volumes.csv` into `out_dir`
@@ -315,7 +319,7 @@ def predict_to_folder(runs, input_path, out_dir, tta='none', uncertainty=False, 
               postprocess=None if pred.post is None else pred.post.to_dict())
     return {'cases': [n for n, _ in vols], 'volumes': rows, 'out': str(out_dir)}
 
-# %% ../nbs/18_infer.ipynb 36
+# %% ../nbs/18_infer.ipynb 38
 def choose_run_postprocessing(run_dir, data=None, device='auto', progress=True) -> dict:
     "Predict the run's validation fold, choose post-processing steps that improve its Dice, save them in the run."
     run = RunDir(run_dir).require()

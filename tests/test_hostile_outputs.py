@@ -507,6 +507,16 @@ def _(w): return predict_tampered(['has no dropout layer'], '--mc-dropout', '2')
 def _(w): return dict(argv=['phantom', w.tmp / 'ph', '--n', '0'], err=['--n must be at least 1'])
 
 
+@case(OUT, 'bench --out inside the data')
+def _(w): return dict(argv=['bench', 'metrics', '--data', w.ds, '--out', w.ds / 'bench'], err=['lies inside the input'])
+
+
+@case(OUT, 'docs --out inside the notebooks')
+def _(w):
+    from segcore.docs import repo_root
+    return dict(argv=['docs', '--out', repo_root() / 'nbs' / 'site'], err=['lies inside the input'])
+
+
 RESULTS = {}
 
 
