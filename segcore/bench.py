@@ -47,7 +47,7 @@ def _bench_volumes(pred, cases) -> list:
     from segcore.io import read_image
     vols = [read_image(c.images[0]) for c in cases]
     return [torch.as_tensor(preprocess(v.channels_first().astype(np.float32), v.affine, None,
-                                       pred.cfg.target_spacing)[0]) for v in vols]
+                                       pred.cfg.target_spacing, pred.cfg.normalization)[0]) for v in vols]
 
 # %% ../nbs/22_bench.ipynb 11
 def monai_tta_reference(model, image: torch.Tensor, roi, device, members) -> torch.Tensor:
@@ -60,7 +60,7 @@ def monai_tta_reference(model, image: torch.Tensor, roi, device, members) -> tor
     with torch.no_grad():
         for axes in members:
             xi = torch.flip(x, [a + 2 for a in axes]) if axes else x
-            p = torch.softmax(sliding_window_inference(xi, roi, 1, lambda t: main_output(model(t))), 1)
+            p = torch.softmax(sliding_window_inference(xi, roi, 1, lambda t: main_output(model(t), len(roi))), 1)
             p = torch.flip(p, [a + 2 for a in axes]) if axes else p
             acc = p if acc is None else acc + p
     return (acc / len(members))[0]
@@ -213,7 +213,7 @@ class HeldoutCurve:
         if self.cases is None:
             ids = t.splits.held_out().case_ids
             prep = load_prepared([t.index.case(c) for c in ids], t.index, self.cfg.target_spacing,
-                                 default_cache_dir() / 'prep', False)
+                                 default_cache_dir() / 'prep', False, self.cfg.normalization)
             self.cases = [prep[c] for c in ids]
         return self.cases
 

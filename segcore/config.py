@@ -11,8 +11,9 @@ import yaml
 from .core import SegcoreError, atomic_write_json
 
 # %% auto 0
-__all__ = ['PROFILES', 'STUDY_PROFILES', 'COMPILE_MODES', 'TrainConfig', 'study_profile', 'parse_override', 'read_config_file',
-           'load_config', 'config_from_dict', 'save_config', 'config_diff']
+__all__ = ['PROFILES', 'STUDY_PROFILES', 'COMPILE_MODES', 'NORMALIZATION_SCHEMES', 'STRIDED_MODELS', 'TrainConfig',
+           'study_profile', 'parse_override', 'read_config_file', 'load_config', 'config_from_dict', 'save_config',
+           'config_diff']
 
 # %% ../nbs/08_config.ipynb 5
 @dataclass
@@ -26,10 +27,12 @@ class TrainConfig:
     split_seed: int = 0
     target_spacing: list | None = None      # mm; None keeps each case's native spacing
     patch_size: list = field(default_factory=lambda: [32, 48, 32])   # multiples of 16 for 5-level nets
+    normalization: list | None = None       # per channel {'scheme': zscore|ct|dataset, …}; None: per-case z-score
     # model
     model: str = 'unet'
     model_size: str = 'small'
     model_kwargs: dict = field(default_factory=dict)
+    strides: list | None = None             # UNet strides per level and axis (the plan's); None: 2 everywhere
     deep_supervision: bool = False
     # loss
     loss: dict = field(default_factory=lambda: {'dice': 1.0, 'ce': 1.0})
@@ -72,8 +75,9 @@ class TrainConfig:
     def to_dict(self) -> dict: return asdict(self)
 
 # %% ../nbs/08_config.ipynb 6
-_QUICK = dict(model='unet', model_size='small', patch_size=[32, 48, 32], epochs=60, iterations_per_epoch=25,
-              batch_size=8, lr=3e-3, warmup_epochs=2, val_every=10, time_limit_s=480.0)
+# profiles carry budgets; patch, batch, spacing and normalisation come from the data's plan (`segcore.plan`)
+_QUICK = dict(model='unet', model_size='small', epochs=60, iterations_per_epoch=25, lr=3e-3, warmup_epochs=2,
+              val_every=10, time_limit_s=480.0)
 _FULL = dict(model='unet', model_size='base', epochs=300, iterations_per_epoch=50, batch_size=32, lr=3e-3,
              sample_on_device=True, warmup_epochs=10, val_every=10, channels_last=True)
 
@@ -209,6 +213,40 @@ def _value_problems(cfg: TrainConfig) -> list:
     return p
 
 # %% ../nbs/08_config.ipynb 14
+NORMALIZATION_SCHEMES = {'zscore': (), 'ct': ('clip', 'mean', 'std'), 'dataset': ('mean', 'std')}
+STRIDED_MODELS = ('unet', 'attention_unet')
+
+def _normalization_problems(norm) -> list:
+    "Problems of a `normalization` value: null, or one {'scheme': …} mapping per channel with its statistics."
+    if norm is None: return []
+    if not (isinstance(norm, list) and norm and all(isinstance(n, dict) for n in norm)):
+        return [f'normalization must be null or a list of one mapping per channel (got {norm!r})']
+    p = []
+    for c, n in enumerate(norm):
+        need = NORMALIZATION_SCHEMES.get(n.get('scheme'))
+        if need is None:
+            p.append(f"normalization of channel {c}: scheme must be one of {', '.join(NORMALIZATION_SCHEMES)} "
+                     f"(got {n.get('scheme')!r})")
+        elif any(k not in n for k in need): p.append(f'normalization of channel {c} needs {", ".join(need)}')
+        elif 'std' in n and not (_num(n['std']) and n['std'] > 0):
+            p.append(f'normalization of channel {c}: std must be a positive number (got {n["std"]!r})')
+        elif 'clip' in n and not (isinstance(n['clip'], list) and len(n['clip']) == 2 and all(map(_num, n['clip']))
+                                  and n['clip'][0] < n['clip'][1]):
+            p.append(f'normalization of channel {c}: clip must be [low, high] with low < high (got {n["clip"]!r})')
+    return p
+
+def _strides_problems(cfg: TrainConfig) -> list:
+    "Problems of `strides`: null, or one list per UNet level of 1s and 2s, one per patch axis."
+    s = cfg.strides
+    if s is None: return []
+    d = len(cfg.patch_size) if isinstance(cfg.patch_size, (list, tuple)) else 0
+    if not (isinstance(s, list) and s and all(isinstance(level, list) and len(level) == d
+                                             and all(v in (1, 2) and _int(v) for v in level) for level in s)):
+        return [f'strides must be null or a list of levels, each {d} values of 1 or 2 (got {s!r})']
+    if cfg.model not in STRIDED_MODELS: return [f'strides apply to {", ".join(STRIDED_MODELS)}, not {cfg.model!r}']
+    return []
+
+# %% ../nbs/08_config.ipynb 17
 def _name_problems(cfg: TrainConfig) -> list:
     "Unknown model, loss or augmentation names, and a patch the network cannot take (imports torch and MONAI)."
     from segcore.models import MODELS, model_spec, check_patch_size
@@ -236,14 +274,18 @@ def _name_problems(cfg: TrainConfig) -> list:
         except ValueError as e: p.append(str(e))
     return p
 
-# %% ../nbs/08_config.ipynb 16
+# %% ../nbs/08_config.ipynb 19
 _FLOAT_KEYS = ('lr', 'weight_decay', 'momentum', 'test_fraction', 'pos_ratio', 'val_overlap', 'grad_clip',
                'time_limit_s')
 
-def load_config(profile: str | None = None, file=None, overrides=None, source: str = 'override', **kw) -> TrainConfig:
-    """Build a `TrainConfig`: defaults < `profile` < `file` (YAML/JSON) < `overrides` (list of 'k=v' strings
-    or a dict, e.g. papermill parameters) < `kw`. Every field is checked; errors name `source` or the file."""
+def load_config(profile: str | None = None, file=None, overrides=None, source: str = 'override', plan=None,
+                **kw) -> TrainConfig:
+    """Build a `TrainConfig`: defaults < `plan` (a `segcore.plan` dict: its `config`) < `profile` < `file`
+    (YAML/JSON) < `overrides` (list of 'k=v' strings or a dict, e.g. papermill parameters) < `kw`. Every field is
+    checked; errors name `source` or the file."""
     d = TrainConfig().to_dict()
+    planned = (plan or {}).get('config', {})
+    for k, v in planned.items(): _set(d, k, v, 'plan')
     if profile:
         if profile not in PROFILES: raise SegcoreError(f'unknown profile {profile!r}; known: {", ".join(PROFILES)}')
         for k, v in PROFILES[profile].items(): _set(d, k, v, f'profile {profile}')
@@ -256,8 +298,11 @@ def load_config(profile: str | None = None, file=None, overrides=None, source: s
             try: d[k] = float(d[k])
             except ValueError: pass
     if isinstance(d['compile'], bool): d['compile'] = 'default' if d['compile'] else 'off'   # YAML: off/on are booleans
+    if d['strides'] == planned.get('strides') and (d['model'] not in STRIDED_MODELS
+                                                   or d['patch_size'] != planned.get('patch_size')):
+        d['strides'] = None         # the plan's strides go with the plan's patch and a UNet
     cfg = TrainConfig(**d)
-    problems = _value_problems(cfg)
+    problems = _value_problems(cfg) + _normalization_problems(cfg.normalization) + _strides_problems(cfg)
     problems = problems or _name_problems(cfg)
     if problems: raise SegcoreError(f'invalid training config ({source if not file else file}): ' + '; '.join(problems))
     return cfg

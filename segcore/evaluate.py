@@ -19,7 +19,7 @@ from .infer import Predictor, dataset_root, protected_inputs
 
 # %% auto 0
 __all__ = ['SPLIT_NAMES', 'METRICS', 'check_json_out', 'coverage', 'evaluate_run', 'check_tolerance', 'label_problem',
-           'declared_classes', 'evaluate_folders']
+           'binary_255', 'declared_classes', 'evaluate_folders']
 
 # %% ../nbs/14_evaluate.ipynb 5
 def _seen_in_training(run: RunDir, data, cases) -> list:
@@ -153,12 +153,19 @@ def label_problem(a: np.ndarray) -> str | None:
     if a.size and a.max() > 2**31 - 1: return f'value(s) too large for a class (max {a.max():g}): not a label map'
     return None
 
+def binary_255(v) -> np.ndarray:
+    "The label array of a `Volume`; an 8-bit 2D mask stored as 0/255 (PNG/TIFF) reads as binary 0/1."
+    a = np.asarray(v.array)
+    if v.ndim == 2 and a.dtype == np.uint8 and a.max(initial=0) == 255 and set(np.unique(a).tolist()) <= {0, 255}:
+        return (a > 0).astype(np.uint8)
+    return a
+
 def _score_pair(case: str, pred_file, ref_file, classes, tolerance_mm: float) -> tuple:
     """(metric rows, None, (prediction values, reference values)) for one pair, or ([], skipped-case record, None)
     when it cannot be scored."""
     try: p, r = read_image(pred_file), read_image(ref_file)
     except DataError as e: return [], {'case': case, 'file': e.path, 'problem': e.problem}, None
-    pa, ra = np.asarray(p.array), np.asarray(r.array)
+    pa, ra = binary_255(p), binary_255(r)
     def skip(problem, f=pred_file): return [], {'case': case, 'file': str(f), 'problem': problem}, None
     for a, f, what in ((ra, ref_file, 'reference'), (pa, pred_file, 'prediction')):
         if (why := label_problem(a)): return skip(f'{what}: {why}', f)

@@ -22,8 +22,8 @@ from .pipeline import predict_logits_batch, preprocess, to_source_grid
 # %% auto 0
 __all__ = ['PREDICT_FORMAT', 'MANIFEST', 'UNCERTAINTY_MAPS', 'tta_members', 'TTA', 'dropout_layers', 'enable_mc_dropout',
            'predict_samples', 'uncertainty_maps', 'Predictor', 'load_postprocessing', 'collect_inputs', 'dataset_root',
-           'protected_inputs', 'prediction_files', 'own_predictions', 'check_prediction_folder', 'predict_to_folder',
-           'choose_run_postprocessing']
+           'protected_inputs', 'mask_suffix', 'write_mask_2d', 'prediction_files', 'own_predictions',
+           'check_prediction_folder', 'predict_to_folder', 'choose_run_postprocessing']
 
 # %% ../nbs/18_infer.ipynb 5
 def tta_members(spatial_dims: int, mode: str = 'flips', plane=(0, 1)) -> list:
@@ -168,7 +168,7 @@ class Predictor:
 
     def predict_array(self, image: np.ndarray, affine, uncertainty: bool = False) -> tuple:
         "(label map (*S) uint8 on the input grid, uncertainty maps or None) for a raw image (C, *S) float32."
-        img, _, aff = preprocess(image, affine, None, self.cfg.target_spacing)
+        img, _, aff = preprocess(image, affine, None, self.cfg.target_spacing, self.cfg.normalization)
         lg = predict_samples(self.models, img, self.cfg.patch_size, self.device, self.tta, self.mc,
                              self.cfg.val_overlap, self.amp, return_logits=True)
         probs = torch.softmax(lg, 1)
@@ -248,12 +248,31 @@ def protected_inputs(*paths) -> list:
 PREDICT_FORMAT, MANIFEST = 'segcore-predict/1', 'segcore-predict.json'
 UNCERTAINTY_MAPS = ('entropy', 'variance', 'mutual_information', 'energy')
 
+def mask_suffix(path) -> str:
+    "The extension of the mask written for input `path`: PNG for PNG/JPEG/BMP (lossless), TIFF for TIFF, else NIfTI."
+    e = image_ext(path) if Path(path).is_file() else None
+    return {'.tif': '.tif', '.tiff': '.tif', '.png': '.png', '.jpg': '.png', '.jpeg': '.png', '.bmp': '.png'}.get(
+        e, '.nii.gz')
+
+def write_mask_2d(mask: np.ndarray, path, binary: bool) -> Path:
+    "Write a 2D label map (H, W) as an 8-bit PNG or TIFF (atomically); a binary task's foreground as 255."
+    from segcore.core import atomic_write_bytes
+    a = np.asarray(mask, np.uint8) * (255 if binary else 1)
+    buf = io.BytesIO()
+    if Path(path).suffix == '.tif':
+        import tifffile
+        tifffile.imwrite(buf, a)
+    else:
+        from PIL import Image
+        Image.fromarray(a).save(buf, format='PNG')
+    return atomic_write_bytes(path, buf.getvalue())
+
 def prediction_files(items, uncertainty: bool = False) -> list:
     "The files `segcore predict` writes for inputs `items` [(case, path)]: masks, uncertainty maps, `volumes.csv`."
     for name, p in items:
         if not name or name.startswith('.') or any(c in name for c in '/\\'):
             raise DataError(p, f'case name {name!r} cannot name an output file', 'invalid')
-    files = [f'{n}.nii.gz' for n, _ in items] + ['volumes.csv']
+    files = [f'{n}{mask_suffix(p)}' for n, p in items] + ['volumes.csv']
     files += [f'{n}_{k}.nii.gz' for n, _ in items for k in UNCERTAINTY_MAPS] if uncertainty else []
     seen = set()
     for f in files:
@@ -302,15 +321,18 @@ def predict_to_folder(runs, input_path, out_dir, tta='none', uncertainty=False, 
     rows = []
     for name, v in tqdm(vols, desc='predict', disable=not progress, leave=False):
         label, maps = pred(v, uncertainty)
-        write_mask_like(label, v, out_dir / f'{name}.nii.gz')
+        mask_file = out_dir / f'{name}{mask_suffix(v.path)}'
+        if mask_file.suffix in ('.png', '.tif'): write_mask_2d(label, mask_file, pred.spec['out_channels'] == 2)
+        else: write_mask_like(label, v, mask_file)
         for k, m in (maps or {}).items(): write_nifti(m, v.affine, out_dir / f'{name}_{k}.nii.gz')
-        vox_mm3 = float(abs(np.linalg.det(v.affine[:-1, :-1])))
+        vox_mm3 = float(abs(np.linalg.det(v.affine[:-1, :-1])))     # mm² per pixel for 2D images
         for k in range(1, pred.spec['out_channels']):
             n = int((label == k).sum())
             rows.append({'case': name, 'class': k, 'name': class_names.get(k, ''), 'voxels': n,
-                         'volume_mm3': round(n * vox_mm3, 4)})
+                         'volume_mm3' if v.ndim == 3 else 'area_mm2': round(n * vox_mm3, 4)})
     buf = io.StringIO()
-    w = csv.DictWriter(buf, ['case', 'class', 'name', 'voxels', 'volume_mm3'])
+    w = csv.DictWriter(buf, ['case', 'class', 'name', 'voxels', 'volume_mm3' if not rows or 'volume_mm3' in rows[0]
+                             else 'area_mm2'])
     w.writeheader()
     w.writerows(rows)
     atomic_write_text(out_dir / 'volumes.csv', buf.getvalue())

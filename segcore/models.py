@@ -418,6 +418,8 @@ SPEC_KEYS = ('name', 'in_channels', 'out_channels', 'spatial_dims', 'size', 'img
 def model_spec(cfg, in_channels: int, out_channels: int) -> dict:
     "The spec of the network `cfg` (a `TrainConfig`) trains for data with `in_channels` and `out_channels` classes."
     kwargs = dict(cfg.model_kwargs, **({'deep_supervision': True} if cfg.deep_supervision else {}))
+    if getattr(cfg, 'strides', None) and 'strides' not in kwargs:    # the plan's strides, one per level of this size
+        kwargs['strides'] = [list(s) for s in cfg.strides[:len(WIDTHS[cfg.model_size]) - 1]]
     return {'name': cfg.model, 'in_channels': int(in_channels), 'out_channels': int(out_channels),
             'spatial_dims': len(cfg.patch_size), 'size': cfg.model_size, 'img_size': list(cfg.patch_size),
             'kwargs': kwargs}

@@ -15,8 +15,8 @@ from .data import DatasetIndex, load_case, Case
 from .io import Volume, resample, zscore
 
 # %% auto 0
-__all__ = ['Prepared', 'preprocess', 'prepare_case', 'to_source_grid', 'prep_key', 'load_prepared', 'crop_pad', 'PatchSampler',
-           'predict_logits_batch', 'predict_logits', 'dice_per_class']
+__all__ = ['Prepared', 'normalize_channels', 'preprocess', 'prepare_case', 'to_source_grid', 'prep_key', 'load_prepared',
+           'crop_pad', 'PatchSampler', 'predict_logits_batch', 'predict_logits', 'dice_per_class']
 
 # %% ../nbs/12_pipeline.ipynb 5
 @dataclass
@@ -29,23 +29,37 @@ class Prepared:
     source_shape: tuple           # spatial shape before resampling
     source_affine: np.ndarray
 
-def preprocess(image: np.ndarray, affine, label=None, target_spacing=None) -> tuple:
-    "(image (C,*S) z-scored float32, label (*S) uint8 or None, affine) after optional resampling."
+def normalize_channels(image: np.ndarray, normalization=None) -> np.ndarray:
+    """Normalise each channel of `image` (C, *S) by its scheme (`TrainConfig.normalization`, from the plan): `zscore`
+    per case, `ct` clip to `clip` then `(x - mean) / std`, `dataset` `(x - mean) / std`; None: z-score every channel."""
+    if normalization is None: return np.stack([zscore(ch) for ch in image]).astype(np.float32)
+    if len(normalization) != len(image):
+        raise ValueError(f'the image has {len(image)} channel(s) but the normalisation describes {len(normalization)}')
+    out = []
+    for ch, n in zip(image, normalization):
+        if n['scheme'] == 'zscore': out.append(zscore(ch))
+        else:
+            x = np.clip(ch, *n['clip']) if n['scheme'] == 'ct' else ch
+            out.append((np.asarray(x, np.float32) - np.float32(n['mean'])) / np.float32(n['std']))
+    return np.stack(out).astype(np.float32)
+
+def preprocess(image: np.ndarray, affine, label=None, target_spacing=None, normalization=None) -> tuple:
+    "(image (C,*S) normalised float32, label (*S) uint8 or None, affine) after optional resampling."
     if target_spacing is not None:
         v = resample(Volume(np.moveaxis(image, 0, -1), affine), target_spacing)
         image, new_aff = np.moveaxis(v.array.reshape(v.spatial_shape + (-1,)), -1, 0), v.affine
         if label is not None: label = resample(Volume(label, affine), target_spacing, is_label=True).array
         affine = new_aff
-    image = np.stack([zscore(ch) for ch in image]).astype(np.float32)
+    image = normalize_channels(image, normalization)
     return image, (None if label is None else label.astype(np.uint8)), np.asarray(affine, float)
 
-def prepare_case(case: Case, index: DatasetIndex | None = None, target_spacing=None) -> Prepared:
+def prepare_case(case: Case, index: DatasetIndex | None = None, target_spacing=None, normalization=None) -> Prepared:
     "Load (with all checks) and preprocess one case."
     lc = load_case(case, index)
-    img, lab, aff = preprocess(lc.image, lc.affine, lc.label, target_spacing)
+    img, lab, aff = preprocess(lc.image, lc.affine, lc.label, target_spacing, normalization)
     return Prepared(case.case_id, img, lab, aff, tuple(lc.image.shape[1:]), lc.affine)
 
-# %% ../nbs/12_pipeline.ipynb 7
+# %% ../nbs/12_pipeline.ipynb 9
 def to_source_grid(maps: torch.Tensor, affine, source_affine, source_shape) -> torch.Tensor:
     "Resample per-class maps (K, *S) from the grid `affine` onto the source grid `source_affine` (linear)."
     if tuple(maps.shape[1:]) == tuple(source_shape) and np.allclose(affine, source_affine, atol=1e-4): return maps
@@ -56,28 +70,31 @@ def to_source_grid(maps: torch.Tensor, affine, source_affine, source_shape) -> t
                                                                   spatial_size=tuple(source_shape))
     return out.as_tensor()
 
-# %% ../nbs/12_pipeline.ipynb 11
-def prep_key(files, target_spacing) -> str:
+# %% ../nbs/12_pipeline.ipynb 13
+def prep_key(files, target_spacing, normalization=None) -> str:
     "Cache key: the files' names, sizes and mtimes plus the preprocessing settings."
     h = hashlib.sha256()
     for f in files:
         st = Path(f).stat()
         h.update(f'{Path(f).resolve()}|{st.st_size}|{st.st_mtime_ns}'.encode())
-    h.update(json.dumps({'spacing': target_spacing, 'v': 1}).encode())
+    settings = {'spacing': target_spacing, 'v': 1, **({'normalization': normalization} if normalization else {})}
+    h.update(json.dumps(settings, sort_keys=True).encode())
     return h.hexdigest()[:24]
 
-def load_prepared(cases: list, index: DatasetIndex | None, target_spacing=None, cache_dir=None, progress=True) -> dict:
+def load_prepared(cases: list, index: DatasetIndex | None, target_spacing=None, cache_dir=None, progress=True,
+                  normalization=None) -> dict:
     "case id -> `Prepared` for `cases`, using (and filling) the on-disk cache in `cache_dir` when given."
     out = {}
     for c in tqdm(cases, desc='preprocess', disable=not progress, leave=False):
-        path = Path(cache_dir) / f'{c.case_id}-{prep_key(c.files, target_spacing)}.npz' if cache_dir else None
+        key = prep_key(c.files, target_spacing, normalization) if cache_dir else None
+        path = Path(cache_dir) / f'{c.case_id}-{key}.npz' if cache_dir else None
         if path is not None and path.exists():
             z = np.load(path)
             lab = z['label'] if z['label'].size else None
             out[c.case_id] = Prepared(c.case_id, z['image'], lab, z['affine'], tuple(z['source_shape']),
                                       z['source_affine'])
             continue
-        p = prepare_case(c, index, target_spacing)
+        p = prepare_case(c, index, target_spacing, normalization)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=path.parent, suffix='.npz')
@@ -88,7 +105,7 @@ def load_prepared(cases: list, index: DatasetIndex | None, target_spacing=None, 
         out[c.case_id] = p
     return out
 
-# %% ../nbs/12_pipeline.ipynb 13
+# %% ../nbs/12_pipeline.ipynb 15
 def _fg_index(label: np.ndarray, max_per_class=20000, seed=0) -> dict:
     "class -> array of foreground voxel coordinates (subsampled deterministically to `max_per_class`)."
     out = {}
@@ -162,7 +179,7 @@ class PatchSampler:
             labs.append(lab)
         return torch.stack(imgs), torch.stack(labs)[:, None].long()
 
-# %% ../nbs/12_pipeline.ipynb 20
+# %% ../nbs/12_pipeline.ipynb 22
 def predict_logits_batch(model, images: torch.Tensor, patch_size, device='cpu', overlap=0.5, sw_batch_size=4,
                          amp_dtype=None) -> torch.Tensor:
     """Logits (N, K, *S) for N preprocessed images of one shape (N, C, *S), by Gaussian-weighted sliding
@@ -177,7 +194,7 @@ def predict_logits_batch(model, images: torch.Tensor, patch_size, device='cpu', 
         x = F.pad(x, [v for p in reversed(pad) for v in (p // 2, p - p // 2)])
     with (torch.no_grad(),
           torch.autocast(device_type=torch.device(device).type, dtype=amp_dtype, enabled=amp_dtype is not None)):
-        out = sliding_window_inference(x, P, sw_batch_size * x.shape[0], lambda t: main_output(model(t)),
+        out = sliding_window_inference(x, P, sw_batch_size * x.shape[0], lambda t: main_output(model(t), len(P)),
                                        overlap=overlap, mode='gaussian')
     out = out.float()
     if any(pad):

@@ -50,7 +50,7 @@ class RunDir:
              'history_csv': 'history.csv', 'splits': 'splits.json', 'val_cases': 'val_cases.json', 'best': 'best.pt',
              'last': 'last.pt', 'postprocessing': 'postprocessing.json',
              'postprocessing_report': 'postprocessing_report.json', 'seeds_summary': 'seeds_summary.json',
-             'tensorboard': 'tensorboard'}
+             'tensorboard': 'tensorboard', 'plan': 'plan.json'}
 
     def __init__(self, path):
         self.path = path.path if isinstance(path, RunDir) else Path(path)

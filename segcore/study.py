@@ -12,9 +12,9 @@ from fastcore.basics import patch
 from .core import SegcoreError, check_output, injected_faults, atomic_write_json, to_json
 
 # %% auto 0
-__all__ = ['COMPARE_COLUMNS', 'checkout_dir', 'config_file', 'Study', 'audit_stage', 'geometry_figure', 'label_table',
-           'history_frame', 'seed_spread', 'run_card', 'load_ablation', 'matched_budget', 'ablation', 'compact',
-           'ablation_verdict', 'ablation_record', 'case_predictions', 'visual_comparison', 'show_ablation',
+__all__ = ['COMPARE_COLUMNS', 'checkout_dir', 'config_file', 'Study', 'audit_stage', 'plan_table', 'geometry_figure',
+           'label_table', 'history_frame', 'seed_spread', 'run_card', 'load_ablation', 'matched_budget', 'ablation',
+           'compact', 'ablation_verdict', 'ablation_record', 'case_predictions', 'visual_comparison', 'show_ablation',
            'heldout_comparison', 'hpo_stage', 'hpo_figures', 'tta_study', 'method_table']
 
 # %% ../nbs/21_study.ipynb 5
@@ -73,16 +73,23 @@ class Study:
     def _run_keys(self, **extra) -> dict:
         return {'data': self.data, 'seed': self.seed, 'split_seed': self.seed, **extra}
 
+    def plan(self) -> dict | None:
+        "The data's plan, written by stage 01 (`OUT/plan.json`); None before stage 01 has run."
+        from segcore.plan import read_plan
+        p = self.out / 'plan.json'
+        return read_plan(p) if p.exists() else None
+
     def config(self, kind: str = 'short', **extra):
-        "The `TrainConfig` of a budget kind: its training profile, the study's data and seeds, then `extra`."
+        "The `TrainConfig` of a budget kind: the data's plan, its training profile, the study's keys, `extra`."
         from segcore.config import load_config
-        return load_config(self.training_profile(kind), overrides=self._run_keys(**extra),
+        return load_config(self.training_profile(kind), overrides=self._run_keys(**extra), plan=self.plan(),
                            source=f'study {self.profile}, {kind} budget')
 
     def overrides(self, kind: str = 'short', **extra) -> dict:
-        "The same config as one override dict (the profile's keys, then the study's): an HPO study's stored base."
+        "The same config as one override dict (plan, profile, then the study's keys): an HPO study's stored base."
         from segcore.config import PROFILES
-        return {**PROFILES[self.training_profile(kind)], **self._run_keys(**extra)}
+        planned = (self.plan() or {}).get('config', {})
+        return {**planned, **PROFILES[self.training_profile(kind)], **self._run_keys(**extra)}
 
     def run_dir(self, name: str) -> Path:
         "The folder of run `name`: `OUT/runs/<name>`."
@@ -157,24 +164,40 @@ def audit_stage(study: Study) -> dict:
     "Audit the data (`audit.{json,html}`) and write the patient-grouped `splits.json` (5 folds + 20 % held out)."
     from segcore.audit import audit, write_audit
     from segcore.splits import split_dataset
+    from segcore.plan import make_plan, write_plan
     rep = audit(study.data, progress=False)
     write_audit(rep, study.out / 'audit.json', study.out / 'audit.html')
     cfg = study.config('baseline')
     _, sp = split_dataset(study.data, study.out / 'splits.json', cfg.n_folds, cfg.test_fraction, cfg.split_seed,
                           report=rep)
+    plan = make_plan(rep, sp.held_out().case_ids)      # the held-out cases take no part in any choice
+    write_plan(plan, study.out / 'plan.json')
     patient = dict(sp.case_patients)
     sets = [('held-out test', sp.held_out().case_ids)] + [(f'fold {k} validation', sp.fold(k).val)
                                                           for k in range(sp.n_folds)]
     split_table = pd.DataFrame([{'set': s, 'cases': len(ids), 'patients': len({patient[c] for c in ids})}
                                 for s, ids in sets])
     return {'report': rep, 'cases': pd.DataFrame(rep['cases']), 'splits': sp, 'split_table': split_table,
+            'plan': plan, 'plan_table': plan_table(plan),
             'findings': pd.DataFrame(rep['findings'], columns=['severity', 'kind', 'case', 'file', 'message'])}
+
+def plan_table(plan: dict) -> pd.DataFrame:
+    "The plan's choices as a table: choice, value, reason."
+    def shown(v):
+        if isinstance(v, dict) and 'pools' in v: return f"{v['depth']} levels; downsamplings per axis {v['pools']}"
+        if isinstance(v, list) and v and isinstance(v[0], dict): return '; '.join(n['scheme'] for n in v)
+        if isinstance(v, dict): return ', '.join(f'{k} {x}' for k, x in v.items())
+        return '×'.join(map(str, v)) if isinstance(v, list) else ('native' if v is None else str(v))
+    return pd.DataFrame([{'choice': k.replace('_', ' '), 'value': shown(c['value']), 'reason': c['reason']}
+                         for k, c in plan['choices'].items()])
 
 def geometry_figure(cases: pd.DataFrame):
     "Plotly scatter of shapes and spacings of the usable cases (outliers stand out)."
     import plotly.express as px
     c = cases[cases.get('usable', True) == True].dropna(subset=['shape']).copy()
-    c[['nx', 'ny', 'nz']] = pd.DataFrame(c['shape'].tolist(), index=c.index).iloc[:, :3]
+    shape = pd.DataFrame(c['shape'].tolist(), index=c.index)
+    c['nx'], c['ny'] = shape[0], shape[1]
+    c['nz'] = shape[2] if shape.shape[1] > 2 else 1                # 2D images: one size for every point
     c['spacing'] = c['spacing'].map(lambda s: '×'.join(f'{x:.3g}' for x in s))
     c['fg %'] = 100 * c['foreground_fraction']
     fig = px.scatter(c, x='nx', y='ny', size='nz', color='spacing', hover_data=['case', 'nz', 'fg %'],

@@ -64,8 +64,9 @@ class Trainer:
     """Train `cfg` into the run folder `run_dir` (a `RunDir`); `fit()` resumes from its `last.pt` when there is one.
     `on_validation(epoch, results)` is called after each validation (the HPO reports and prunes there)."""
 
-    def __init__(self, cfg: TrainConfig, run_dir, progress: bool = True, on_validation=None):
+    def __init__(self, cfg: TrainConfig, run_dir, progress: bool = True, on_validation=None, plan=None):
         self.cfg = cfg
+        self.plan = plan                    # the `segcore.plan` the config was made from, saved as plan.json
         self.run = RunDir(run_dir)
         self.progress, self.on_validation = progress, on_validation
         self.device = resolve_device(cfg.device)
@@ -143,10 +144,15 @@ def setup_data(self: Trainer):
     self.val_ids = self.splits.guard(fold.val, 'validation')
     self.index = discover(self.source.path)
     cases = [self.index.case(c) for c in (*self.train_ids, *self.val_ids)]
-    prep = load_prepared(cases, self.index, cfg.target_spacing, default_cache_dir() / 'prep', self.progress)
+    prep = load_prepared(cases, self.index, cfg.target_spacing, default_cache_dir() / 'prep', self.progress,
+                         cfg.normalization)
     self.train_cases = [prep[c] for c in self.train_ids]
     self.val_cases = [prep[c] for c in self.val_ids]
     self.in_channels = int(self.train_cases[0].image.shape[0])
+    data_dims = self.train_cases[0].image.ndim - 1
+    if len(cfg.patch_size) != data_dims:
+        raise SegcoreError(f'patch_size {cfg.patch_size} is {len(cfg.patch_size)}D but the data is {data_dims}D: '
+                           f'let the plan choose it (segcore plan {self.source.path}) or set patch_size')
     seen = max(int(c.label.max()) for c in self.train_cases + self.val_cases)
     declared = max(self.index.classes) if self.index.classes else 0
     self.n_classes = max(seen, declared) + 1
@@ -438,6 +444,7 @@ def start(self: Trainer):
     self.run.path.mkdir(parents=True, exist_ok=True)
     self.setup_model()
     save_config(self.cfg, self.run.file('config'))
+    if self.plan is not None: self.run.write_json('plan', self.plan)
     self.epoch, self.step, self.acc, self.history = 0, 0, _fresh_acc(), []
     self.best, self.best_epoch, self.bad_vals, self.elapsed, self.micro_batches = -1.0, -1, 0, 0.0, 1
     self.status = 'completed'
@@ -492,12 +499,12 @@ def finish(self: Trainer) -> dict:
     return summary
 
 # %% ../nbs/13_train.ipynb 38
-def train(cfg: TrainConfig, run_dir, progress=True, on_validation=None) -> dict:
-    "Train (or resume) `cfg` into `run_dir` and return the run summary."
-    return Trainer(cfg, run_dir, progress, on_validation).fit()
+def train(cfg: TrainConfig, run_dir, progress=True, on_validation=None, plan=None) -> dict:
+    "Train (or resume) `cfg` (made from the data's `plan`, saved beside it) into `run_dir`; returns the run summary."
+    return Trainer(cfg, run_dir, progress, on_validation, plan).fit()
 
 # %% ../nbs/13_train.ipynb 48
-def train_seeds(cfg: TrainConfig, out, n_seeds: int, progress=True) -> dict:
+def train_seeds(cfg: TrainConfig, out, n_seeds: int, progress=True, plan=None) -> dict:
     """Train `cfg` with seeds `cfg.seed … cfg.seed + n_seeds - 1` (same data split) into `out/seed-K`, and
     write `out/seeds_summary.json`: validation Dice per seed and their mean ± sd (the reproducibility check).
     Each seed's run resumes like any run, so an interrupted series continues where it stopped."""
@@ -505,7 +512,7 @@ def train_seeds(cfg: TrainConfig, out, n_seeds: int, progress=True) -> dict:
     per_seed = {}
     for k in range(n_seeds):
         c = dataclasses.replace(cfg, seed=cfg.seed + k)
-        s = train(c, RunDir(out).path / f'seed-{c.seed}', progress)
+        s = train(c, RunDir(out).path / f'seed-{c.seed}', progress, plan=plan)
         per_seed[c.seed] = {'mean_foreground_dice': s['validation']['mean_foreground_dice'],
                             **{f'dice_{k2}': v['mean'] for k2, v in s['validation']['dice_per_class'].items()}}
     keys = list(next(iter(per_seed.values())))
