@@ -16,8 +16,8 @@ from monai.data import MetaTensor
 
 # %% auto 0
 __all__ = ['LOSSES', 'check_inputs', 'one_hot', 'SegLoss', 'Dice', 'CrossEntropy', 'DiceCE', 'BCE', 'Focal', 'Tversky',
-           'FocalTversky', 'signed_distance_map', 'Boundary', 'boundary_mask', 'EdgeBCE', 'CompoundLoss', 'build_loss',
-           'WeightSchedule', 'ds_weights', 'DeepSupervisionLoss']
+           'FocalTversky', 'signed_distance_map', 'Boundary', 'boundary_mask', 'morphological_gradient', 'EdgeBCE',
+           'CompoundLoss', 'build_loss', 'WeightSchedule', 'ds_weights', 'DeepSupervisionLoss']
 
 # %% ../nbs/10_losses.ipynb 5
 def check_inputs(logits: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -167,15 +167,32 @@ def boundary_mask(target: torch.Tensor) -> torch.Tensor:
     lab = target.float()
     return _max_pool(lab) != -_max_pool(-lab)
 
+def morphological_gradient(mask: torch.Tensor) -> torch.Tensor:
+    """Dilation − erosion (B, C, *spatial) of the float 0/1 `mask` (B, C, *spatial) with the full 3^d kernel, by
+    max-pooling on its device: 1 on both sides of every edge, else 0; the image border is not an edge."""
+    return _max_pool(mask) + _max_pool(-mask)
+
 class EdgeBCE(SegLoss):
-    "BCE on the foreground channels with voxels on a target class boundary weighted `k`, the others 1."
-    def __init__(self, k: float = 5.0):
+    """Edge-weighted BCE: mean over (B, K-1, *spatial) of (1 + w·edge(y_k))·BCE(p_k, y_k), p = softmax(logits)
+    (B, K, *spatial), y_k = [target == k], edge = `morphological_gradient`; `k` (older name) = w + 1."""
+    def __init__(self, w: float = 5.0, k: float | None = None):
         super().__init__()
-        self.k = float(k)
+        if k is not None: w = k - 1 if isinstance(k, Real) and not isinstance(k, bool) else k
+        if isinstance(w, bool) or not isinstance(w, Real) or not math.isfinite(w) or w < 0:
+            raise ValueError(f'EdgeBCE: the edge weight w must be a finite number >= 0 (k >= 1), got {w!r}')
+        self.w = float(w)
+
     def compute(self, logits, target):
-        w = 1 + (self.k - 1) * boundary_mask(target).float()
-        return F.binary_cross_entropy_with_logits(logits[:, 1:], one_hot(target, logits.shape[1])[:, 1:],
-                                                  weight=w.expand_as(logits[:, 1:]))
+        n = logits.shape[1]
+        y = one_hot(target, n)[:, 1:]
+        lse = logits.logsumexp(1)
+        log_p = logits[:, 1:] - lse[:, None]
+        log_q = torch.stack([torch.cat([logits[:, :k], logits[:, k + 1:]], 1).logsumexp(1) - lse
+                             for k in range(1, n)], 1)                          # log(1 - p_k)
+        bce = -(y * log_p + (1 - y) * log_q)
+        return ((1 + self.w * morphological_gradient(y)) * bce).mean()
+
+    def extra_repr(self) -> str: return f'w={self.w}'
 
 # %% ../nbs/10_losses.ipynb 44
 LOSSES = {'dice': Dice, 'ce': CrossEntropy, 'dicece': DiceCE, 'bce': BCE, 'focal': Focal, 'tversky': Tversky,

@@ -4,16 +4,17 @@
 
 # %% ../nbs/17_postprocess.ipynb 3
 from __future__ import annotations
-import copy, json
+import copy, inspect, json, math
+from numbers import Real
 from pathlib import Path
 import numpy as np
 from scipy import ndimage as ndi
 from .core import atomic_write_text
 
 # %% auto 0
-__all__ = ['LABEL_STEPS', 'PROBS_STEPS', 'dice', 'threshold_per_class', 'tune_thresholds', 'remove_small_components',
-           'keep_largest_component', 'fill_holes', 'closing', 'hysteresis', 'adaptive_erosion', 'Postprocessor',
-           'choose_postprocessing']
+__all__ = ['LABEL_STEPS', 'PROBS_STEPS', 'dice', 'threshold_per_class', 'tune_thresholds', 'tune_threshold', 'binary_mask',
+           'threshold_binary', 'remove_small_components', 'keep_largest_component', 'fill_holes', 'closing',
+           'hysteresis', 'adaptive_erosion', 'Postprocessor', 'choose_postprocessing']
 
 # %% ../nbs/17_postprocess.ipynb 7
 def _structure(ndim: int, connectivity: int | None = None) -> np.ndarray:
@@ -54,6 +55,26 @@ def _footprint(ndim: int, radius: int, shape: str = 'ball') -> np.ndarray:
     if shape != 'ball': raise ValueError(f"shape must be 'ball' or 'box', got {shape!r}")
     g = np.indices((2 * r + 1,) * ndim) - r
     return (g ** 2).sum(0) <= r * r
+
+def _number(v) -> bool: return isinstance(v, Real) and not isinstance(v, bool) and math.isfinite(v)
+
+def _size_value(min_size_voxels=None, min_size_mm3=None) -> float:
+    "The one size limit given, `min_size_voxels` or `min_size_mm3`, checked to be a finite number ≥ 0."
+    if (min_size_voxels is None) == (min_size_mm3 is None):
+        raise ValueError('give exactly one of min_size_voxels and min_size_mm3')
+    name, v = ('min_size_voxels', min_size_voxels) if min_size_mm3 is None else ('min_size_mm3', min_size_mm3)
+    if not _number(v) or v < 0: raise ValueError(f'{name} must be a finite number >= 0, got {v!r}')
+    return float(v)
+
+def _size_limit(ndim: int, min_size_voxels=None, min_size_mm3=None, spacing=None) -> tuple:
+    "(size of one voxel, size limit): `min_size_voxels`, or `min_size_mm3` (mm² in 2D) with `spacing` (mm per axis)."
+    limit = _size_value(min_size_voxels, min_size_mm3)
+    if min_size_mm3 is None: return 1.0, limit
+    if spacing is None: raise ValueError('min_size_mm3 needs the voxel spacing (mm)')
+    spacing = np.asarray(spacing, float).ravel()
+    if spacing.shape != (ndim,): raise ValueError(f'spacing has {spacing.size} values for a {ndim}D label')
+    if not (np.isfinite(spacing) & (spacing > 0)).all(): raise ValueError(f'spacing must be > 0 mm, got {spacing}')
+    return float(np.prod(spacing)), limit
 
 # %% ../nbs/17_postprocess.ipynb 10
 def dice(pred, ref, k: int, empty: float = 1.0) -> float:
@@ -102,21 +123,72 @@ def tune_thresholds(probs_list, refs, classes, grid=np.linspace(0.1, 0.9, 17), m
     return th
 
 # %% ../nbs/17_postprocess.ipynb 22
+_OVERLAP = ('dice', 'iou')
+
+def _case_curve(prob, target, ts: np.ndarray, metric: str, i: int) -> np.ndarray:
+    "Per-threshold `metric` (len(ts),) of `prob >= t` vs the binary `target` (same shape as `prob`) of case `i`."
+    p, y = np.asarray(prob), np.asarray(target)
+    if p.shape != y.shape: raise ValueError(f'case {i}: probabilities {p.shape} and target {y.shape} differ in shape')
+    if not np.issubdtype(p.dtype, np.floating):
+        raise ValueError(f'case {i}: probabilities must be floats, got {p.dtype}')
+    if p.size and not (np.isfinite(p).all() and 0 <= p.min() and p.max() <= 1):
+        raise ValueError(f'case {i}: probabilities must be finite and in [0, 1]')
+    if y.dtype != bool and not np.isin(y, (0, 1)).all():
+        raise ValueError(f'case {i}: target must be a binary mask (0/1)')
+    y = y.astype(bool)
+    n_pred = p.size - np.searchsorted(np.sort(p, None), ts, side='left')        # voxels with p >= t
+    tp = int(y.sum()) - np.searchsorted(np.sort(p[y]), ts, side='left')
+    n_ref = int(y.sum())
+    den = (n_pred + n_ref).astype(float) if metric == 'dice' else (n_pred + n_ref - tp).astype(float)
+    num = 2.0 * tp if metric == 'dice' else tp.astype(float)
+    return np.where(den > 0, num / np.maximum(den, 1), 1.0)
+
+def tune_threshold(probs, targets, thresholds=np.linspace(0.05, 0.95, 19), metric: str = 'dice') -> dict:
+    """Foreground threshold with the best mean per-case `metric` ('dice' or 'iou'), chosen on validation cases.
+    `probs`: list of foreground-probability maps (any shape, e.g. (H, W) slices); `targets`: matching binary masks.
+    Returns {'threshold', 'score', 'curve': {t: mean score}, 'n', 'metric'}; ties → the threshold closest to 0.5."""
+    if metric not in _OVERLAP: raise ValueError(f'metric must be one of {_OVERLAP}, got {metric!r}')
+    if len(probs) != len(targets) or not len(probs):
+        raise ValueError(f'need as many targets as probability maps (≥ 1), got {len(probs)} and {len(targets)}')
+    ts = np.round(np.asarray(thresholds, float).ravel(), 12)          # linspace's 0.49999999999999994 → 0.5
+    if not ts.size or not (np.isfinite(ts) & (ts >= 0) & (ts <= 1)).all():
+        raise ValueError(f'thresholds must be a non-empty list of numbers in [0, 1], got {thresholds!r}')
+    curve = np.mean([_case_curve(p, y, ts, metric, i) for i, (p, y) in enumerate(zip(probs, targets))], axis=0)
+    best = np.flatnonzero(curve >= curve.max() - 1e-12)
+    i = best[np.lexsort((ts[best], np.round(np.abs(ts[best] - 0.5), 9)))[0]]
+    return {'threshold': float(ts[i]), 'score': float(curve[i]), 'n': len(probs), 'metric': metric,
+            'curve': {float(t): float(s) for t, s in zip(ts, curve)}}
+
+# %% ../nbs/17_postprocess.ipynb 26
+def _check_threshold(threshold) -> float:
+    "`threshold` as a float, or one clear error when it is not a number in [0, 1]."
+    if not _number(threshold) or not 0 <= threshold <= 1:
+        raise ValueError(f'threshold must be a number in [0, 1], got {threshold!r}')
+    return float(threshold)
+
+def binary_mask(prob, threshold: float = 0.5) -> np.ndarray:
+    "Label map uint8 (*spatial): 1 where the foreground probability `prob` (*spatial) is ≥ `threshold`, else 0."
+    t, p = _check_threshold(threshold), np.asarray(prob)
+    if not np.issubdtype(p.dtype, np.floating): raise ValueError(f'prob must be floating point, got {p.dtype}')
+    if not np.isfinite(p).all(): raise ValueError(f'prob has {int((~np.isfinite(p)).sum())} NaN/Inf value(s)')
+    return (p >= t).astype(np.uint8)
+
+def threshold_binary(probs, threshold: float = 0.5) -> np.ndarray:
+    "Label map uint8 (*spatial) of a binary task's `probs` (2, *spatial): `binary_mask(probs[1], threshold)`."
+    probs = np.asarray(probs)
+    if probs.ndim < 2 or probs.shape[0] != 2:
+        raise ValueError(f'binary_threshold needs the probabilities (2, *spatial) of a binary task, got shape '
+                         f'{probs.shape} (use threshold_per_class for K > 2)')
+    return binary_mask(probs[1], threshold)
+
+# %% ../nbs/17_postprocess.ipynb 29
 def remove_small_components(label, min_size_voxels: float | None = None, min_size_mm3: float | None = None,
                             spacing=None, classes=None, connectivity: int | None = None) -> np.ndarray:
     """Set to background every component of each class in `classes` smaller than the minimum size (sizes ≥ it stay).
     Give `min_size_voxels`, or `min_size_mm3` with `spacing` (mm per axis): a component's volume is its voxel count
     × prod(spacing) (an area in mm² for 2D labels)."""
     label = _as_label(label)
-    if (min_size_voxels is None) == (min_size_mm3 is None):
-        raise ValueError('give exactly one of min_size_voxels and min_size_mm3')
-    if min_size_mm3 is not None:
-        if spacing is None: raise ValueError('min_size_mm3 needs the voxel spacing (mm)')
-        spacing = np.asarray(spacing, float).ravel()
-        if spacing.shape != (label.ndim,):
-            raise ValueError(f'spacing has {spacing.size} values for a {label.ndim}D label')
-        unit, limit = float(np.prod(spacing)), float(min_size_mm3)
-    else: unit, limit = 1.0, float(min_size_voxels)
+    unit, limit = _size_limit(label.ndim, min_size_voxels, min_size_mm3, spacing)
     out = label.copy()
     for k in _classes(label, classes):
         lab, sizes = _components(label == k, connectivity)
@@ -135,7 +207,7 @@ def keep_largest_component(label, classes=None, connectivity: int | None = None)
         out[(lab > 0) & (lab != sizes.argmax())] = 0
     return out
 
-# %% ../nbs/17_postprocess.ipynb 31
+# %% ../nbs/17_postprocess.ipynb 38
 def fill_holes(label, classes=None) -> np.ndarray:
     """Fill the background voxels enclosed by each class in `classes` with that class (innermost enclosing class wins);
     2D/3D."""
@@ -156,7 +228,7 @@ def fill_holes(label, classes=None) -> np.ndarray:
     out[best >= 0] = best[best >= 0]
     return out
 
-# %% ../nbs/17_postprocess.ipynb 37
+# %% ../nbs/17_postprocess.ipynb 44
 def closing(label, radius: int = 1, classes=None, shape: str = 'ball') -> np.ndarray:
     """Per-class binary closing of `label` (*spatial) that only turns background voxels into a class; contested voxels
     stay 0."""
@@ -178,7 +250,7 @@ def closing(label, radius: int = 1, classes=None, shape: str = 'ball') -> np.nda
     out[fill] = who[fill]
     return out
 
-# %% ../nbs/17_postprocess.ipynb 41
+# %% ../nbs/17_postprocess.ipynb 48
 def hysteresis(probs_k, low: float, high: float, connectivity: int | None = None) -> np.ndarray:
     """Boolean mask (*spatial) of the `probs_k ≥ low` components (`connectivity`, None = full) that contain a voxel ≥
     `high`."""
@@ -189,31 +261,51 @@ def hysteresis(probs_k, low: float, high: float, connectivity: int | None = None
     keep[np.unique(lab[p >= high])] = True  # high ≥ low: never component 0
     return keep[lab]
 
-# %% ../nbs/17_postprocess.ipynb 44
-def adaptive_erosion(label, min_size: int, radius: int = 1, classes=None, shape: str = 'ball',
+# %% ../nbs/17_postprocess.ipynb 51
+_MORPH = {'erode': ndi.binary_erosion, 'open': ndi.binary_opening}
+
+def _check_adaptive(min_size_voxels=None, min_size_mm3=None, radius=1, op='erode', shape='ball', keep_vanishing=True,
+                    **_) -> None:
+    "One clear error for a bad `adaptive_erosion` parameter value (size limit, radius, op, shape, keep_vanishing)."
+    _size_value(min_size_voxels, min_size_mm3)
+    if not isinstance(radius, (int, np.integer)) or isinstance(radius, bool) or radius < 0:
+        raise ValueError(f'radius must be a whole number of voxels >= 0, got {radius!r}')
+    if op not in _MORPH: raise ValueError(f'op must be one of {sorted(_MORPH)}, got {op!r}')
+    if shape not in ('ball', 'box'): raise ValueError(f"shape must be 'ball' or 'box', got {shape!r}")
+    if not isinstance(keep_vanishing, bool):
+        raise ValueError(f'keep_vanishing must be true or false, got {keep_vanishing!r}')
+
+def adaptive_erosion(label, min_size_voxels: float | None = None, min_size_mm3: float | None = None, spacing=None,
+                     radius: int = 1, op: str = 'erode', classes=None, shape: str = 'ball',
                      connectivity: int | None = None, keep_vanishing: bool = True) -> np.ndarray:
-    """Erode (by `radius`, 'ball'/'box') only the components of each class with more than `min_size` voxels;
-    eroded voxels → 0."""
+    """Erode (`op='erode'`) or open (`op='open'`) by `radius` only the components of each class in `classes` larger
+    than `min_size_voxels` (or `min_size_mm3` with `spacing`) in `label` (*spatial), 2D/3D; removed voxels → 0."""
     label = _as_label(label)
-    out = label.copy()
+    _check_adaptive(min_size_voxels, min_size_mm3, radius, op, shape, keep_vanishing)
+    unit, limit = _size_limit(label.ndim, min_size_voxels, min_size_mm3, spacing)
     se = _footprint(label.ndim, radius, shape)
+    out = label.copy()
     for k in _classes(label, classes):
         lab, sizes = _components(label == k, connectivity)
-        big = sizes > min_size
+        big = sizes * unit > limit
+        big[0] = False
         if not big.any(): continue
         m = big[lab]
-        er = ndi.binary_erosion(m, se)
-        removed = m & ~er
+        kept = _MORPH[op](m, se) & m
+        removed = m & ~kept
         if keep_vanishing:
-            gone = big & (np.bincount(lab[er], minlength=len(sizes)) == 0)
+            gone = big & (np.bincount(lab[kept], minlength=len(sizes)) == 0)
             removed &= ~gone[lab]
         out[removed] = 0
     return out
 
-# %% ../nbs/17_postprocess.ipynb 47
+# %% ../nbs/17_postprocess.ipynb 55
 LABEL_STEPS = {'keep_largest_component': keep_largest_component, 'remove_small_components': remove_small_components,
                'fill_holes': fill_holes, 'closing': closing, 'adaptive_erosion': adaptive_erosion}
-PROBS_STEPS = {'threshold_per_class': threshold_per_class}
+PROBS_STEPS = {'threshold_per_class': threshold_per_class, 'binary_threshold': threshold_binary}
+_VALUE_CHECKS = {'binary_threshold': lambda threshold=0.5: _check_threshold(threshold),
+                 'adaptive_erosion': _check_adaptive}
+_MM3_STEPS = ('remove_small_components', 'adaptive_erosion')
 
 def _plain(o):
     "`o` with numpy scalars/arrays and tuples turned into JSON-friendly Python values (dict keys kept)."
@@ -223,16 +315,26 @@ def _plain(o):
     if isinstance(o, np.generic): return o.item()
     return o
 
+def _check_params(name: str, params: dict) -> None:
+    "One clear error for a parameter that step `name` does not take, or a bad value of a step that checks up front."
+    fn = LABEL_STEPS.get(name) or PROBS_STEPS.get(name)
+    if fn is None: raise ValueError(f'unknown step {name!r}; known: {sorted(LABEL_STEPS) + sorted(PROBS_STEPS)}')
+    takes = list(inspect.signature(fn).parameters)[1:]
+    bad = [p for p in params if p not in takes]
+    if bad: raise ValueError(f'step {name!r} has no parameter {", ".join(map(repr, bad))}; it takes {takes}')
+    if name in _VALUE_CHECKS: _VALUE_CHECKS[name](**params)
+
 def _apply_step(name: str, params: dict, label, spacing=None) -> np.ndarray:
-    "Run label step `name` with `params`; `spacing` is passed to steps sized in mm³."
+    "Run label step `name` with `params` on `label` (*spatial); `spacing` is passed to steps sized in mm³."
     p = dict(params)
-    if name == 'remove_small_components' and p.get('min_size_mm3') is not None and 'spacing' not in p:
-        if spacing is None: raise ValueError('this postprocessor removes components by volume in mm³: pass spacing=')
+    if name in _MM3_STEPS and p.get('min_size_mm3') is not None and 'spacing' not in p:
+        if spacing is None: raise ValueError(f'step {name} is sized in mm³: pass spacing= (mm per axis)')
         p['spacing'] = spacing
     return LABEL_STEPS[name](label, **p)
 
+# %% ../nbs/17_postprocess.ipynb 58
 class Postprocessor:
-    "Ordered post-processing steps [{'name', 'params'}]; `pp(label_or_probs, spacing=None) -> label`."
+    "Ordered post-processing steps [{'name', 'params'}]; `pp(label (*S) or probs (K, *S), spacing=None)` → label (*S)."
     def __init__(self, steps=()):
         self.steps = []
         for s in steps:
@@ -240,23 +342,26 @@ class Postprocessor:
             else: self.add(s[0], **(s[1] if len(s) > 1 else {}))
 
     def add(self, name: str, **params) -> Postprocessor:
-        "Append step `name` (a key of `LABEL_STEPS`, or `threshold_per_class` as the first step); returns self."
+        "Append step `name` (a key of `LABEL_STEPS`, or of `PROBS_STEPS` as the first step); returns self."
+        _check_params(name, params)
         if name in PROBS_STEPS:
             if self.steps: raise ValueError(f'{name} works on probabilities and must be the first step')
             if params.get('thresholds') is not None:
                 params['thresholds'] = {int(k): v for k, v in params['thresholds'].items()}
-        elif name not in LABEL_STEPS:
-            raise ValueError(f'unknown step {name!r}; known: {sorted(LABEL_STEPS) + sorted(PROBS_STEPS)}')
         self.steps.append({'name': name, 'params': _plain(params)})
         return self
 
+    @property
+    def needs_probs(self) -> bool:
+        "Whether the first step makes the label map from probabilities (K, *spatial)."
+        return bool(self.steps) and self.steps[0]['name'] in PROBS_STEPS
+
     def __call__(self, x, spacing=None) -> np.ndarray:
         x, steps = np.asarray(x), self.steps
-        starts_probs = bool(steps) and steps[0]['name'] in PROBS_STEPS
         if np.issubdtype(x.dtype, np.floating):
-            x = threshold_per_class(x, **(steps[0]['params'] if starts_probs else {}))
-            if starts_probs: steps = steps[1:]
-        elif starts_probs:
+            x = PROBS_STEPS[steps[0]['name']](x, **steps[0]['params']) if self.needs_probs else threshold_per_class(x)
+            if self.needs_probs: steps = steps[1:]
+        elif self.needs_probs:
             raise ValueError(f"this postprocessor starts with {steps[0]['name']} and needs probabilities (K, *spatial)")
         for s in steps: x = _apply_step(s['name'], s['params'], x, spacing)
         return x
@@ -274,15 +379,16 @@ class Postprocessor:
     def __eq__(self, other): return isinstance(other, Postprocessor) and self.to_dict() == other.to_dict()
     def __repr__(self): return f"Postprocessor({[(s['name'], s['params']) for s in self.steps]})"
 
-# %% ../nbs/17_postprocess.ipynb 52
+# %% ../nbs/17_postprocess.ipynb 66
 def choose_postprocessing(preds, refs, classes,
                           candidates=('keep_largest_component', 'remove_small_components', 'fill_holes'),
                           metric=dice, min_improvement: float = 0.0, small_sizes=(10, 100, 1000),
-                          spacings=None) -> tuple:
+                          spacings=None, erosion_sizes=(100, 1000)) -> tuple:
     """(Postprocessor, report) chosen greedily on validation predictions `preds` vs references `refs` (label maps);
     `classes` None = every non-zero class of the references.
     Must only be given validation cases; choosing on test cases is forbidden. `metric(pred, ref, k)` defaults to Dice;
-    NaN scores are ignored in the means. `spacings`: per-case spacing, needed only for candidates sized in mm³."""
+    NaN scores are ignored in the means. `spacings`: per-case spacing, needed only for candidates sized in mm³.
+    A bare 'adaptive_erosion' candidate is tried with each of `erosion_sizes` (voxels)."""
     preds = [_as_label(p) for p in preds]
     refs = [_as_label(r) for r in refs]
     if len(preds) != len(refs) or not preds: raise ValueError('need as many reference labels as predictions (≥ 1)')
@@ -293,9 +399,10 @@ def choose_postprocessing(preds, refs, classes,
     for c in candidates:
         name, params = (c, {}) if isinstance(c, str) else (c[0], dict(c[1]))
         if name not in LABEL_STEPS: raise ValueError(f'unknown candidate {name!r}')
-        if name == 'remove_small_components' and not params:
-            trials += [(name, {'min_size_voxels': int(n)}) for n in sorted(small_sizes)]
+        sizes = {'remove_small_components': small_sizes, 'adaptive_erosion': erosion_sizes}.get(name)
+        if sizes is not None and not params: trials += [(name, {'min_size_voxels': int(n)}) for n in sorted(sizes)]
         else: trials.append((name, params))
+        _check_params(name, trials[-1][1])
     if classes is None: classes = sorted(set().union(*(_classes(r, None) for r in refs)))
     def score(ps, k):
         return float(np.nanmean([metric(p, r, k) for p, r in zip(ps, refs)]))
