@@ -11,13 +11,13 @@ from pathlib import Path
 import numpy as np
 from .core import DataError
 from .io import (Volume, read_image, image_ext, strip_ext, world2vox)
-from .io import file_problem, open_regular, read_limits
+from .io import file_problem, open_regular, read_limits, IMAGE2D_EXTS, image_2d_channels
 
 # %% auto 0
-__all__ = ['LABEL_DIRS', 'LABEL_SUFFIX', 'CHANNEL_SUFFIX', 'IGNORED_NAMES', 'LUNA_COLUMNS', 'LAYOUTS', 'Finding', 'Case',
-           'DatasetIndex', 'read_dataset_json', 'dataset_meta', 'discover_msd', 'discover_paired',
-           'read_luna_annotations', 'discover_luna16', 'luna16_mask', 'discover_multimodal', 'detect_layout',
-           'discover', 'LoadedCase', 'check_case', 'load_case']
+__all__ = ['LABEL_DIRS', 'LABEL_SUFFIX', 'CHANNEL_SUFFIX', 'IGNORED_NAMES', 'LUNA_COLUMNS', 'LAYOUTS', 'MAX_2D_CLASS', 'Finding',
+           'Case', 'DatasetIndex', 'read_dataset_json', 'dataset_meta', 'discover_msd', 'discover_paired',
+           'discover_patient_slices', 'patient_from_stem', 'read_luna_annotations', 'discover_luna16', 'luna16_mask',
+           'discover_multimodal', 'detect_layout', 'discover', 'LoadedCase', 'check_case', 'load_case']
 
 # %% ../nbs/02_data.ipynb 5
 @dataclass
@@ -72,7 +72,8 @@ class DatasetIndex:
 LABEL_DIRS = ('labelsTr', 'labels', 'masks', 'mask', 'segmentations', 'segmentation', 'gt', 'ground_truth')
 LABEL_SUFFIX = re.compile(r'[_-](mask|seg|label|labels|segmentation|gt)$', re.I)
 CHANNEL_SUFFIX = re.compile(r'_(\d{4})$')
-IGNORED_NAMES = {'dataset.json', 'SYNTHETIC.txt', 'README.md', 'SOURCE.md', 'annotations.csv', 'LICENSE', 'splits.json'}
+IGNORED_NAMES = {'dataset.json', 'SYNTHETIC.txt', 'README.md', 'SOURCE.md', 'annotations.csv', 'LICENSE', 'splits.json',
+                 'DERIVED.txt'}
 
 def _rel(p: Path, root: Path) -> str:
     try: return str(p.relative_to(root))
@@ -342,6 +343,94 @@ def discover_paired(
                         meta['synthetic'] or (root / 'SYNTHETIC.txt').exists(), meta['name'])
 
 # %% ../nbs/02_data.ipynb 18
+def _natural_key(s: str) -> list:
+    "Sort key that orders the digit runs of `s` as numbers (`'P_2'` before `'P_10'`)."
+    return [int(t) if t.isdigit() else t.lower() for t in re.split(r'(\d+)', s)]
+
+def _slice_pairs(folder: Path) -> set:
+    "Stems `X` of the `X` + `X_mask` pairs in `folder` (not BraTS' `CASE_seg`, whose `X` is the folder's name)."
+    try: stems = {strip_ext(p) for p in folder.iterdir() if image_ext(p)}
+    except OSError: return set()                               # unreadable folder: discovery reports it
+    return {b for s in stems if (b := LABEL_SUFFIX.sub('', s)) != s and b != folder.name and b in stems}
+
+def _is_patient_slices(root: Path) -> bool:
+    """Whether `root` holds only patient sub-folders with `X` + `X_mask` pairs whose stems are mostly unique across
+    them (folders that all hold `scan` + `scan_mask` are side-by-side pairs, named by folder and stem)."""
+    entries = list(root.iterdir())
+    folders = [d for d in entries if d.is_dir() and not d.name.startswith('.')]
+    if not folders or any(image_ext(p) and not p.is_dir() for p in entries): return False
+    stems = [s for d in folders for s in _slice_pairs(d)]
+    return bool(stems) and len(set(stems)) > len(stems) / 2
+
+def _patient_folders(root: Path, findings: list) -> list:
+    "Patient sub-folders of `root` in natural order; image files beside them, and refused entries, are findings."
+    for p in _scan(root, root, findings, recursive=False):
+        findings.append(Finding(strip_ext(p), _rel(p, root), 'unexpected_file',
+                                'image beside the patient folders (each slice belongs in its patient folder); ignored',
+                                'warning'))
+    folders = [d for d in root.iterdir() if d.is_dir() and not d.name.startswith('.') and _inside(d, root)]
+    return sorted(folders, key=lambda d: _natural_key(d.name))
+
+def discover_patient_slices(root: Path, findings: list) -> DatasetIndex:
+    "Cases of `PATIENT/X.ext` + `PATIENT/X_mask.ext` slices: case id = stem `X`, patient id = the folder name."
+    meta = dataset_meta(root, findings)
+    imgs, labs = [], []
+    for d in _patient_folders(root, findings):
+        files = _scan(d, root, findings, recursive=False)
+        is_lab = [bool(LABEL_SUFFIX.search(strip_ext(p))) for p in files]
+        if all(is_lab):
+            masks = f' ({sum(is_lab)} mask file(s) without images)' if files else ''
+            findings.append(Finding(None, _rel(d, root), 'empty_patient_folder',
+                                    f'patient folder {d.name!r} holds no slice image{masks}; ignored', 'warning'))
+        for p, lab in zip(files, is_lab): (labs if lab else imgs).append(p)
+    images = _dupes([(('', strip_ext(p)), p) for p in imgs], root, findings, 'image')    # stems unique dataset-wide
+    labels = _dupes([(_key(p, root), p) for p in labs], root, findings, 'label')        # keyed by (folder, stem)
+    cases = [Case(k[1], p.parent.name, [p], labels.get(_key(p, root)), 'patient-slices') for k, p in images.items()]
+    cases.sort(key=lambda c: (_natural_key(c.patient_id), _natural_key(c.case_id)))
+    paired = {_key(c.images[0], root) for c in cases}
+    orphans = [p for k, p in sorted(labels.items()) if k not in paired]
+    return DatasetIndex(root, 'patient-slices', cases, meta['classes'], meta['channels'], findings, orphans, [],
+                        meta['synthetic'] or (root / 'SYNTHETIC.txt').exists(), meta['name'])
+
+# %% ../nbs/02_data.ipynb 20
+def _patient_regex(pattern, where) -> re.Pattern:
+    "`pattern` compiled; a `DataError` naming `where` (dataset.json or the argument) when it is no usable regex."
+    if not isinstance(pattern, str) or not pattern.strip():
+        raise DataError(where, f'patient_pattern must be a regular expression (a non-empty string), not '
+                               f'{json.dumps(pattern)[:60]}', 'bad_patient_pattern')
+    try: return re.compile(pattern)
+    except re.error as e:
+        raise DataError(where, f'patient_pattern {pattern!r} is not a valid regular expression ({e})',
+                        'bad_patient_pattern') from None
+
+def patient_from_stem(rx: re.Pattern, stem: str) -> str | None:
+    "Patient id found by `rx` in a file `stem`: group `patient`, else group 1, else the whole match; None if none."
+    m = rx.search(stem)
+    if m is None: return None
+    pid = m.group('patient') if 'patient' in rx.groupindex else m.group(1) if rx.groups else m.group(0)
+    return pid or None
+
+def _apply_patient_pattern(index: DatasetIndex, rx: re.Pattern, source: str) -> None:
+    "Set each case's patient id from its image's stem; a case whose stem does not match is a finding and left out."
+    kept = []
+    for c in index.cases:
+        stem = strip_ext(c.images[0])
+        pid = patient_from_stem(rx, stem)
+        if pid is None:
+            index.findings.append(
+                Finding(c.case_id, _rel(c.images[0], index.root), 'patient_pattern_mismatch',
+                        f'file name {stem!r} does not match the patient pattern {rx.pattern!r} ({source}): its patient '
+                        'is unknown, so the case cannot be split safely; left out'))
+            continue
+        c.patient_id = pid
+        kept.append(c)
+    index.cases = kept
+
+def _dataset_patient_pattern(root: Path):
+    "The `patient_pattern` of `root/dataset.json`, or None (problems with the file itself are reported elsewhere)."
+    return read_dataset_json(root, []).get('patient_pattern')
+
+# %% ../nbs/02_data.ipynb 22
 LUNA_COLUMNS = ('seriesuid', 'coordX', 'coordY', 'coordZ', 'diameter_mm')
 
 def _luna_row(r: dict) -> dict:
@@ -418,7 +507,7 @@ def luna16_mask(vol: Volume, nodules: list) -> np.ndarray:
         mask[tuple(slice(a, b) for a, b in zip(lo, hi))][sub] = 1
     return mask
 
-# %% ../nbs/02_data.ipynb 20
+# %% ../nbs/02_data.ipynb 24
 def _split_mod(stem: str, case: str) -> str | None:
     return (
         stem[len(case) + 1 :]
@@ -461,8 +550,20 @@ def discover_multimodal(root: Path, findings: list) -> DatasetIndex:
         cases.append(Case(cid, cid, [mods[m] for m in channels], lab, 'multimodal'))
     return DatasetIndex(root, 'multimodal', cases, meta['classes'], channels, findings, synthetic=meta['synthetic'])
 
-# %% ../nbs/02_data.ipynb 22
-LAYOUTS = ('msd', 'paired', 'paired-side-by-side', 'luna16', 'multimodal')
+# %% ../nbs/02_data.ipynb 27
+_CHANNEL_NAMES = {1: ['grey'], 3: ['red', 'green', 'blue'], 4: ['red', 'green', 'blue', 'alpha']}
+
+def _channels_2d(index: DatasetIndex) -> list | None:
+    "Channel names for a dataset of single 2D image files without declared channels: the most common count's."
+    if not index.cases or any(len(c.images) != 1 or image_ext(c.images[0]) not in IMAGE2D_EXTS for c in index.cases):
+        return None
+    counts = Counter(n for c in index.cases if (n := image_2d_channels(c.images[0])))
+    if not counts: return None
+    n = counts.most_common(1)[0][0]
+    return _CHANNEL_NAMES.get(n, [f'channel {i}' for i in range(n)])
+
+# %% ../nbs/02_data.ipynb 28
+LAYOUTS = ('msd', 'paired', 'paired-side-by-side', 'patient-slices', 'luna16', 'multimodal')
 
 def detect_layout(root) -> str:
     "Name the layout of the dataset folder `root` (see `LAYOUTS`)."
@@ -473,6 +574,7 @@ def detect_layout(root) -> str:
     if 'imagesTr' in names or ('dataset.json' in names and 'imagesTr' in names): return 'msd'
     if 'annotations.csv' in names and any(root.rglob('*.mhd')): return 'luna16'
     if 'images' in names and any(d in names for d in LABEL_DIRS): return 'paired'
+    if _is_patient_slices(root): return 'patient-slices'
     files = [p for p in root.rglob('*') if p.is_file() and image_ext(p)]
     if any(LABEL_SUFFIX.search(strip_ext(p)) for p in files if p.parent == root or p.parent.parent == root):
         subdirs = [p for p in root.iterdir() if p.is_dir()]
@@ -483,8 +585,9 @@ def detect_layout(root) -> str:
         return 'paired-side-by-side'
     if 'dataset.json' in names: return 'msd'
     raise DataError(root, 'cannot recognise the dataset layout: expected imagesTr/+labelsTr/ (MSD/nnU-Net), '
-                          'images/+labels/ (or masks/), X + X_mask files, subset*/*.mhd + annotations.csv (LUNA16), '
-                          'or one folder per case with CASE_<channel> files')
+                          'images/+labels/ (or masks/), X + X_mask files (side by side, or in one folder per '
+                          'patient), subset*/*.mhd + annotations.csv (LUNA16), or one folder per case with '
+                          'CASE_<channel> files')
 
 def _paired_dirs(root: Path) -> tuple:
     "(images folder, labels folder) of a paired dataset; a `DataError` when either is not a folder."
@@ -494,19 +597,28 @@ def _paired_dirs(root: Path) -> tuple:
         raise DataError(root, f'paired layout needs an images/ folder and a {"/, ".join(LABEL_DIRS)}/ folder')
     return names['images'], lab
 
-def discover(root, layout: str | None = None) -> DatasetIndex:
-    "Find the cases of the dataset in `root` (layout detected unless named) and record discovery findings."
+def _discover_layout(root: Path, layout: str, findings: list) -> DatasetIndex:
+    if layout == 'msd': return discover_msd(root, findings)
+    if layout == 'paired': return discover_paired(root, findings, *_paired_dirs(root))
+    if layout == 'paired-side-by-side': return discover_paired(root, findings)
+    if layout == 'patient-slices': return discover_patient_slices(root, findings)
+    if layout == 'luna16': return discover_luna16(root, findings)
+    if layout == 'multimodal': return discover_multimodal(root, findings)
+    raise DataError(root, f'unknown layout {layout!r}; known: {", ".join(LAYOUTS)}')
+
+def discover(root, layout: str | None = None, patient_pattern: str | None = None) -> DatasetIndex:
+    """Find the cases of the dataset in `root` (layout detected unless named) and record discovery findings. With
+    `patient_pattern` (or `dataset.json`'s), each case's patient id comes from its image's file name."""
     root = Path(root)
     if not root.is_dir():
         raise DataError(root, 'dataset folder does not exist' if not root.exists() else 'not a folder')
     layout = layout or detect_layout(root)
-    findings = []
-    if layout == 'msd': idx = discover_msd(root, findings)
-    elif layout == 'paired': idx = discover_paired(root, findings, *_paired_dirs(root))
-    elif layout == 'paired-side-by-side': idx = discover_paired(root, findings)
-    elif layout == 'luna16': idx = discover_luna16(root, findings)
-    elif layout == 'multimodal': idx = discover_multimodal(root, findings)
-    else: raise DataError(root, f'unknown layout {layout!r}; known: {", ".join(LAYOUTS)}')
+    given = patient_pattern is not None
+    pattern = patient_pattern if given else _dataset_patient_pattern(root)
+    rx = None if pattern is None else _patient_regex(pattern, None if given else root / 'dataset.json')
+    idx = _discover_layout(root, layout, [])
+    if rx is not None: _apply_patient_pattern(idx, rx, 'the patient_pattern argument' if given else 'dataset.json')
+    if idx.channel_names is None: idx.channel_names = _channels_2d(idx)
     for c in idx.cases:
         if c.label is None and c.layout != 'luna16':
             idx.findings.append(Finding(c.case_id, _rel(c.images[0], root), 'image_without_label',
@@ -516,7 +628,7 @@ def discover(root, layout: str | None = None) -> DatasetIndex:
                                     'warning'))
     return idx
 
-# %% ../nbs/02_data.ipynb 24
+# %% ../nbs/02_data.ipynb 30
 @dataclass
 class LoadedCase:
     "Arrays of one case: `image` `(C, *spatial)` float32, `label` `(*spatial)` uint8 or None, `affine`."
@@ -557,7 +669,7 @@ def _check_case(case: Case, classes, n_channels, expected_ndim) -> tuple:
 def _finding(case: Case, file, kind: str, msg: str, severity: str = 'error') -> Finding:
     return Finding(case.case_id, str(file), kind, msg, severity)
 
-# %% ../nbs/02_data.ipynb 26
+# %% ../nbs/02_data.ipynb 32
 def _check_images(case: Case, n_channels: int | None, expected_ndim: int | None) -> tuple:
     "(image (C, *S) float32 or None, the first volume, findings) for the image files of `case`."
     found, vols = [], []
@@ -582,9 +694,12 @@ def _check_images(case: Case, n_channels: int | None, expected_ndim: int | None)
     if len(vols) == 1:
         img = ref.channels_first()
         if n_channels and img.shape[0] != n_channels:
-            kind = 'wrong_ndim' if n_channels == 1 else 'channel_count'
-            what = f'{ref.array.ndim}D image with {img.shape[0]} channels (shape {ref.array.shape})'
-            msg = f'{what} where {n_channels} channel(s) are expected'
+            kind = 'wrong_ndim' if n_channels == 1 and ref.meta.get('format') != '2d' else 'channel_count'
+            n, alpha = img.shape[0], ref.meta.get('alpha', '').startswith('kept')
+            dims = ref.ndim if ref.meta.get('format') == '2d' else ref.array.ndim
+            what = f'{dims}D image with {n} channel{"s" * (n != 1)} (shape {ref.array.shape})'
+            more = ', one an alpha channel that is not fully opaque,' if alpha else ''
+            msg = f'{what}{more} where {n_channels} channel(s) are expected'
             return None, ref, [_finding(case, case.images[0], kind, msg)]
     else:
         multi = [p for p, v in zip(case.images, vols) if v.n_channels != 1]
@@ -598,16 +713,31 @@ def _check_images(case: Case, n_channels: int | None, expected_ndim: int | None)
         return None, ref, [_finding(case, case.images[0], 'nonfinite', msg)]
     return img, ref, found
 
-# %% ../nbs/02_data.ipynb 28
+# %% ../nbs/02_data.ipynb 34
+MAX_2D_CLASS = 15   # a 2D mask without declared classes holds 0/255 or class indices 0..MAX_2D_CLASS
+
+def _read_label(path: Path) -> Volume:
+    "The label file `path` read (a palette image as its palette indices, the classes of a colour-coded mask)."
+    return read_image(path, palette='indices') if image_ext(path) in IMAGE2D_EXTS else read_image(path)
+
+def _one_channel(lv: Volume) -> np.ndarray | None:
+    "The label array `(*S)`: one channel as is, a 2D mask's identical colour channels as one; None if they differ."
+    la = lv.array
+    if la.ndim == lv.ndim: return la
+    if lv.n_channels == 1: return la.reshape(lv.spatial_shape)
+    if lv.meta.get('format') == '2d' and np.all(la == la[..., :1]): return la[..., 0]
+    return None
+
 def _check_label(case: Case, ref: Volume, classes: dict | None) -> tuple:
     "(label (*S) uint8 or None, findings) for the label file of `case` on the grid of `ref`."
     def bad(kind, msg, severity='error'): return _finding(case, case.label, kind, msg, severity)
-    try: lv = read_image(case.label)
+    try: lv = _read_label(case.label)
     except DataError as e: return None, [bad(e.kind, e.problem)]
-    la = lv.array
-    if la.ndim > lv.ndim and lv.n_channels == 1: la = la.reshape(lv.spatial_shape)
-    if la.ndim != lv.ndim:
-        return None, [bad('wrong_ndim', f'label has {lv.n_channels} channels (shape {la.shape}); one expected')]
+    la = _one_channel(lv)
+    if la is None:
+        alpha = ', one an alpha channel that is not fully opaque' if lv.meta.get('alpha', '').startswith('kept') else ''
+        return None, [bad('wrong_ndim', f'label has {lv.n_channels} channels (shape {lv.array.shape}) that differ'
+                                        f'{alpha}; one expected')]
     if lv.spatial_shape != ref.spatial_shape:
         msg = f'label shape {lv.spatial_shape} differs from image shape {ref.spatial_shape}'
         return None, [bad('shape_mismatch', msg)]
@@ -617,7 +747,7 @@ def _check_label(case: Case, ref: Volume, classes: dict | None) -> tuple:
     if la.dtype.kind == 'f' and not (np.all(np.isfinite(la)) and np.all(la == np.round(la))):
         return None, [bad('label_values', 'label holds non-integer (or NaN/Inf) values')]
     vals = np.unique(la)
-    if classes and set(classes) == {0, 1} and set(vals.tolist()) <= {0, 255} and 255 in vals:
+    if (not classes or set(classes) == {0, 1}) and 255 in vals and set(vals.tolist()) <= {0, 255}:
         la, vals = (la > 0), np.array([0, 1])                   # 0/255 masks, common for 2D images
     if classes and not set(vals.astype(int).tolist()) <= set(classes):
         extra = sorted(set(vals.astype(int).tolist()) - set(classes))
@@ -625,11 +755,16 @@ def _check_label(case: Case, ref: Volume, classes: dict | None) -> tuple:
                                           f'({", ".join(map(str, sorted(classes)))})')]
     if vals.min() < 0 or vals.max() > 255:
         return None, [bad('label_values', f'label values outside 0..255 ({vals.min()}..{vals.max()})')]
+    if not classes and lv.meta.get('format') == '2d' and vals.max() > MAX_2D_CLASS:
+        shown = ', '.join(str(int(v)) for v in vals[:6]) + (', …' if len(vals) > 6 else '')
+        return None, [bad('label_values', f'mask values {shown} ({len(vals)} distinct) are neither 0/255 (binary) nor '
+                                          f'class indices 0..{MAX_2D_CLASS}: a lossy (JPEG) or resized mask? Store '
+                                          'masks losslessly (PNG/TIFF), or declare the classes in dataset.json')]
     odd = la.dtype.kind == 'f' or lv.array.dtype == np.bool_
     info = [bad('label_dtype', f'label stored as {la.dtype}; read as integers', 'info')] if odd else []
     return la.astype(np.uint8), info
 
-# %% ../nbs/02_data.ipynb 30
+# %% ../nbs/02_data.ipynb 36
 def load_case(case: Case, index: DatasetIndex | None = None, expected_ndim: int | None = None) -> LoadedCase:
     "Load `case` (classes and channels from `index`); raise `DataError` naming the file on the first error."
     classes = index.classes if index is not None else None

@@ -14,8 +14,9 @@ from .core import DataError, file_mode
 # %% auto 0
 __all__ = ['NIFTI_EXTS', 'ITK_EXTS', 'IMAGE2D_EXTS', 'IMAGE_EXTS', 'CT_WINDOWS', 'Volume', 'make_affine', 'vox2world',
            'world2vox', 'lps_ras_flip', 'image_ext', 'strip_ext', 'read_limits', 'file_problem', 'open_regular',
-           'read_nifti', 'read_itk', 'dicom_files', 'read_dicom_series', 'read_image_2d', 'read_image', 'write_nifti',
-           'write_itk', 'write_image', 'write_mask_like', 'resample', 'zscore', 'clip_percentiles', 'ct_window']
+           'read_nifti', 'read_itk', 'dicom_files', 'read_dicom_series', 'read_image_2d', 'image_2d_channels',
+           'read_image', 'write_nifti', 'write_itk', 'write_image', 'write_mask_like', 'write_image_2d', 'resample',
+           'zscore', 'clip_percentiles', 'ct_window']
 
 # %% ../nbs/01_io.ipynb 5
 @dataclass
@@ -492,32 +493,101 @@ def read_dicom_series(folder, series_id: str | None = None) -> Volume:
     v.meta.update(series_id=series_id, n_slices=len(files))
     return v
 
-# %% ../nbs/01_io.ipynb 26
-def _read_2d_array(path: Path) -> np.ndarray:
-    "Pixels of a 2D image file; its declared size is checked against the read limits before decoding."
-    if path.suffix.lower() in ('.tif', '.tiff'):
-        import tifffile
-        with tifffile.TiffFile(str(path)) as t:
-            s = t.series[0]
-            _check_voxels(path, s.shape, s.dtype.itemsize)
-            return np.asarray(t.asarray())
+# %% ../nbs/01_io.ipynb 27
+_ALPHA_MODES = ('RGBA', 'RGBa', 'LA', 'La', 'PA')      # Pillow modes whose last band is alpha
+_AS_RGB = ('CMYK', 'YCbCr', 'LAB', 'HSV')              # colour spaces read as RGB
+
+def _pil_pixels(path: Path) -> tuple:
+    "(pixels `(H, W[, C])`, palette `(N, 3)` uint8 or None, last channel is alpha) of a PNG/JPEG/BMP (Pillow)."
     from PIL import Image
     with open_regular(path) as f, Image.open(f) as im:
         _check_voxels(path, (im.size[1], im.size[0], len(im.getbands())), 1)
-        return np.asarray(im)
+        colours = im.getpalette('RGB') if im.mode in ('P', 'PA') else None
+        pal = np.asarray(colours, np.uint8).reshape(-1, 3) if colours else None
+        arr = np.asarray(im.convert('RGB') if im.mode in _AS_RGB else im)
+        return arr, pal, im.mode in _ALPHA_MODES
 
-def read_image_2d(path) -> Volume:
-    "Read a 2D image (PNG/JPEG/BMP via Pillow, TIFF via tifffile) as `(H, W[, C])` with a unit 3×3 affine."
+def _tiff_pixels(path: Path) -> tuple:
+    """(pixels `(H, W[, C])`, palette `(N, 3)` uint8 or None, last channel is alpha) of a TIFF (tifffile); samples
+    stored plane by plane (`(C, H, W)`, planar configuration 2) are moved last."""
+    import tifffile
+    with open_regular(path) as f, tifffile.TiffFile(f, name=path.name) as t:
+        s, page = t.series[0], t.pages[0]
+        _check_voxels(path, s.shape, s.dtype.itemsize)
+        arr, axes = np.asarray(s.asarray()), s.axes
+        if len(axes) == arr.ndim == 3 and axes[0] == 'S' and axes[1:] == 'YX': arr = np.moveaxis(arr, 0, -1)
+        pal = None
+        if page.photometric == tifffile.PHOTOMETRIC.PALETTE and page.colormap is not None:
+            pal = (np.asarray(page.colormap).T >> 8).astype(np.uint8)     # (3, N) 16-bit → (N, 3) 8-bit
+        alpha = bool(set(page.extrasamples or ()) & {1, 2}) and arr.ndim == 3 and arr.shape[-1] in (2, 4)
+        return arr, pal, alpha
+
+def _palette_colours(arr: np.ndarray, pal: np.ndarray, alpha: bool) -> np.ndarray:
+    "Palette indices `arr` `(H, W[, 2])` as grey `(H, W)` when every palette entry is grey, else RGB `(H, W, 3)`."
+    idx = arr[..., 0] if alpha else arr
+    grey = bool(np.all(pal == pal[:, :1]))
+    out = np.take(pal[:, 0] if grey else pal, idx.astype(np.intp), axis=0, mode='clip')
+    if not alpha: return out
+    return np.concatenate([out.reshape(out.shape[:2] + (-1,)), arr[..., 1:]], -1)
+
+def _without_opaque_alpha(arr: np.ndarray) -> tuple:
+    "(`arr` without its last (alpha) channel when that is fully opaque, what was done) for `(H, W, C)` pixels."
+    a = arr[..., -1]
+    top = 1 if arr.dtype.kind == 'f' else True if arr.dtype == np.bool_ else np.iinfo(arr.dtype).max
+    if not np.all(a == top): return arr, 'kept (not fully opaque)'
+    rest = arr[..., :-1]
+    return (rest[..., 0] if rest.shape[-1] == 1 else rest), 'opaque, dropped'
+
+# %% ../nbs/01_io.ipynb 28
+def read_image_2d(path, palette: str = 'colours') -> Volume:
+    """Read a 2D image (PNG/JPEG/BMP via Pillow, TIFF via tifffile) as `(H, W[, C])` with a unit 3×3 affine: RGB is
+    `(H, W, 3)`, grey `(H, W)`, a fully opaque alpha channel is dropped (RGBA → RGB). A palette image gives its
+    colours (`palette='colours'`, grey `(H, W)` when the palette is grey) or its indices (`'indices'`, for masks)."""
+    if palette not in ('colours', 'indices'):
+        raise ValueError(f"palette must be 'colours' or 'indices', not {palette!r}")
     path = _existing_file(path)
-    try: arr = _read_2d_array(path)
+    try: arr, pal, alpha = _tiff_pixels(path) if path.suffix.lower() in ('.tif', '.tiff') else _pil_pixels(path)
     except DataError: raise
     except Exception as e: raise _read_fail(path, e) from e
+    meta = {'format': '2d', 'palette': pal is not None}
+    if pal is not None and palette == 'colours': arr = _palette_colours(arr, pal, alpha)
+    if alpha and arr.ndim == 3: arr, meta['alpha'] = _without_opaque_alpha(arr)
     if arr.ndim == 3 and arr.shape[-1] > 4:
         raise DataError(path, f'{arr.shape} looks like a stack of slices, not a 2D image; store 3D data as NIfTI',
                         'wrong_ndim')
     if arr.ndim not in (2, 3): raise DataError(path, f'unsupported 2D image shape {arr.shape}', 'wrong_ndim')
-    return _check_volume(Volume(arr, np.eye(3), path, {'format': '2d'}))
+    return _check_volume(Volume(arr, np.eye(3), path, meta))
 
+# %% ../nbs/01_io.ipynb 30
+def _header_channels_2d(path: Path) -> tuple:
+    "(channels from the header of a 2D image file, whether it has an alpha channel); palettes count as their colours."
+    if path.suffix.lower() in ('.tif', '.tiff'):
+        import tifffile
+        with open_regular(path) as f, tifffile.TiffFile(f, name=path.name) as t:
+            page = t.pages[0]
+            if page.photometric == tifffile.PHOTOMETRIC.PALETTE and page.colormap is not None:
+                cm = np.asarray(page.colormap)
+                return (1 if np.all(cm == cm[:1]) else 3), False
+            alpha = bool(set(page.extrasamples or ()) & {1, 2}) and page.samplesperpixel in (2, 4)
+            return int(page.samplesperpixel), alpha
+    from PIL import Image
+    with open_regular(path) as f, Image.open(f) as im:
+        if im.mode in ('P', 'PA') and (colours := im.getpalette('RGB')):
+            pal = np.asarray(colours, np.uint8).reshape(-1, 3)
+            return (1 if np.all(pal == pal[:, :1]) else 3) + (im.mode == 'PA'), im.mode == 'PA'
+        return (3 if im.mode in _AS_RGB else len(im.getbands())), im.mode in _ALPHA_MODES
+
+def image_2d_channels(path) -> int | None:
+    """Channels `read_image_2d(path)` gives, from the file's header (pixels are decoded only to see whether an alpha
+    channel is fully opaque); None when the file cannot be read."""
+    path = Path(path)
+    try:
+        if file_problem(path): return None
+        n, alpha = _header_channels_2d(path)
+        return read_image_2d(path).n_channels if alpha else n
+    except Exception: return None
+
+# %% ../nbs/01_io.ipynb 31
 def _read_any(path: Path, **kw) -> Volume:
     if path.is_dir():
         if dicom_files(path): return read_dicom_series(path, **kw)
@@ -525,14 +595,14 @@ def _read_any(path: Path, **kw) -> Volume:
     e = image_ext(path)
     if e in NIFTI_EXTS: return read_nifti(path)
     if e in ITK_EXTS: return read_itk(path)
-    if e in IMAGE2D_EXTS: return read_image_2d(path)
+    if e in IMAGE2D_EXTS: return read_image_2d(path, **kw)
     _existing_file(path)                     # missing, not a regular file, empty or too large
     if _is_dicom(path): return read_dicom_series(path.parent, **kw)
     raise DataError(path, f'not a recognised image format (extension {path.suffix or "none"!r})', 'not_image')
 
 def read_image(path, **kw) -> Volume:
-    """Read any supported image: NIfTI, MetaImage/NRRD, a DICOM series folder, or a 2D image. Every failure, even
-    an unexpected one, is a `DataError` naming the file."""
+    """Read any supported image: NIfTI, MetaImage/NRRD, a DICOM series folder, or a 2D image (`kw` go to the DICOM
+    or 2D reader). Every failure, even an unexpected one, is a `DataError` naming the file."""
     path = Path(path)
     try: return _read_any(path, **kw)
     except (DataError, ImportError): raise
@@ -540,7 +610,7 @@ def read_image(path, **kw) -> Volume:
     except Exception as e:
         raise DataError(path, f'unexpected error while reading ({type(e).__name__}: {e})', 'internal_error') from e
 
-# %% ../nbs/01_io.ipynb 28
+# %% ../nbs/01_io.ipynb 33
 @contextlib.contextmanager
 def _atomic_path(path: Path):
     "A temporary file beside `path` (same extension) to write to; it replaces `path` when the block succeeds."
@@ -573,7 +643,7 @@ def write_nifti(array, affine, path) -> Path:
     with _atomic_path(path) as tmp: nib.save(img, str(tmp))
     return path
 
-# %% ../nbs/01_io.ipynb 30
+# %% ../nbs/01_io.ipynb 35
 def write_itk(array, affine, path) -> Path:
     "Write a 3D (or 2D) `array` with its RAS `affine` as MetaImage/NRRD (SimpleITK, LPS) atomically."
     sitk = _sitk()
@@ -594,11 +664,12 @@ def write_itk(array, affine, path) -> Path:
     return path
 
 def write_image(vol: Volume, path) -> Path:
-    "Write a `Volume` in the format named by `path`'s extension (NIfTI or ITK formats)."
+    "Write a `Volume` in the format named by `path`'s extension (NIfTI, ITK formats, or PNG/BMP/TIFF for 2D pixels)."
     e = image_ext(path)
     if e in NIFTI_EXTS: return write_nifti(vol.array, vol.affine, path)
     if e in ITK_EXTS: return write_itk(vol.array, vol.affine, path)
-    raise ValueError(f'{path}: can only write NIfTI or ITK formats')
+    if e in IMAGE2D_EXTS: return write_image_2d(vol.array, path)
+    raise ValueError(f'{path}: can only write NIfTI, ITK or 2D image formats')
 
 def write_mask_like(mask, like: Volume, path) -> Path:
     "Write an integer `mask` aligned with its source image `like` (same spatial shape, same affine) as NIfTI."
@@ -610,7 +681,29 @@ def write_mask_like(mask, like: Volume, path) -> Path:
     dt = np.uint8 if mask.min() >= 0 and mask.max() < 256 else np.int16
     return write_nifti(mask.astype(dt), like.affine, path)
 
-# %% ../nbs/01_io.ipynb 50
+# %% ../nbs/01_io.ipynb 37
+def write_image_2d(array, path) -> Path:
+    """Write a 2D image `(H, W)` grey or `(H, W, 3|4)` RGB(A), uint8 or uint16 (grey), as PNG/BMP (Pillow) or TIFF
+    (tifffile) atomically. JPEG is refused: it is lossy, and segmentation data (masks above all) must round-trip."""
+    path, array = Path(path), np.asarray(array)
+    e = image_ext(path)
+    if e not in ('.png', '.bmp', '.tif', '.tiff'):
+        raise ValueError(f'{path}: 2D images are written as PNG, BMP or TIFF (lossless), not {e or path.suffix!r}')
+    if array.ndim not in (2, 3) or array.ndim == 3 and array.shape[-1] not in (3, 4):
+        raise ValueError(f'{path}: a 2D image is (H, W) or (H, W, 3|4), not {array.shape}')
+    if array.dtype not in (np.uint8, np.uint16) or array.dtype == np.uint16 and array.ndim == 3:
+        raise ValueError(f'{path}: pixels must be uint8 (or uint16 grey), not {array.dtype} {array.shape}')
+    with _atomic_path(path) as tmp:
+        if e in ('.tif', '.tiff'):
+            import tifffile
+            tifffile.imwrite(tmp, array, photometric='rgb' if array.ndim == 3 else 'minisblack',
+                             extrasamples=['unassalpha'] if array.ndim == 3 and array.shape[-1] == 4 else None)
+        else:
+            from PIL import Image
+            Image.fromarray(array).save(tmp, format='PNG' if e == '.png' else 'BMP')
+    return path
+
+# %% ../nbs/01_io.ipynb 61
 def resample(vol: Volume, spacing, is_label: bool = False) -> Volume:
     "Resample `vol` to voxel `spacing` (mm) with MONAI `Spacing` (linear for images, nearest for labels)."
     import torch
@@ -632,7 +725,7 @@ def resample(vol: Volume, spacing, is_label: bool = False) -> Volume:
     )
     return Volume(a, out.affine.cpu().numpy(), vol.path, dict(vol.meta, resampled_from=vol.spacing.tolist()))
 
-# %% ../nbs/01_io.ipynb 54
+# %% ../nbs/01_io.ipynb 65
 def zscore(array, mask=None, eps: float = 1e-8) -> np.ndarray:
     "Zero-mean unit-variance `array` (float32); statistics from `mask` voxels only when given (nnU-Net-style)."
     a = np.asarray(array, np.float32)
