@@ -298,6 +298,11 @@ def cmd_postprocess(a) -> int:
     from segcore.infer import choose_run_postprocessing
     r = choose_run_postprocessing(a.model, a.data, progress=not a.quiet)
     print(f"chosen on {r['split']}:")
+    if r.get('threshold'):
+        t = r['threshold']
+        at_half = t['curve'].get(0.5, float('nan'))
+        print(f"  KEEP binary_threshold {t['threshold']:g}: mean Dice {at_half:.5f} at 0.5 -> {t['score']:.5f} "
+              f"(n={t['n']} validation cases)")
     for row in r['report']:
         print(f"  {'KEEP' if row['kept'] else 'drop'} {row['step']} {row.get('params', {})} class {row['class']}: "
               f"Dice {row['before']:.5f} -> {row['after']:.5f}")

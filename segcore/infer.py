@@ -16,7 +16,7 @@ from .models import amp_dtype
 from .rundir import RunDir
 from .io import image_ext, strip_ext, dicom_files, file_problem, read_image, write_mask_like, write_nifti
 from .data import detect_layout, discover, load_case
-from .postprocess import Postprocessor, choose_postprocessing
+from .postprocess import Postprocessor, binary_mask, choose_postprocessing, tune_threshold
 from .pipeline import predict_logits_batch, preprocess, to_source_grid
 
 # %% auto 0
@@ -166,8 +166,10 @@ class Predictor:
             msg = f"image has {vol.n_channels} channel(s); the model expects {s['in_channels']}"
             raise DataError(vol.path, msg, 'channel_count')
 
-    def predict_array(self, image: np.ndarray, affine, uncertainty: bool = False) -> tuple:
-        "(label map (*S) uint8 on the input grid, uncertainty maps or None) for a raw image (C, *S) float32."
+    def predict_array(self, image: np.ndarray, affine, uncertainty: bool = False,
+                      probabilities: bool = False) -> tuple:
+        """(label map (*S) uint8 on the input grid, uncertainty maps or None) for a raw image (C, *S) float32; with
+        `probabilities`, the mean class probabilities (K, *S) on the input grid come third."""
         img, _, aff = preprocess(image, affine, None, self.cfg.target_spacing, self.cfg.normalization)
         lg = predict_samples(self.models, img, self.cfg.patch_size, self.device, self.tta, self.mc,
                              self.cfg.val_overlap, self.amp, return_logits=True)
@@ -175,13 +177,16 @@ class Predictor:
         shape = tuple(image.shape[1:])
         mean = to_source_grid(torch.log(probs.mean(0).clamp_min(1e-12)), aff, affine, shape)
         label = mean.argmax(0).cpu().numpy().astype(np.uint8)
-        if self.post is not None:
-            label = self.post(label, spacing=tuple(np.linalg.norm(np.asarray(affine)[:-1, :-1], axis=0)))
+        spacing = tuple(np.linalg.norm(np.asarray(affine)[:-1, :-1], axis=0))
+        wanted = probabilities or (self.post is not None and self.post.needs_probs)
+        source_probs = torch.softmax(mean, 0).cpu().numpy() if wanted else None
+        if self.post is not None:      # a tuned threshold starts from the probabilities, other steps from the labels
+            label = self.post(source_probs if self.post.needs_probs else label, spacing=spacing).astype(np.uint8)
         maps = None
         if uncertainty:
             maps = {k: to_source_grid(v[None], aff, affine, shape)[0].cpu().numpy().astype(np.float32)
                     for k, v in uncertainty_maps(probs, lg).items()}
-        return label, maps
+        return (label, maps, source_probs) if probabilities else (label, maps)
 
     def __call__(self, vol, uncertainty: bool = False) -> tuple:
         "(label map (*S) uint8 on the input grid, dict of uncertainty maps or None) for a checked `Volume`."
@@ -200,6 +205,7 @@ def load_postprocessing(run, spec, spatial_dims: int | None = None, n_classes: i
         post = Postprocessor.from_dict(json.loads(p.read_text()))
         if spatial_dims:
             trial = (np.arange(6 ** spatial_dims) % n_classes).astype(np.uint8).reshape((6,) * spatial_dims)
+            if post.needs_probs: trial = np.stack([trial == k for k in range(n_classes)]).astype(np.float32)
             post(trial, spacing=(1.0,) * spatial_dims)
         return post
     except Exception as e:                     # whatever a hand-edited file makes the steps raise
@@ -342,6 +348,12 @@ def predict_to_folder(runs, input_path, out_dir, tta='none', uncertainty=False, 
     return {'cases': [n for n, _ in vols], 'volumes': rows, 'out': str(out_dir)}
 
 # %% ../nbs/18_infer.ipynb 38
+def _tuned_threshold(fg_probs: list, refs: list) -> dict | None:
+    "A binary task's foreground threshold tuned on validation, when it beats 0.5 (the argmax); its curve and n."
+    tuned = tune_threshold(fg_probs, [r == 1 for r in refs])
+    at_half = tuned['curve'].get(0.5)
+    return tuned if at_half is None or tuned['score'] > at_half else None
+
 def choose_run_postprocessing(run_dir, data=None, device='auto', progress=True) -> dict:
     "Predict the run's validation fold, choose post-processing steps that improve its Dice, save them in the run."
     run = RunDir(run_dir).require()
@@ -353,15 +365,22 @@ def choose_run_postprocessing(run_dir, data=None, device='auto', progress=True) 
     val = run.splits().fold(fold).val
     pred = Predictor(run.path, device, postprocess='none')
     index = discover(data)
-    preds, refs, spacings = [], [], []
+    preds, refs, spacings, fg = [], [], [], []
     for cid in tqdm(val, desc='validation predictions', disable=not progress, leave=False):
         lc = load_case(index.case(cid), index)
-        preds.append(pred.predict_array(lc.image, lc.affine)[0])
+        label, _, probs = pred.predict_array(lc.image, lc.affine, probabilities=True)
+        preds.append(label)
         refs.append(lc.label)
         spacings.append(tuple(lc.spacing))
+        fg.append(probs[1])
+    threshold = _tuned_threshold(fg, refs) if pred.spec['out_channels'] == 2 else None
+    if threshold is not None: preds = [binary_mask(p, threshold['threshold']) for p in fg]
     post, report = choose_postprocessing(preds, refs, list(range(1, pred.spec['out_channels'])), spacings=spacings)
+    if threshold is not None:
+        post = Postprocessor([{'name': 'binary_threshold', 'params': {'threshold': threshold['threshold']}}]
+                             + post.to_dict()['steps'])
     run.write_json('postprocessing', post.to_dict())
     out = {'split': f"validation fold {fold} (n={len(val)}, patient-grouped; test split untouched)",
-           'steps': post.to_dict(), 'report': report}
+           'steps': post.to_dict(), 'report': report, 'threshold': threshold}
     run.write_json('postprocessing_report', out)
     return out
