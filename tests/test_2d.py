@@ -1,4 +1,5 @@
 "2D end to end through the CLI, on the 2D phantom: plan → train → validate → predict with 8-way TTA → evaluate."
+import json
 import numpy as np
 import pytest
 from conftest import segcore, read_json
@@ -54,3 +55,21 @@ def test_patch_dims_must_match_data(p2d, tmp_path):
     r = segcore('train', '--data', p2d, '--out', tmp_path / 'r', '--profile', 'tiny', '--plan', 'none', check=False)
     assert r.returncode != 0 and 'Traceback' not in r.stderr
     assert 'is 3D but the data is 2D' in r.stderr and 'segcore plan' in r.stderr
+
+
+def test_binary_threshold_applied(p2d, tmp_path):
+    "A run's probability threshold (what `segcore postprocess` tunes for a binary task) changes predict's masks."
+    run = tmp_path / 'run'
+    segcore('train', '--data', p2d, '--out', run, '--profile', 'tiny', '--set', 'patch_size=[64, 64]', '--quiet')
+    r = segcore('postprocess', '--model', run)
+    assert 'chosen on validation fold 0' in r.stdout
+    steps = read_json(run / 'postprocessing.json')['steps']
+    assert not steps or steps[0]['name'] != 'binary_threshold' or 0 < steps[0]['params']['threshold'] < 1
+    from PIL import Image
+    area = {}
+    for t in (0.02, 0.98):
+        (run / 'postprocessing.json').write_text(json.dumps(
+            {'steps': [{'name': 'binary_threshold', 'params': {'threshold': t}}]}))
+        segcore('predict', '--model', run, '--input', p2d / 'images', '--out', tmp_path / f'p{t}', '--quiet')
+        area[t] = sum(int((np.asarray(Image.open(f)) > 0).sum()) for f in (tmp_path / f'p{t}').glob('*.png'))
+    assert area[0.02] > area[0.98]                  # a low threshold marks more foreground than a high one
