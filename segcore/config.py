@@ -43,6 +43,7 @@ class TrainConfig:
     iterations_per_epoch: int = 25
     pos_ratio: float = 0.33                 # fraction of patches centred on foreground
     class_balanced: bool = True             # foreground centres drawn class by class
+    train_foreground_only: bool = False     # train on cases (2D slices) with foreground; validation keeps them all
     patch_scales: list = field(default_factory=lambda: [1.0])   # multi-scale patches (>1 zooms out)
     sample_on_device: bool = False          # hold the preprocessed cases on the training device, cut patches there
     # optimisation
@@ -167,6 +168,8 @@ def read_config_file(path) -> dict:
 COMPILE_MODES = ('off', 'default', 'reduce-overhead', 'max-autotune')
 _COUNTS = ('n_folds', 'epochs', 'batch_size', 'iterations_per_epoch', 'grad_accum', 'val_every', 'checkpoint_every')
 _INDICES = ('fold', 'seed', 'split_seed', 'warmup_epochs', 'freeze_encoder_epochs')
+_FLAGS = ('class_balanced', 'sample_on_device', 'deep_supervision', 'channels_last', 'tensorboard',
+          'train_foreground_only')
 _CHOICES = {'optimizer': ('adam', 'adamw', 'sgd'), 'scheduler': ('warmup_cosine', 'onecycle', 'plateau', 'none'),
             'amp': ('auto', 'bf16', 'fp16', 'none'), 'compile': COMPILE_MODES, 'model_size': ('tiny', 'small', 'base')}
 
@@ -206,6 +209,8 @@ def _value_problems(cfg: TrainConfig) -> list:
         p.append(f'patch_scales must be a list of positive numbers (got {cfg.patch_scales!r})')
     for k in ('model_kwargs', 'loss_schedule'):
         if not isinstance(getattr(cfg, k), dict): p.append(f'{k} must be a mapping (got {getattr(cfg, k)!r})')
+    p += [f'{k} must be true or false (got {getattr(cfg, k)!r})' for k in _FLAGS
+          if not isinstance(getattr(cfg, k), bool)]
     if cfg.device not in ('auto', 'cpu', 'cuda') and not str(cfg.device).startswith('cuda:'):
         p.append(f'unknown device {cfg.device!r}: auto, cpu, cuda or cuda:N')
     if _int(cfg.n_folds) and _int(cfg.fold) and cfg.n_folds >= 1 and cfg.fold >= cfg.n_folds:

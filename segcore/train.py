@@ -146,6 +146,9 @@ def setup_data(self: Trainer):
     cases = [self.index.case(c) for c in (*self.train_ids, *self.val_ids)]
     prep = load_prepared(cases, self.index, cfg.target_spacing, default_cache_dir() / 'prep', self.progress,
                          cfg.normalization)
+    if cfg.train_foreground_only:     # e.g. the slices that show the tumour; validation and test keep every slice
+        self.train_ids = [c for c in self.train_ids if prep[c].label is not None and prep[c].label.any()]
+        if not self.train_ids: raise SegcoreError('train_foreground_only: no training case has foreground')
     self.train_cases = [prep[c] for c in self.train_ids]
     self.val_cases = [prep[c] for c in self.val_ids]
     self.in_channels = int(self.train_cases[0].image.shape[0])

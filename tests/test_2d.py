@@ -73,3 +73,23 @@ def test_binary_threshold_applied(p2d, tmp_path):
         segcore('predict', '--model', run, '--input', p2d / 'images', '--out', tmp_path / f'p{t}', '--quiet')
         area[t] = sum(int((np.asarray(Image.open(f)) > 0).sum()) for f in (tmp_path / f'p{t}').glob('*.png'))
     assert area[0.02] > area[0.98]                  # a low threshold marks more foreground than a high one
+
+
+def test_slices_from_real_volumes_foreground_only(shared_data, tmp_path):
+    """On axial slices derived from the real hippocampus volumes (per-patient layout, RGB, 0/255 masks): the split is
+    by patient, `train_foreground_only` trains on the slices that show the hippocampus and validates on every slice."""
+    from segcore.derive import slices_dataset
+    data = slices_dataset(shared_data / 'hippocampus', tmp_path / 'slices', max_patients=8, progress=False)
+    run = tmp_path / 'run'
+    segcore('train', '--data', data, '--out', run, '--profile', 'tiny', '--set', 'patch_size=[32, 48]', '--quiet',
+            '--set', 'train_foreground_only=true')
+    s, sp = read_json(run / 'summary.json'), read_json(run / 'splits.json')
+    train_val = [c for c, p in sp['patients'].items() if c not in sp['test']]
+    val = set(sp['folds'][0]['val'])
+    fold_train = [c for c in train_val if c not in val]
+    assert 0 < s['n_train_cases'] < len(fold_train)             # slices without hippocampus left out of training
+    assert s['validation']['n'] == len(val)                      # ... but every validation slice is scored
+    patients = {}
+    for c, p in sp['patients'].items(): patients.setdefault(p, set()).add(c)
+    groups = [set(sp['test'])] + [set(f['val']) for f in sp['folds']]
+    assert all(any(cs <= g for g in groups) for cs in patients.values())   # no patient's slices in two sets
