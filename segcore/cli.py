@@ -341,11 +341,15 @@ def _print_hpo(s: dict):
 
 def cmd_hpo(a) -> int:
     "`segcore hpo`: run the study, print the best result, the exported config and the optuna-dashboard command."
-    from segcore.hpo import run_hpo
+    from segcore.hpo import run_hpo, load_space
     if a.out and a.data and Path(a.data).exists(): check_output(a.out, [a.data], 'HPO folder')   # its trials' runs
+    space = load_space(a.space)
+    _, plan = planned_config(overrides=space.base, plan=a.plan, **({'data': a.data} if a.data else {}))
+    searched = set(space.base) | {p.split('.')[0] for p in space.params}          # the space's keys win
+    base = {k: v for k, v in (plan or {}).get('config', {}).items() if k not in searched}
     with _scrubbed():
-        s = run_hpo(a.space, a.data, a.out, a.trials, storage=a.storage, study=a.study, workers=a.workers,
-                    objectives=a.objectives, pruner=a.pruner, seed=a.seed)
+        s = run_hpo(space, a.data, a.out, a.trials, storage=a.storage, study=a.study, workers=a.workers,
+                    objectives=a.objectives, pruner=a.pruner, seed=a.seed, base_overrides=base)
     _print_hpo(s)
     return 0 if not any(s['workers']) else 1
 
@@ -354,6 +358,7 @@ def cmd_hpo(a) -> int:
 def _hpo_args(s):
     s.add_argument('--space', required=True, help='search space file, e.g. configs/hpo/unet.json')
     s.add_argument('--data', default=None)
+    s.add_argument('--plan', help="plan.json from `segcore plan` (default: plan the data now; 'none': no plan)")
     s.add_argument('--trials', type=int, required=True, help="the study's target number of trials")
     s.add_argument('--storage', help='sqlite:///FILE (default: in the output folder) or '
                                      'postgresql://USER@HOST:PORT/DB (password from PGPASSWORD)')
