@@ -11,9 +11,9 @@ import yaml
 from .core import SegcoreError, atomic_write_json
 
 # %% auto 0
-__all__ = ['PROFILES', 'STUDY_PROFILES', 'COMPILE_MODES', 'NORMALIZATION_SCHEMES', 'STRIDED_MODELS', 'TrainConfig',
-           'study_profile', 'parse_override', 'read_config_file', 'load_config', 'config_from_dict', 'save_config',
-           'config_diff']
+__all__ = ['PROFILES', 'STUDY_PROFILES', 'COMPILE_MODES', 'NORMALIZATION_SCHEMES', 'IMAGENET_NORMALIZATION', 'STRIDED_MODELS',
+           'TrainConfig', 'study_profile', 'parse_override', 'read_config_file', 'load_config', 'config_from_dict',
+           'save_config', 'config_diff']
 
 # %% ../nbs/08_config.ipynb 5
 @dataclass
@@ -219,6 +219,9 @@ def _value_problems(cfg: TrainConfig) -> list:
 
 # %% ../nbs/08_config.ipynb 14
 NORMALIZATION_SCHEMES = {'zscore': (), 'ct': ('clip', 'mean', 'std'), 'dataset': ('mean', 'std')}
+# `normalization: imagenet` (for ImageNet-pretrained encoders on 8-bit RGB): ImageNet's statistics in 0..255 units
+IMAGENET_NORMALIZATION = [{'scheme': 'dataset', 'mean': round(255 * m, 4), 'std': round(255 * s, 4)}
+                          for m, s in zip((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))]
 STRIDED_MODELS = ('unet', 'attention_unet')
 
 def _normalization_problems(norm) -> list:
@@ -303,6 +306,7 @@ def load_config(profile: str | None = None, file=None, overrides=None, source: s
             try: d[k] = float(d[k])
             except ValueError: pass
     if isinstance(d['compile'], bool): d['compile'] = 'default' if d['compile'] else 'off'   # YAML: off/on are booleans
+    if d['normalization'] == 'imagenet': d['normalization'] = IMAGENET_NORMALIZATION
     if d['strides'] == planned.get('strides') and (d['model'] not in STRIDED_MODELS
                                                    or d['patch_size'] != planned.get('patch_size')):
         d['strides'] = None         # the plan's strides go with the plan's patch and a UNet
