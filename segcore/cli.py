@@ -212,11 +212,19 @@ def _train_args(s):
     s.add_argument('--quiet', action='store_true')
 
 # %% ../nbs/07_cli.ipynb 28
+def _print_patients(s: dict):
+    "The per-patient line of an evaluation whose cases group into patients (slices of a 2D study)."
+    if 'n_patients' in s:
+        lo, hi = s['per_patient_ci95']
+        print(f"per patient (n={s['n_patients']}): mean foreground Dice {s['per_patient_mean_foreground_dice']:.4f} "
+              f"(95% CI {lo:.4f}-{hi:.4f})")
+
 def _print_folder_scores(r: dict, tolerance_mm: float):
     s = r['summary']
     if s['partial']: print(s['coverage'])                     # a partial evaluation says so on its first line
     print(f"n={s['n_cases']} cases: mean foreground Dice {s['mean_foreground_dice']:.4f} "
           f"(95% CI {s['ci95'][0]:.4f}-{s['ci95'][1]:.4f})")
+    _print_patients(s)
     for k, m in s['per_class'].items():
         print(f"  class {k}: Dice {m['dice']['mean']:.4f}, HD95 {m['hd95']['mean']:.2f} mm, "
               f"ASSD {m['assd']['mean']:.2f} mm, NSD@{tolerance_mm}mm {m['nsd']['mean']:.4f}")
@@ -249,6 +257,7 @@ def cmd_evaluate(a) -> int:
           f"(95% CI {s['ci95'][0]:.4f}-{s['ci95'][1]:.4f}); "
           + ', '.join(f"class {k}: {v['mean']:.4f}" for k, v in s['per_class'].items())
           + (f"; {len(r['skipped'])} case(s) skipped" if r['skipped'] else ''))
+    _print_patients(s)
     if s['seen_in_training']:
         print(f"warning: {len(s['seen_in_training'])} of these cases were used in training/validation of this run")
     return 0

@@ -12,14 +12,15 @@ from .core import DataError, SegcoreError, atomic_write_json, check_output, chec
 from .rundir import RunDir
 from .stats import bootstrap_ci, describe
 from .pipeline import dice_per_class
-from .data import discover, load_case
+from .data import _natural_key, discover, load_case
 from .io import image_ext, strip_ext, read_image
 from .metrics import case_metrics
 from .infer import Predictor, dataset_root, protected_inputs
 
 # %% auto 0
-__all__ = ['SPLIT_NAMES', 'METRICS', 'check_json_out', 'coverage', 'evaluate_run', 'check_tolerance', 'label_problem',
-           'binary_255', 'declared_classes', 'evaluate_folders']
+__all__ = ['SPLIT_NAMES', 'METRICS', 'check_json_out', 'coverage', 'class_counts', 'patient_dice', 'patient_summary', 'grouped',
+           'with_patients', 'evaluate_run', 'check_tolerance', 'label_problem', 'binary_255', 'declared_classes',
+           'label_dataset', 'evaluate_folders']
 
 # %% ../nbs/14_evaluate.ipynb 5
 def _seen_in_training(run: RunDir, data, cases) -> list:
@@ -57,11 +58,57 @@ def coverage(n: int, m: int, skipped: list, no_pred=(), no_ref=()) -> dict:
     line = f'partial evaluation: {n} of {m} cases scored; ' + '; '.join(parts) if parts else f'all {m} cases scored'
     return {'partial': bool(parts), 'n_expected': m, 'coverage': line}
 
-# %% ../nbs/14_evaluate.ipynb 9
+# %% ../nbs/14_evaluate.ipynb 10
+def class_counts(pred: np.ndarray, ref: np.ndarray, classes=None) -> dict:
+    """{class: (TP, FP, FN)} of label maps `pred` and `ref` (same shape `(H, W[, D])`, integer values) for each value
+    in `classes` (default: every non-zero value either holds)."""
+    def counts(a) -> dict:
+        v, n = np.unique(a, return_counts=True)
+        return dict(zip(v.tolist(), n.tolist()))
+    p, r, t = counts(pred), counts(ref), counts(pred[pred == ref])
+    ks = sorted((set(p) | set(r)) - {0}) if classes is None else classes
+    return {int(k): (t.get(k, 0), p.get(k, 0) - t.get(k, 0), r.get(k, 0) - t.get(k, 0)) for k in ks}
+
+def patient_dice(counts: dict, patient_of: dict, classes) -> list:
+    """Rows `patient`, `class`, `dice`, `n_slices` of each patient's cases pooled: `counts` {case: {class: (TP, FP,
+    FN)}} summed over the patient's cases (= Dice of the stacked volume `(N, H, W)`); `patient_of` {case: patient}
+    (a case it lacks is its own patient). NaN when the patient has no foreground of the class in either."""
+    groups = {}
+    for c in counts: groups.setdefault(patient_of.get(c, c), []).append(c)
+    rows = []
+    for pat in sorted(groups, key=_natural_key):
+        for k in classes:
+            tp, fp, fn = (sum(counts[c].get(k, (0, 0, 0))[i] for c in groups[pat]) for i in range(3))
+            rows.append({'patient': pat, 'class': int(k), 'dice': 2 * tp / (2 * tp + fp + fn) if tp + fp + fn
+                         else float('nan'), 'n_slices': len(groups[pat])})
+    return rows
+
+def _nanmean(v) -> float:
+    "Mean of `v` without NaN; NaN (and no warning) when nothing is left."
+    a = np.asarray(v, float)
+    a = a[~np.isnan(a)]
+    return float(a.mean()) if a.size else float('nan')
+
+def patient_summary(rows: list) -> dict:
+    """`n_patients`, the mean over patients of their mean foreground Dice (`per_patient_mean_foreground_dice`) and
+    its bootstrap 95 % CI `per_patient_ci95`, from `patient_dice` rows; patients whose Dice is all NaN (no
+    foreground) are counted in `patients_without_foreground` and left out of the mean."""
+    pats = list(dict.fromkeys(r['patient'] for r in rows))
+    m, lo, hi = bootstrap_ci([_nanmean([r['dice'] for r in rows if r['patient'] == p]) for p in pats])
+    empty = sum(all(np.isnan(r['dice']) for r in rows if r['patient'] == p) for p in pats)
+    return {'n_patients': len(pats), 'per_patient_mean_foreground_dice': m, 'per_patient_ci95': [lo, hi],
+            'patients_without_foreground': empty}
+
+def grouped(cases, patient_of: dict) -> bool:
+    "Whether several of `cases` share a patient in `patient_of` {case: patient}."
+    pats = [patient_of.get(c, c) for c in cases]
+    return len(set(pats)) < len(pats)
+
+# %% ../nbs/14_evaluate.ipynb 13
 def _score_cases(pred: Predictor, index, todo: list, progress: bool) -> tuple:
-    """(Dice rows, skipped cases) of the run's model on cases `todo`; a case the loaders refuse, or whose reference
-    holds a class the model cannot predict, is skipped with the reason."""
-    classes, rows, skipped = pred.ck['classes'], [], []
+    """(Dice rows, skipped cases, {case: `class_counts`}) of the run's model on cases `todo`; a case the loaders
+    refuse, or whose reference holds a class the model cannot predict, is skipped with the reason."""
+    classes, rows, skipped, counts = pred.ck['classes'], [], [], {}
     fg = [k for k in classes if k != 0]
     for case in tqdm(todo, desc='evaluate', disable=not progress, leave=False):
         try: lc = load_case(case, index)
@@ -75,12 +122,22 @@ def _score_cases(pred: Predictor, index, todo: list, progress: bool) -> tuple:
             continue
         label, _ = pred.predict_array(lc.image, lc.affine)
         rows += [{'case': case.case_id, 'class': k, 'dice': d} for k, d in dice_per_class(label, lc.label, fg).items()]
-    return rows, skipped
+        counts[case.case_id] = class_counts(label, lc.label, fg)
+    return rows, skipped, counts
+
+def with_patients(out: dict, counts: dict, patient_of: dict, classes) -> dict:
+    """`out` (an evaluation) with a `patients` list (`patient_dice`) and the `patient_summary` in its summary, when
+    the scored cases of `counts` group into patients."""
+    if not grouped(counts, patient_of): return out
+    rows = patient_dice(counts, patient_of, classes)
+    out['summary'].update(patient_summary(rows))
+    return {**out, 'patients': rows}
 
 def evaluate_run(run_dir, data, json_out=None, device='auto', progress=True, split: str = 'all') -> dict:
     """Dice per case and class of a run's best model on the usable labelled cases of `data` (any layout):
     all of them, or the run's held-out `split='test'` / validation `split='val'` cases.
-    Cases that fail the loaders' checks are listed under `skipped` with the reason."""
+    Cases that fail the loaders' checks are listed under `skipped` with the reason. When cases share a patient
+    (slices of a 2D study), `patients` holds Dice per patient and class (`patient_dice`)."""
     run = RunDir(run_dir).require()
     check_json_out(json_out, [run.path, data])
     keep = _subset(run, split)
@@ -93,7 +150,7 @@ def evaluate_run(run_dir, data, json_out=None, device='auto', progress=True, spl
     if keep is not None and len(todo) < len(keep):
         missing = len(keep) - len(todo)
         raise DataError(data, f'{missing} of the {len(keep)} {split} cases of the run are not in this folder')
-    rows, skipped = _score_cases(pred, index, todo, progress)
+    rows, skipped, counts = _score_cases(pred, index, todo, progress)
     if not rows:
         raise DataError(data, 'no usable labelled case to evaluate' + (f' ({len(skipped)} skipped; '
                               f'{skipped[0]["case"]}: {skipped[0]["problem"]})' if skipped else ''))
@@ -107,10 +164,11 @@ def evaluate_run(run_dir, data, json_out=None, device='auto', progress=True, spl
                **coverage(len(cases), len(todo), skipped)}
     out = {'format': 'segcore-evaluate/1', 'model': str(run.path.resolve()), 'data': str(Path(data).resolve()),
            'cases': rows, 'skipped': skipped, 'summary': summary, 'environment': environment_info()}
+    out = with_patients(out, counts, {c.case_id: c.patient_id for c in index.cases}, fg)
     if json_out: atomic_write_json(json_out, out)
     return out
 
-# %% ../nbs/14_evaluate.ipynb 16
+# %% ../nbs/14_evaluate.ipynb 20
 _UNCERTAINTY = ('_entropy', '_variance', '_mutual_information', '_energy')
 METRICS = ('dice', 'iou', 'precision', 'recall', 'hd95', 'assd', 'nsd', 'vol_diff_mm3')
 
@@ -139,7 +197,7 @@ def check_tolerance(tolerance_mm) -> float:
         raise SegcoreError(f'--tolerance-mm must be a finite number of millimetres > 0 (got {t!r})')
     return float(t)
 
-# %% ../nbs/14_evaluate.ipynb 17
+# %% ../nbs/14_evaluate.ipynb 21
 def label_problem(a: np.ndarray) -> str | None:
     "Why the array `a` is not a label map (non-finite, fractional or negative values, not numbers), or None."
     if a.dtype == bool: return None
@@ -161,12 +219,12 @@ def binary_255(v) -> np.ndarray:
     return a
 
 def _score_pair(case: str, pred_file, ref_file, classes, tolerance_mm: float) -> tuple:
-    """(metric rows, None, (prediction values, reference values)) for one pair, or ([], skipped-case record, None)
-    when it cannot be scored."""
+    """(metric rows, None, (prediction values, reference values), `class_counts`) for one pair, or ([], skipped-case
+    record, None, None) when it cannot be scored."""
     try: p, r = read_image(pred_file), read_image(ref_file)
-    except DataError as e: return [], {'case': case, 'file': e.path, 'problem': e.problem}, None
+    except DataError as e: return [], {'case': case, 'file': e.path, 'problem': e.problem}, None, None
     pa, ra = binary_255(p), binary_255(r)
-    def skip(problem, f=pred_file): return [], {'case': case, 'file': str(f), 'problem': problem}, None
+    def skip(problem, f=pred_file): return [], {'case': case, 'file': str(f), 'problem': problem}, None, None
     for a, f, what in ((ra, ref_file, 'reference'), (pa, pred_file, 'prediction')):
         if (why := label_problem(a)): return skip(f'{what}: {why}', f)
     if pa.shape != ra.shape: return skip(f'shape {pa.shape} differs from the reference {ra.shape}')
@@ -174,17 +232,35 @@ def _score_pair(case: str, pred_file, ref_file, classes, tolerance_mm: float) ->
         return skip('affine differs from the reference (not on the same grid)')
     ks = classes or sorted(int(k) for k in np.unique(ra) if k != 0) or [1]
     spacing = r.spacing[:ra.ndim] if r.ndim >= ra.ndim else r.spacing
-    rows = case_metrics(pa.astype(np.int64), ra.astype(np.int64), ks, spacing=spacing, tolerance_mm=tolerance_mm,
-                        case=case)
-    return rows, None, ({int(v) for v in np.unique(pa)}, {int(v) for v in np.unique(ra)})
+    pa, ra = pa.astype(np.int64), ra.astype(np.int64)
+    rows = case_metrics(pa, ra, ks, spacing=spacing, tolerance_mm=tolerance_mm, case=case)
+    return rows, None, ({int(v) for v in np.unique(pa)}, {int(v) for v in np.unique(ra)}), class_counts(pa, ra)
 
-# %% ../nbs/14_evaluate.ipynb 18
+# %% ../nbs/14_evaluate.ipynb 22
 def declared_classes(labels_dir) -> set | None:
     "The class values the `dataset.json` of the labels' dataset declares, if it has one that says."
     from segcore.data import dataset_meta                 # the readers' own checks of a dataset.json
     root = dataset_root(_label_folder(Path(labels_dir)))
     labels = dataset_meta(root, [])['classes'] if root else None
     return set(labels) if labels else None
+
+def label_dataset(labels_dir):
+    """The discovered dataset (`DatasetIndex`) that the labels folder `labels_dir` is (patient folders, `X` +
+    `X_mask` files) or lies in (`dataset_root`); None when there is none with a label file."""
+    labels_dir = Path(labels_dir)
+    for root in (labels_dir, dataset_root(_label_folder(labels_dir))):
+        if root is None or not Path(root).is_dir(): continue
+        try: index = discover(root)
+        except (SegcoreError, OSError): continue
+        if any(c.label is not None for c in index.cases): return index
+    return None
+
+def _dataset_labels(labels_dir: Path, index) -> dict | None:
+    """case id -> label file of the dataset `index` when `labels_dir` is its root and its labels lie beside the
+    images (patient folders, `X` + `X_mask` files) rather than in a label sub-folder; else None."""
+    if index is None or _label_folder(labels_dir) != labels_dir or Path(index.root).resolve() != labels_dir.resolve():
+        return None
+    return {c.case_id: Path(c.label) for c in index.cases if c.label is not None} or None
 
 def _outside_classes(values: dict, allowed, preds: dict, refs: dict) -> list:
     "Skipped-case records of the pairs holding values that are not in `allowed` (a set or a range of classes)."
@@ -209,21 +285,25 @@ def _folder_summary(rows: list, tolerance_mm: float) -> dict:
             'empty_masks': 'see segcore.metrics: both empty -> Dice 1, distances 0; one empty -> Dice 0, '
                            'distances NaN (excluded from means)'}
 
-# %% ../nbs/14_evaluate.ipynb 19
+# %% ../nbs/14_evaluate.ipynb 23
 def evaluate_folders(pred_dir, labels_dir, json_out=None, tolerance_mm: float = 1.0, classes=None) -> dict:
     """Metrics per case and class for predicted masks in `pred_dir` against references in `labels_dir`. A pair that
     is not two label maps of the same classes on the same grid is skipped with the reason; skipped and unmatched
-    cases make the evaluation `partial`."""
+    cases make the evaluation `partial`. `labels_dir` may be a dataset folder whose labels lie beside the images
+    (`patient-slices`, `X` + `X_mask`); when the cases group into patients in the dataset of the labels
+    (`label_dataset`), `patients` holds Dice per patient and class (`patient_dice`)."""
     tolerance_mm, pred_dir, labels_dir = check_tolerance(tolerance_mm), Path(pred_dir), Path(labels_dir)
-    preds, refs = _label_files(pred_dir, 'prediction'), _label_files(labels_dir, 'reference label')
+    preds = _label_files(pred_dir, 'prediction')
+    index = label_dataset(labels_dir) if labels_dir.is_dir() else None
+    refs = _dataset_labels(labels_dir, index) or _label_files(labels_dir, 'reference label')
     if _label_folder(pred_dir).resolve() == _label_folder(labels_dir).resolve():
         raise DataError(pred_dir, f'is the reference folder {labels_dir}: nothing to compare', 'overlap')
     check_json_out(json_out, [pred_dir, labels_dir])
     common = sorted(set(preds) & set(refs))
     if not common: raise DataError(pred_dir, f'no prediction matches a reference label by name in {labels_dir}')
-    scored, skipped, values = {}, [], {}
+    scored, skipped, values, counts = {}, [], {}, {}
     for c in common:
-        got, skip, vals = _score_pair(c, preds[c], refs[c], classes, tolerance_mm)
+        got, skip, vals, counts[c] = _score_pair(c, preds[c], refs[c], classes, tolerance_mm)
         if skip: skipped.append(skip)
         else: scored[c], values[c] = got, vals
     top = max([0, *(max(rv, default=0) for _, rv in values.values()), *(classes or ())])
@@ -242,5 +322,7 @@ def evaluate_folders(pred_dir, labels_dir, json_out=None, tolerance_mm: float = 
     out = {'format': 'segcore-evaluate/1', 'pred': str(pred_dir.resolve()), 'labels': str(labels_dir.resolve()),
            'cases': rows, 'skipped': skipped, 'unmatched': {'predictions': no_ref, 'labels': no_pred},
            'summary': summary, 'environment': environment_info()}
+    patient_of = {c.case_id: c.patient_id for c in index.cases} if index else {}
+    out = with_patients(out, {c: counts[c] for c in scored}, patient_of, sorted({r['class'] for r in rows}))
     if json_out: atomic_write_json(json_out, out)
     return out
