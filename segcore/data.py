@@ -321,6 +321,14 @@ def _msd_named_cases(root: Path, channel_names, findings: list) -> tuple:
     return cases, [p for k, p in sorted(labs.items()) if k not in by_case]
 
 # %% ../nbs/02_data.ipynb 16
+def _listed_patients(root: Path, training) -> dict:
+    "Resolved image path -> patient id, from the `training` entries of dataset.json that name a patient."
+    out = {}
+    for ent in training or []:
+        if isinstance(ent, dict) and isinstance(ent.get('image'), str) and _patient_ok(ent.get('patient')):
+            out[(root / ent['image']).resolve()] = str(ent['patient'])
+    return out
+
 def discover_paired(
     root: Path, findings: list, img_dir: Path | None = None, lab_dir: Path | None = None
 ) -> DatasetIndex:
@@ -336,8 +344,9 @@ def discover_paired(
         imgs = _dupes([(_key(p, root), p) for p in files if not is_lab(p)], root, findings, 'image')
         labs = _dupes([(_key(p, root), p) for p in files if is_lab(p)], root, findings, 'label')
         layout = 'paired-side-by-side'
-    cases = [Case(_case_id(*k), k[0].split('/')[0] if k[0] else _case_id(*k), [p], labs.get(k), layout)
-             for k, p in sorted(imgs.items())]
+    listed = _listed_patients(root, meta['training'])      # dataset.json's `training` entries may name patients
+    cases = [Case(_case_id(*k), listed.get(p.resolve()) or (k[0].split('/')[0] if k[0] else _case_id(*k)), [p],
+                  labs.get(k), layout) for k, p in sorted(imgs.items())]
     orphans = [p for k, p in sorted(labs.items()) if k not in imgs]
     return DatasetIndex(root, layout, cases, meta['classes'], meta['channels'], findings, orphans, [],
                         meta['synthetic'] or (root / 'SYNTHETIC.txt').exists(), meta['name'])
@@ -628,7 +637,7 @@ def discover(root, layout: str | None = None, patient_pattern: str | None = None
                                     'warning'))
     return idx
 
-# %% ../nbs/02_data.ipynb 30
+# %% ../nbs/02_data.ipynb 32
 @dataclass
 class LoadedCase:
     "Arrays of one case: `image` `(C, *spatial)` float32, `label` `(*spatial)` uint8 or None, `affine`."
@@ -669,7 +678,7 @@ def _check_case(case: Case, classes, n_channels, expected_ndim) -> tuple:
 def _finding(case: Case, file, kind: str, msg: str, severity: str = 'error') -> Finding:
     return Finding(case.case_id, str(file), kind, msg, severity)
 
-# %% ../nbs/02_data.ipynb 32
+# %% ../nbs/02_data.ipynb 34
 def _check_images(case: Case, n_channels: int | None, expected_ndim: int | None) -> tuple:
     "(image (C, *S) float32 or None, the first volume, findings) for the image files of `case`."
     found, vols = [], []
@@ -713,7 +722,7 @@ def _check_images(case: Case, n_channels: int | None, expected_ndim: int | None)
         return None, ref, [_finding(case, case.images[0], 'nonfinite', msg)]
     return img, ref, found
 
-# %% ../nbs/02_data.ipynb 34
+# %% ../nbs/02_data.ipynb 36
 MAX_2D_CLASS = 15   # a 2D mask without declared classes holds 0/255 or class indices 0..MAX_2D_CLASS
 
 def _read_label(path: Path) -> Volume:
@@ -764,7 +773,7 @@ def _check_label(case: Case, ref: Volume, classes: dict | None) -> tuple:
     info = [bad('label_dtype', f'label stored as {la.dtype}; read as integers', 'info')] if odd else []
     return la.astype(np.uint8), info
 
-# %% ../nbs/02_data.ipynb 36
+# %% ../nbs/02_data.ipynb 38
 def load_case(case: Case, index: DatasetIndex | None = None, expected_ndim: int | None = None) -> LoadedCase:
     "Load `case` (classes and channels from `index`); raise `DataError` naming the file on the first error."
     classes = index.classes if index is not None else None
