@@ -13,7 +13,7 @@ from .page import esc, page
 
 # %% auto 0
 __all__ = ['monai_tta_reference', 'bench_infer', 'bench_metrics', 'bench_data', 'plan_epochs', 'HeldoutCurve', 'bench_train',
-           'write_bench']
+           'write_bench', 'synthetic_pair', 'write_synthetic_pairs', 'bench_eval_memory']
 
 # %% ../nbs/22_bench.ipynb 8
 def _sync(device):
@@ -310,5 +310,98 @@ def write_bench(result: dict, out_dir='reports/benchmarks', command: str | None 
     body = (f'<h1>segcore bench {esc(result["kind"])}</h1><p>{esc(json.dumps(rec["device_info"]))} · {esc(rec["date"])}'
             f' · torch {esc(v.get("torch", "?"))} · monai {esc(v.get("monai", "?"))}</p>'
             + table_html(pd.DataFrame([{'key': k, 'value': str(x)} for k, x in flat.items()]))
+            + (table_html(pd.DataFrame(result['runs']), 'runs') if result.get('runs') else '')
             + (_curve_svg(pd.DataFrame(result['curve']), result.get('goal_dice')) if result.get('curve') else ''))
     return j, atomic_write_text(out_dir / f'{stem}.html', page(f'segcore bench {result["kind"]}', body))
+
+# %% ../nbs/22_bench.ipynb 34
+_SYNTHETIC = 'segcore synthetic benchmark image: generated ellipse masks, not real data'
+
+def synthetic_pair(i: int, size=(64, 64), seed: int = 0) -> tuple:
+    """(prediction, reference) uint8 masks (H, W) valued 0/255 of synthetic pair `i`: an ellipse of random centre and
+    radii, and a copy shifted by up to 2 pixels with radii changed by up to 15 % (deterministic in `seed`, `i`)."""
+    r = np.random.default_rng([seed, i])
+    h, w = size
+    yy, xx = np.mgrid[:h, :w]
+    cy, cx, ry, rx = r.uniform(.3, .7) * h, r.uniform(.3, .7) * w, r.uniform(.08, .22) * h, r.uniform(.08, .22) * w
+    dy, dx, sy, sx = r.uniform(-2, 2), r.uniform(-2, 2), r.uniform(.85, 1.15), r.uniform(.85, 1.15)
+    ref = ((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2 <= 1
+    pred = ((yy - cy - dy) / (ry * sy)) ** 2 + ((xx - cx - dx) / (rx * sx)) ** 2 <= 1
+    return pred.astype(np.uint8) * 255, ref.astype(np.uint8) * 255
+
+def write_synthetic_pairs(root, start: int, stop: int, size=(64, 64), seed: int = 0, progress=False) -> tuple:
+    """Write synthetic pairs `start` … `stop - 1` as `root/pred/case_NNNNNNN.png` and `root/ref/…` (PNG with a
+    'synthetic' text stamp, plus `root/SYNTHETIC.txt`); returns (pred folder, ref folder)."""
+    from PIL import Image, PngImagePlugin
+    from tqdm.auto import tqdm
+    root = Path(root)
+    dirs = root / 'pred', root / 'ref'
+    for d in dirs: d.mkdir(parents=True, exist_ok=True)
+    (root / 'SYNTHETIC.txt').write_text(_SYNTHETIC + '\n')
+    info = PngImagePlugin.PngInfo()
+    info.add_text('Comment', _SYNTHETIC)
+    for i in tqdm(range(start, stop), desc='synthetic pairs', disable=not progress, leave=False):
+        for d, a in zip(dirs, synthetic_pair(i, size, seed)):
+            Image.fromarray(a).save(d / f'case_{i:07d}.png', pnginfo=info)
+    return dirs
+
+# %% ../nbs/22_bench.ipynb 38
+_EVAL_CHILD = """
+import json, resource, sys, time
+from segcore.evaluate import evaluate_folders
+def peak_mb():
+    r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return r / 2**20 if sys.platform == 'darwin' else r / 1024
+evaluate_folders(sys.argv[3], sys.argv[4])
+base = peak_mb()
+t0 = time.perf_counter()
+out = evaluate_folders(sys.argv[1], sys.argv[2])
+sec = time.perf_counter() - t0
+s = out['summary']
+print(json.dumps({'seconds': sec, 'baseline_rss_mb': base, 'peak_rss_mb': peak_mb(), 'n_scored': s['n_cases'],
+                  'mean_foreground_dice': s['mean_foreground_dice']}))
+"""
+
+def _eval_child(pred, ref, warm: tuple) -> dict:
+    "Run `evaluate_folders(pred, ref)` in a fresh Python (after a warm-up on `warm`); its time and peak RSS."
+    import os, subprocess, sys
+    import segcore
+    env = {**os.environ, 'PYTHONPATH': os.pathsep.join(filter(None, [str(Path(segcore.__file__).resolve().parents[1]),
+                                                                      os.environ.get('PYTHONPATH')]))}
+    p = subprocess.run([sys.executable, '-c', _EVAL_CHILD, str(pred), str(ref), *map(str, warm)], env=env,
+                       capture_output=True, text=True)
+    if p.returncode: raise SegcoreError(f'the evaluation child failed: {p.stderr.strip().splitlines()[-1:]}')
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+# %% ../nbs/22_bench.ipynb 40
+def bench_eval_memory(n_images=(1000, 20000), size=(64, 64), out=None, seed: int = 0, progress: bool = True,
+                      command: str | None = None) -> dict:
+    """Peak RSS, seconds and images/s of `evaluate_folders` on N synthetic 2D pairs of `size` (H, W), a fresh child
+    process per N (ascending; the pairs of a smaller N are the first of a larger one). With `out`, the JSON + HTML
+    report is written there (`write_bench`)."""
+    import tempfile
+    from tqdm.auto import tqdm
+    ns = sorted({int(n) for n in n_images})
+    if not ns or ns[0] < 1: raise SegcoreError(f'n_images must be counts of images ≥ 1 (got {n_images!r})')
+    size = tuple(int(s) for s in size)
+    if len(size) != 2 or min(size) < 8: raise SegcoreError(f'size must be (H, W) of at least 8 pixels (got {size!r})')
+    runs, gen = [], 0.0
+    with tempfile.TemporaryDirectory(prefix='segcore-eval-bench-') as tmp:
+        warm = write_synthetic_pairs(Path(tmp) / 'warm', 0, 2, size, seed)
+        done = 0
+        for n in tqdm(ns, desc='bench eval', disable=not progress):
+            t0 = time.perf_counter()
+            pred, ref = write_synthetic_pairs(Path(tmp) / 'pairs', done, n, size, seed, progress)
+            gen, done = gen + time.perf_counter() - t0, n
+            r = _eval_child(pred, ref, warm)
+            runs.append({'n_images': n, **r, 'growth_mb': r['peak_rss_mb'] - r['baseline_rss_mb'],
+                         'images_per_s': n / r['seconds']})
+    slope = ((runs[-1]['peak_rss_mb'] - runs[0]['peak_rss_mb']) / (ns[-1] - ns[0]) * 1000 if len(ns) > 1
+             else float('nan'))
+    res = {'kind': 'eval-memory', 'data': f'synthetic: {ns[-1]} generated 2D ellipse mask pairs ({size[0]}×{size[1]} '
+                                          'PNG, 0/255), not real images', 'image_size': list(size), 'seed': seed,
+           'n_images': ns, 'runs': runs, 'peak_rss_mb_max': max(r['peak_rss_mb'] for r in runs),
+           'peak_rss_growth_mb_per_1000': slope, 'generate_seconds': gen,
+           'rss_method': 'ru_maxrss (VmHWM) of a fresh child process per N; baseline after a 2-pair warm-up'}
+    if out is not None: write_bench(res, out, command)
+    return res

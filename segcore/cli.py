@@ -403,7 +403,7 @@ def _hpo_worker_args(s):
 
 # %% ../nbs/07_cli.ipynb 42
 def cmd_bench(a) -> int:
-    "`segcore bench KIND`: measure training, inference, data or metric speed; JSON + HTML reports."
+    "`segcore bench KIND`: measure training, inference, data, metric or evaluation speed/memory; JSON + HTML reports."
     from segcore import bench
     from segcore.config import parse_override
     check_output(a.out, [a.data, a.model, a.config], 'benchmark folder')
@@ -416,6 +416,8 @@ def cmd_bench(a) -> int:
     elif a.kind == 'metrics':
         if not a.data: raise SegcoreError('bench metrics needs --data DATA')
         r = bench.bench_metrics(a.data, n_cases=a.cases)
+    elif a.kind == 'eval':
+        r = bench.bench_eval_memory(a.n, size=a.size)
     elif a.kind == 'data':
         r = bench.bench_data(a.config, steps=a.steps, profile=a.profile, **ov)
     else:
@@ -426,9 +428,16 @@ def cmd_bench(a) -> int:
     print(f'written: {j} and {h}')
     return 0
 
+def _counts(s: str) -> list:
+    "Comma-separated whole numbers ≥ 1 (`1000,20000`) as a list of ints."
+    try: v = [int(x) for x in s.split(',')]
+    except ValueError: v = [0]
+    if min(v) < 1: raise argparse.ArgumentTypeError(f'expected whole numbers ≥ 1 separated by commas (got {s!r})')
+    return v
+
 @command('bench', cmd_bench, 'speed benchmarks side by side with a reference (JSON + HTML under reports/benchmarks/)')
 def _bench_args(s):
-    s.add_argument('kind', choices=('train', 'infer', 'data', 'metrics'))
+    s.add_argument('kind', choices=('train', 'infer', 'data', 'metrics', 'eval'))
     s.add_argument('--data')
     s.add_argument('--model', help='run folder (infer)')
     s.add_argument('--run', help='training folder (train)')
@@ -442,6 +451,9 @@ def _bench_args(s):
     s.add_argument('--goal', type=float, help='held-out Dice to reach (train): the seconds it took are reported')
     s.add_argument('--budget-s', type=float,
                    help='training seconds (train): epochs planned from the measured step rate so the schedule fits')
+    s.add_argument('--n', type=_counts, default=[1000, 20000], metavar='N1,N2,…',
+                   help='numbers of synthetic image pairs to evaluate (eval), e.g. 1000,20000')
+    s.add_argument('--size', type=_counts, default=[64, 64], metavar='H,W', help='synthetic image size (eval)')
     s.add_argument('--out', default='reports/benchmarks')
 
 # %% ../nbs/07_cli.ipynb 45
