@@ -44,6 +44,11 @@ class TrainConfig:
     pos_ratio: float = 0.33                 # fraction of patches centred on foreground
     class_balanced: bool = True             # foreground centres drawn class by class
     train_foreground_only: bool = False     # train on cases (2D slices) with foreground; validation keeps them all
+    sampler: str = 'patches'                # patches | tiles (large images: a grid of patch_size tiles, below)
+    tile_stride: list | None = None         # pixels between tile origins, per axis; None: half a tile
+    tile_jitter: int = 0                    # random shift of each tile's origin, in pixels
+    max_tiles_per_image: int | None = None  # tiles drawn per image and epoch; None: the whole grid
+    pos_tile_prob: float = 0.5              # probability that a drawn tile holds foreground
     patch_scales: list = field(default_factory=lambda: [1.0])   # multi-scale patches (>1 zooms out)
     sample_on_device: bool = False          # hold the preprocessed cases on the training device, cut patches there
     # optimisation
@@ -170,7 +175,8 @@ _COUNTS = ('n_folds', 'epochs', 'batch_size', 'iterations_per_epoch', 'grad_accu
 _INDICES = ('fold', 'seed', 'split_seed', 'warmup_epochs', 'freeze_encoder_epochs')
 _FLAGS = ('class_balanced', 'sample_on_device', 'deep_supervision', 'channels_last', 'tensorboard',
           'train_foreground_only')
-_CHOICES = {'optimizer': ('adam', 'adamw', 'sgd'), 'scheduler': ('warmup_cosine', 'onecycle', 'plateau', 'none'),
+_CHOICES = {'sampler': ('patches', 'tiles'),
+            'optimizer': ('adam', 'adamw', 'sgd'), 'scheduler': ('warmup_cosine', 'onecycle', 'plateau', 'none'),
             'amp': ('auto', 'bf16', 'fp16', 'none'), 'compile': COMPILE_MODES, 'model_size': ('tiny', 'small', 'base')}
 
 def _num(x) -> bool: return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
@@ -185,16 +191,18 @@ def _value_problems(cfg: TrainConfig) -> list:
     p += [f'{k} must be one of {", ".join(v)} (got {getattr(cfg, k)!r})' for k, v in _CHOICES.items()
           if getattr(cfg, k) not in v]
     ranges = {'lr': (0, None, False), 'weight_decay': (0, None, True), 'momentum': (0, 1, True),
-              'test_fraction': (0, 1, True), 'pos_ratio': (0, 1, True), 'val_overlap': (0, 1, True)}
+              'test_fraction': (0, 1, True), 'pos_ratio': (0, 1, True), 'val_overlap': (0, 1, True),
+              'pos_tile_prob': (0, 1, True)}
     for k, (lo, hi, closed) in ranges.items():
         v = getattr(cfg, k)
-        ok = _num(v) and (v >= lo if closed else v > lo) and (hi is None or v < hi or (k == 'pos_ratio' and v == hi))
+        ok = _num(v) and (v >= lo if closed else v > lo) and (hi is None or v < hi
+                                                                or (k in ('pos_ratio', 'pos_tile_prob') and v == hi))
         interval = f'{"[" if closed else "("}{lo}, {hi if hi is not None else "∞"})'
         if not ok: p.append(f'{k} must be a number in {interval} (got {v!r})')
     for k in ('grad_clip', 'time_limit_s'):
         if getattr(cfg, k) is not None and not (_num(getattr(cfg, k)) and getattr(cfg, k) > 0):
             p.append(f'{k} must be a positive number or null (got {getattr(cfg, k)!r})')
-    for k in ('early_stopping', 'num_threads'):
+    for k in ('early_stopping', 'num_threads', 'max_tiles_per_image'):
         if getattr(cfg, k) is not None and not (_int(getattr(cfg, k)) and getattr(cfg, k) >= 1):
             p.append(f'{k} must be an integer >= 1 or null (got {getattr(cfg, k)!r})')
     if not (isinstance(cfg.patch_size, (list, tuple)) and len(cfg.patch_size) in (2, 3)
@@ -242,6 +250,16 @@ def _normalization_problems(norm) -> list:
                                   and n['clip'][0] < n['clip'][1]):
             p.append(f'normalization of channel {c}: clip must be [low, high] with low < high (got {n["clip"]!r})')
     return p
+
+def _tiles_problems(cfg: TrainConfig) -> list:
+    "Problems of the tile keys: a stride within the tile (`patch_size`), a jitter of whole pixels."
+    if not (_int(cfg.tile_jitter) and cfg.tile_jitter >= 0):
+        return [f'tile_jitter must be a non-negative integer (got {cfg.tile_jitter!r})']
+    if cfg.tile_stride is None or not isinstance(cfg.patch_size, (list, tuple)): return []
+    from segcore.tiles import check_tiling
+    try: check_tiling(cfg.patch_size, cfg.tile_stride)
+    except (ValueError, TypeError) as e: return [f'tile_stride: {e}']
+    return []
 
 def _strides_problems(cfg: TrainConfig) -> list:
     "Problems of `strides`: null, or one list per UNet level of 1s and 2s, one per patch axis."
@@ -311,7 +329,8 @@ def load_config(profile: str | None = None, file=None, overrides=None, source: s
                                                    or d['patch_size'] != planned.get('patch_size')):
         d['strides'] = None         # the plan's strides go with the plan's patch and a UNet
     cfg = TrainConfig(**d)
-    problems = _value_problems(cfg) + _normalization_problems(cfg.normalization) + _strides_problems(cfg)
+    problems = (_value_problems(cfg) + _normalization_problems(cfg.normalization) + _strides_problems(cfg)
+                + _tiles_problems(cfg))
     problems = problems or _name_problems(cfg)
     if problems: raise SegcoreError(f'invalid training config ({source if not file else file}): ' + '; '.join(problems))
     return cfg

@@ -18,6 +18,7 @@ from .io import image_ext, strip_ext, dicom_files, file_problem, read_image, wri
 from .data import detect_layout, discover, load_case
 from .postprocess import Postprocessor, binary_mask, choose_postprocessing, tune_threshold
 from .pipeline import predict_logits_batch, preprocess, to_source_grid
+from .tiles import window_overlap
 
 # %% auto 0
 __all__ = ['PREDICT_FORMAT', 'MANIFEST', 'UNCERTAINTY_MAPS', 'tta_members', 'TTA', 'dropout_layers', 'enable_mc_dropout',
@@ -172,7 +173,7 @@ class Predictor:
         `probabilities`, the mean class probabilities (K, *S) on the input grid come third."""
         img, _, aff = preprocess(image, affine, None, self.cfg.target_spacing, self.cfg.normalization)
         lg = predict_samples(self.models, img, self.cfg.patch_size, self.device, self.tta, self.mc,
-                             self.cfg.val_overlap, self.amp, return_logits=True)
+                             window_overlap(self.cfg), self.amp, return_logits=True)
         probs = torch.softmax(lg, 1)
         shape = tuple(image.shape[1:])
         mean = to_source_grid(torch.log(probs.mean(0).clamp_min(1e-12)), aff, affine, shape)

@@ -10,7 +10,8 @@ from fastcore.basics import patch
 from .pipeline import crop_pad, predict_logits_batch
 
 # %% auto 0
-__all__ = ['check_tiling', 'axis_origins', 'tile_grid', 'tile_foreground', 'TileSampler', 'tile_overlap', 'predict_tiles']
+__all__ = ['check_tiling', 'axis_origins', 'tile_grid', 'tile_foreground', 'TileSampler', 'tile_overlap', 'predict_tiles',
+           'default_stride', 'window_overlap']
 
 # %% ../nbs/12b_tiles.ipynb 6
 def _per_axis(v, d: int, name: str) -> tuple:
@@ -177,3 +178,13 @@ def predict_tiles(model, image: np.ndarray | torch.Tensor, tile_size, stride=Non
         raise ValueError(f'image must be (C, *S) with {len(tile)} spatial axes like tile_size (got {tuple(x.shape)})')
     return predict_logits_batch(model, x[None], tile, device, tile_overlap(tile, stride), sw_batch_size,
                                 amp_dtype)[0]
+
+# %% ../nbs/12b_tiles.ipynb 31
+def default_stride(tile_size) -> list:
+    "Half a tile per axis: the stride of a tiled run that gives none."
+    return [max(int(t) // 2, 1) for t in tile_size]
+
+def window_overlap(cfg):
+    "Sliding-window overlap for a `TrainConfig`: its tiles' stride when it trains on tiles, else `val_overlap`."
+    if getattr(cfg, 'sampler', 'patches') != 'tiles': return cfg.val_overlap
+    return tile_overlap(cfg.patch_size, cfg.tile_stride or default_stride(cfg.patch_size))

@@ -19,6 +19,7 @@ from .losses import build_loss, DeepSupervisionLoss, WeightSchedule
 from .augment import augment_config, augment_batch
 from .rundir import RunDir, save_checkpoint
 from .pipeline import PatchSampler, load_prepared, predict_logits, dice_per_class
+from .tiles import TileSampler, default_stride, window_overlap
 from .stats import bootstrap_ci, seed_summary
 
 # %% auto 0
@@ -184,8 +185,12 @@ def setup_model(self: Trainer):
     self.lr_scheduler = build_scheduler(cfg, self.optimizer, cfg.iterations_per_epoch)
     self.scaler = torch.amp.GradScaler(self.device.type) if self.amp == torch.float16 else None
     self.augmentation = augment_config(cfg.augment)
-    self.sampler = PatchSampler(self.train_cases, cfg.patch_size, cfg.pos_ratio, cfg.class_balanced, cfg.patch_scales,
-                                device=self.device if cfg.sample_on_device else None)
+    on = self.device if cfg.sample_on_device else None
+    self.sampler = (TileSampler(self.train_cases, cfg.patch_size, cfg.tile_stride or default_stride(cfg.patch_size),
+                                cfg.tile_jitter, cfg.max_tiles_per_image, cfg.pos_tile_prob, device=on)
+                    if cfg.sampler == 'tiles' else
+                    PatchSampler(self.train_cases, cfg.patch_size, cfg.pos_ratio, cfg.class_balanced, cfg.patch_scales,
+                                 device=on))
     self.rng = np.random.default_rng([cfg.seed, 1])
     self.generator = torch.Generator(device=self.device)
     self.generator.manual_seed(cfg.seed + 2)
@@ -312,7 +317,7 @@ def validate(self: Trainer) -> tuple:
     rows = []
     fg = list(range(1, self.n_classes))
     for c in self.val_cases:
-        lg = predict_logits(self.model, c.image, self.cfg.patch_size, self.device, self.cfg.val_overlap,
+        lg = predict_logits(self.model, c.image, self.cfg.patch_size, self.device, window_overlap(self.cfg),
                             amp_dtype=self.amp)
         d = dice_per_class(lg.argmax(0).cpu().numpy(), c.label, fg)
         rows.append({'case': c.case_id, **{f'dice_{k}': v for k, v in d.items()}})
@@ -396,7 +401,8 @@ def state(self: Trainer) -> dict:
             'scaler': self.scaler.state_dict() if self.scaler else None,
             'epoch': self.epoch, 'iteration': self.step, 'acc': self.acc, 'micro_batches': self.micro_batches,
             'rng': {'torch': torch.get_rng_state(), 'sampler': self.rng.bit_generator.state,
-                    'augment': self.generator.get_state()},
+                    'augment': self.generator.get_state(),
+                    **({'tiles': self.sampler.state_dict()} if isinstance(self.sampler, TileSampler) else {})},
             'best': self.best, 'best_epoch': self.best_epoch, 'bad_vals': self.bad_vals, 'history': self.history,
             'elapsed': self.elapsed + (time.time() - self.t_start), 'config': self.cfg.to_dict(),
             'model_spec': self.network_spec(), 'classes': list(range(self.n_classes)), 'events': self.events}
@@ -414,6 +420,7 @@ def restore(self: Trainer, ck: dict):
     if self.scaler and ck['scaler']: self.scaler.load_state_dict(ck['scaler'])
     torch.set_rng_state(ck['rng']['torch'])
     self.rng.bit_generator.state = ck['rng']['sampler']
+    if isinstance(self.sampler, TileSampler): self.sampler.load_state_dict(ck['rng']['tiles'])
     self.generator.set_state(ck['rng']['augment'])
     self.epoch, self.step, self.acc = ck['epoch'], ck['iteration'], dict(ck['acc'])
     self.best, self.best_epoch, self.bad_vals = ck['best'], ck['best_epoch'], ck['bad_vals']
