@@ -345,5 +345,8 @@ def save_config(cfg: TrainConfig, path) -> Path:
     return atomic_write_json(path, cfg.to_dict())
 
 def config_diff(a: dict, b: dict, ignore=('epochs', 'time_limit_s', 'data')) -> dict:
-    "Keys whose values differ between two config dicts (used to refuse resuming a run with another config)."
+    """Keys whose values differ between two config dicts (used to refuse resuming a run with another config); a key
+    one of them lacks (a run saved before the key existed) counts as its default."""
+    defaults = TrainConfig().to_dict()
+    a, b = {**defaults, **a}, {**defaults, **b}
     return {k: (a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if k not in ignore and a.get(k) != b.get(k)}

@@ -4,7 +4,7 @@
 
 # %% ../nbs/14_evaluate.ipynb 3
 from __future__ import annotations
-import math
+import math, warnings
 from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
@@ -157,7 +157,9 @@ def evaluate_run(run_dir, data, json_out=None, device='auto', progress=True, spl
     by_case = {}
     for r in rows: by_case.setdefault(r['case'], []).append(r['dice'])
     cases, fg = sorted(by_case), [k for k in pred.ck['classes'] if k != 0]
-    m, lo, hi = bootstrap_ci([np.nanmean(by_case[c]) for c in cases])
+    with warnings.catch_warnings():                 # a case whose every class is undefined has no mean (NaN)
+        warnings.simplefilter('ignore', RuntimeWarning)
+        m, lo, hi = bootstrap_ci([np.nanmean(by_case[c]) for c in cases])
     per_class = {str(k): dict(zip(('mean', 'ci_low', 'ci_high'), bootstrap_ci([r['dice'] for r in rows
                                                                                if r['class'] == k]))) for k in fg}
     seen = _seen_in_training(run, data, cases) if split != 'test' else []

@@ -4,7 +4,7 @@
 
 # %% ../nbs/13_train.ipynb 3
 from __future__ import annotations
-import contextlib, csv, dataclasses, io, math, signal, threading, time
+import contextlib, csv, dataclasses, io, math, signal, threading, time, warnings
 import numpy as np
 import torch
 from fastcore.basics import patch
@@ -487,8 +487,11 @@ def finish(self: Trainer) -> dict:
     "Write and return `summary.json`."
     cfg = self.cfg
     rows = self.run.val_rows() if self.run.has('val_cases') else []
+    rows = [{k: np.nan if v is None else v for k, v in r.items()} for r in rows]    # JSON null: Dice undefined (empty)
     fg = list(range(1, self.n_classes))
-    mean, lo, hi = bootstrap_ci([np.nanmean([r[f'dice_{k}'] for k in fg]) for r in rows], seed=cfg.seed)
+    with warnings.catch_warnings():                 # a case whose every class is undefined has no mean (NaN)
+        warnings.simplefilter('ignore', RuntimeWarning)
+        mean, lo, hi = bootstrap_ci([np.nanmean([r[f'dice_{k}'] for k in fg]) for r in rows], seed=cfg.seed)
     per_class = {str(k): dict(zip(('mean', 'ci_low', 'ci_high'), bootstrap_ci([r[f'dice_{k}'] for r in rows],
                                                                                seed=cfg.seed))) for k in fg}
     sec = sum(r['seconds'] for r in self.history)
