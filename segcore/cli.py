@@ -165,6 +165,11 @@ def _print_trained(s: dict, out):
     print(f"{s['status']}: {s['epochs_run']} epochs in {s['train_seconds']:.0f} s on {s['device']}; "
           f"validation ({v['split']}) n={v['n']}: mean foreground Dice {v['mean_foreground_dice']:.4f} "
           f"(95% CI {v['ci95'][0]:.4f}-{v['ci95'][1]:.4f})" + (' [SYNTHETIC]' if s['data']['synthetic'] else ''))
+    if v.get('per_patient'):
+        p = v['per_patient']
+        lo, hi = p['per_patient_ci95']
+        print(f"  per patient (n={p['n_patients']}, each patient's slices pooled): mean foreground Dice "
+              f"{p['per_patient_mean_foreground_dice']:.4f} (95% CI {lo:.4f}-{hi:.4f})")
     print(f'run folder: {out}')
 
 def planned_config(profile=None, file=None, overrides=None, plan=None, progress: bool = False, **kw) -> tuple:

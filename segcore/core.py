@@ -11,7 +11,7 @@ import numpy as np
 # %% auto 0
 __all__ = ['SYNTHETIC_NOTE', 'SegcoreError', 'DataError', 'LeakageError', 'file_mode', 'injected_faults', 'atomic_write_bytes',
            'atomic_write_text', 'to_json', 'atomic_write_json', 'check_output', 'json_format', 'check_replaceable',
-           'check_output_folder', 'sha256_file', 'hash_files', 'environment_info']
+           'check_output_folder', 'sha256_file', 'hash_files', 'environment_info', 'natural_key']
 
 # %% ../nbs/00_core.ipynb 5
 class SegcoreError(Exception):
@@ -187,3 +187,9 @@ def environment_info() -> dict:
 # %% ../nbs/00_core.ipynb 28
 SYNTHETIC_NOTE = ('SYNTHETIC DATA: these results come from a generated phantom dataset, not from patient '
                   'images. They test the pipeline; they say nothing about clinical performance.')
+
+# %% ../nbs/00_core.ipynb 30
+def natural_key(s: str) -> list:
+    "Sort key that orders the digit runs of `s` as numbers (`'P_2'` before `'P_10'`)."
+    import re
+    return [int(t) if t.isdigit() else t.lower() for t in re.split(r'(\d+)', s)]

@@ -9,7 +9,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
 import numpy as np
-from .core import DataError
+from .core import DataError, natural_key
 from .io import (Volume, read_image, image_ext, strip_ext, world2vox)
 from .io import file_problem, open_regular, read_limits, IMAGE2D_EXTS, image_2d_channels
 
@@ -352,9 +352,7 @@ def discover_paired(
                         meta['synthetic'] or (root / 'SYNTHETIC.txt').exists(), meta['name'])
 
 # %% ../nbs/02_data.ipynb 18
-def _natural_key(s: str) -> list:
-    "Sort key that orders the digit runs of `s` as numbers (`'P_2'` before `'P_10'`)."
-    return [int(t) if t.isdigit() else t.lower() for t in re.split(r'(\d+)', s)]
+_natural_key = natural_key        # segcore.core: digit runs compare as numbers
 
 def _slice_pairs(folder: Path) -> set:
     "Stems `X` of the `X` + `X_mask` pairs in `folder` (not BraTS' `CASE_seg`, whose `X` is the folder's name)."

@@ -10,17 +10,16 @@ import numpy as np
 from tqdm.auto import tqdm
 from .core import DataError, SegcoreError, atomic_write_json, check_output, check_replaceable, environment_info
 from .rundir import RunDir
-from .stats import bootstrap_ci, describe
+from .stats import bootstrap_ci, describe, class_counts, patient_dice, patient_summary, grouped
 from .pipeline import dice_per_class
-from .data import _natural_key, discover, load_case
+from .data import discover, load_case
 from .io import image_ext, strip_ext, read_image
 from .metrics import case_metrics
 from .infer import Predictor, dataset_root, protected_inputs
 
 # %% auto 0
-__all__ = ['SPLIT_NAMES', 'METRICS', 'check_json_out', 'coverage', 'class_counts', 'patient_dice', 'patient_summary', 'grouped',
-           'with_patients', 'evaluate_run', 'check_tolerance', 'label_problem', 'binary_255', 'declared_classes',
-           'label_dataset', 'evaluate_folders']
+__all__ = ['SPLIT_NAMES', 'METRICS', 'check_json_out', 'coverage', 'with_patients', 'evaluate_run', 'check_tolerance',
+           'label_problem', 'binary_255', 'declared_classes', 'label_dataset', 'evaluate_folders']
 
 # %% ../nbs/14_evaluate.ipynb 5
 def _seen_in_training(run: RunDir, data, cases) -> list:
@@ -59,52 +58,6 @@ def coverage(n: int, m: int, skipped: list, no_pred=(), no_ref=()) -> dict:
     return {'partial': bool(parts), 'n_expected': m, 'coverage': line}
 
 # %% ../nbs/14_evaluate.ipynb 10
-def class_counts(pred: np.ndarray, ref: np.ndarray, classes=None) -> dict:
-    """{class: (TP, FP, FN)} of label maps `pred` and `ref` (same shape `(H, W[, D])`, integer values) for each value
-    in `classes` (default: every non-zero value either holds)."""
-    def counts(a) -> dict:
-        v, n = np.unique(a, return_counts=True)
-        return dict(zip(v.tolist(), n.tolist()))
-    p, r, t = counts(pred), counts(ref), counts(pred[pred == ref])
-    ks = sorted((set(p) | set(r)) - {0}) if classes is None else classes
-    return {int(k): (t.get(k, 0), p.get(k, 0) - t.get(k, 0), r.get(k, 0) - t.get(k, 0)) for k in ks}
-
-def patient_dice(counts: dict, patient_of: dict, classes) -> list:
-    """Rows `patient`, `class`, `dice`, `n_slices` of each patient's cases pooled: `counts` {case: {class: (TP, FP,
-    FN)}} summed over the patient's cases (= Dice of the stacked volume `(N, H, W)`); `patient_of` {case: patient}
-    (a case it lacks is its own patient). NaN when the patient has no foreground of the class in either."""
-    groups = {}
-    for c in counts: groups.setdefault(patient_of.get(c, c), []).append(c)
-    rows = []
-    for pat in sorted(groups, key=_natural_key):
-        for k in classes:
-            tp, fp, fn = (sum(counts[c].get(k, (0, 0, 0))[i] for c in groups[pat]) for i in range(3))
-            rows.append({'patient': pat, 'class': int(k), 'dice': 2 * tp / (2 * tp + fp + fn) if tp + fp + fn
-                         else float('nan'), 'n_slices': len(groups[pat])})
-    return rows
-
-def _nanmean(v) -> float:
-    "Mean of `v` without NaN; NaN (and no warning) when nothing is left."
-    a = np.asarray(v, float)
-    a = a[~np.isnan(a)]
-    return float(a.mean()) if a.size else float('nan')
-
-def patient_summary(rows: list) -> dict:
-    """`n_patients`, the mean over patients of their mean foreground Dice (`per_patient_mean_foreground_dice`) and
-    its bootstrap 95 % CI `per_patient_ci95`, from `patient_dice` rows; patients whose Dice is all NaN (no
-    foreground) are counted in `patients_without_foreground` and left out of the mean."""
-    pats = list(dict.fromkeys(r['patient'] for r in rows))
-    m, lo, hi = bootstrap_ci([_nanmean([r['dice'] for r in rows if r['patient'] == p]) for p in pats])
-    empty = sum(all(np.isnan(r['dice']) for r in rows if r['patient'] == p) for p in pats)
-    return {'n_patients': len(pats), 'per_patient_mean_foreground_dice': m, 'per_patient_ci95': [lo, hi],
-            'patients_without_foreground': empty}
-
-def grouped(cases, patient_of: dict) -> bool:
-    "Whether several of `cases` share a patient in `patient_of` {case: patient}."
-    pats = [patient_of.get(c, c) for c in cases]
-    return len(set(pats)) < len(pats)
-
-# %% ../nbs/14_evaluate.ipynb 13
 def _score_cases(pred: Predictor, index, todo: list, progress: bool) -> tuple:
     """(Dice rows, skipped cases, {case: `class_counts`}) of the run's model on cases `todo`; a case the loaders
     refuse, or whose reference holds a class the model cannot predict, is skipped with the reason."""
@@ -172,7 +125,7 @@ def evaluate_run(run_dir, data, json_out=None, device='auto', progress=True, spl
     if json_out: atomic_write_json(json_out, out)
     return out
 
-# %% ../nbs/14_evaluate.ipynb 20
+# %% ../nbs/14_evaluate.ipynb 17
 _UNCERTAINTY = ('_entropy', '_variance', '_mutual_information', '_energy')
 METRICS = ('dice', 'iou', 'precision', 'recall', 'hd95', 'assd', 'nsd', 'vol_diff_mm3')
 
@@ -201,7 +154,7 @@ def check_tolerance(tolerance_mm) -> float:
         raise SegcoreError(f'--tolerance-mm must be a finite number of millimetres > 0 (got {t!r})')
     return float(t)
 
-# %% ../nbs/14_evaluate.ipynb 21
+# %% ../nbs/14_evaluate.ipynb 18
 def label_problem(a: np.ndarray) -> str | None:
     "Why the array `a` is not a label map (non-finite, fractional or negative values, not numbers), or None."
     if a.dtype == bool: return None
@@ -240,7 +193,7 @@ def _score_pair(case: str, pred_file, ref_file, classes, tolerance_mm: float) ->
     rows = case_metrics(pa, ra, ks, spacing=spacing, tolerance_mm=tolerance_mm, case=case)
     return rows, None, ({int(v) for v in np.unique(pa)}, {int(v) for v in np.unique(ra)}), class_counts(pa, ra)
 
-# %% ../nbs/14_evaluate.ipynb 22
+# %% ../nbs/14_evaluate.ipynb 19
 def declared_classes(labels_dir) -> set | None:
     "The class values the `dataset.json` of the labels' dataset declares, if it has one that says."
     from segcore.data import dataset_meta                 # the readers' own checks of a dataset.json
@@ -291,7 +244,7 @@ def _folder_summary(rows: list, tolerance_mm: float) -> dict:
             'empty_masks': 'see segcore.metrics: both empty -> Dice 1, distances 0; one empty -> Dice 0, '
                            'distances NaN (excluded from means)'}
 
-# %% ../nbs/14_evaluate.ipynb 23
+# %% ../nbs/14_evaluate.ipynb 20
 def evaluate_folders(pred_dir, labels_dir, json_out=None, tolerance_mm: float = 1.0, classes=None) -> dict:
     """Metrics per case and class for predicted masks in `pred_dir` against references in `labels_dir`. A pair that
     is not two label maps of the same classes on the same grid is skipped with the reason; skipped and unmatched

@@ -8,10 +8,11 @@ import inspect, warnings
 import numpy as np
 import pandas as pd
 import scipy.stats
+from .core import natural_key
 
 # %% auto 0
 __all__ = ['bootstrap_ci', 'describe', 'format_ci', 'rank_biserial', 'holm', 'paired_comparison', 'compare_table', 'paired_frame',
-           'seed_summary', 'format_mean_sd']
+           'seed_summary', 'format_mean_sd', 'class_counts', 'patient_dice', 'patient_summary', 'grouped']
 
 # %% ../nbs/16_stats.ipynb 7
 def _scipy_rng_kw(seed) -> dict:
@@ -196,3 +197,49 @@ def format_mean_sd(d, digits: int = 3) -> str:
     if n == 0: return 'no values (0 seeds)'
     if n == 1: return f"{_fmt(d['mean'], digits)} (1 seed)"
     return f"{_fmt(d['mean'], digits)} ± {_fmt(d['sd'], digits)} ({n} seeds)"
+
+# %% ../nbs/16_stats.ipynb 40
+def class_counts(pred: np.ndarray, ref: np.ndarray, classes=None) -> dict:
+    """{class: (TP, FP, FN)} of label maps `pred` and `ref` (same shape `(H, W[, D])`, integer values) for each value
+    in `classes` (default: every non-zero value either holds)."""
+    def counts(a) -> dict:
+        v, n = np.unique(a, return_counts=True)
+        return dict(zip(v.tolist(), n.tolist()))
+    p, r, t = counts(pred), counts(ref), counts(pred[pred == ref])
+    ks = sorted((set(p) | set(r)) - {0}) if classes is None else classes
+    return {int(k): (t.get(k, 0), p.get(k, 0) - t.get(k, 0), r.get(k, 0) - t.get(k, 0)) for k in ks}
+
+def patient_dice(counts: dict, patient_of: dict, classes) -> list:
+    """Rows `patient`, `class`, `dice`, `n_slices` of each patient's cases pooled: `counts` {case: {class: (TP, FP,
+    FN)}} summed over the patient's cases (= Dice of the stacked volume `(N, H, W)`); `patient_of` {case: patient}
+    (a case it lacks is its own patient). NaN when the patient has no foreground of the class in either."""
+    groups = {}
+    for c in counts: groups.setdefault(patient_of.get(c, c), []).append(c)
+    rows = []
+    for pat in sorted(groups, key=natural_key):
+        for k in classes:
+            tp, fp, fn = (sum(counts[c].get(k, (0, 0, 0))[i] for c in groups[pat]) for i in range(3))
+            rows.append({'patient': pat, 'class': int(k), 'dice': 2 * tp / (2 * tp + fp + fn) if tp + fp + fn
+                         else float('nan'), 'n_slices': len(groups[pat])})
+    return rows
+
+def _nanmean(v) -> float:
+    "Mean of `v` without NaN; NaN (and no warning) when nothing is left."
+    a = np.asarray(v, float)
+    a = a[~np.isnan(a)]
+    return float(a.mean()) if a.size else float('nan')
+
+def patient_summary(rows: list) -> dict:
+    """`n_patients`, the mean over patients of their mean foreground Dice (`per_patient_mean_foreground_dice`) and
+    its bootstrap 95 % CI `per_patient_ci95`, from `patient_dice` rows; patients whose Dice is all NaN (no
+    foreground) are counted in `patients_without_foreground` and left out of the mean."""
+    pats = list(dict.fromkeys(r['patient'] for r in rows))
+    m, lo, hi = bootstrap_ci([_nanmean([r['dice'] for r in rows if r['patient'] == p]) for p in pats])
+    empty = sum(all(np.isnan(r['dice']) for r in rows if r['patient'] == p) for p in pats)
+    return {'n_patients': len(pats), 'per_patient_mean_foreground_dice': m, 'per_patient_ci95': [lo, hi],
+            'patients_without_foreground': empty}
+
+def grouped(cases, patient_of: dict) -> bool:
+    "Whether several of `cases` share a patient in `patient_of` {case: patient}."
+    pats = [patient_of.get(c, c) for c in cases]
+    return len(set(pats)) < len(pats)

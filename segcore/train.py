@@ -20,7 +20,7 @@ from .augment import augment_config, augment_batch
 from .rundir import RunDir, save_checkpoint
 from .pipeline import PatchSampler, load_prepared, predict_logits, dice_per_class
 from .tiles import TileSampler, default_stride, window_overlap
-from .stats import bootstrap_ci, seed_summary
+from .stats import bootstrap_ci, seed_summary, class_counts, grouped, patient_dice, patient_summary
 
 # %% auto 0
 __all__ = ['FINISHED', 'build_optimizer', 'warmup_cosine', 'build_scheduler', 'Interrupted', 'is_oom', 'Trainer', 'train',
@@ -319,8 +319,10 @@ def validate(self: Trainer) -> tuple:
     for c in self.val_cases:
         lg = predict_logits(self.model, c.image, self.cfg.patch_size, self.device, window_overlap(self.cfg),
                             amp_dtype=self.amp)
-        d = dice_per_class(lg.argmax(0).cpu().numpy(), c.label, fg)
-        rows.append({'case': c.case_id, **{f'dice_{k}': v for k, v in d.items()}})
+        label = lg.argmax(0).cpu().numpy()
+        d = dice_per_class(label, c.label, fg)
+        counts = {str(k): list(v) for k, v in class_counts(label, c.label, fg).items()}    # pooled per patient
+        rows.append({'case': c.case_id, **{f'dice_{k}': v for k, v in d.items()}, 'counts': counts})
     self.model.train()
     res = {f'val_dice_{k}': float(np.nanmean([r[f'dice_{k}'] for r in rows])) for k in fg}
     res['val_dice_mean'] = float(np.nanmean([res[f'val_dice_{k}'] for k in fg]))
@@ -483,6 +485,15 @@ def session(self: Trainer):
 
 # %% ../nbs/13_train.ipynb 36
 @patch
+def per_patient_validation(self: Trainer, rows: list, fg: list) -> dict:
+    """`{'per_patient': …}` when validation cases group into patients (2D slices): each patient's slices pooled
+    (`segcore.stats.patient_dice`), with n patients and a bootstrap 95 % CI; else empty."""
+    patients = dict(self.splits.case_patients)
+    if not rows or 'counts' not in rows[0] or not grouped([r['case'] for r in rows], patients): return {}
+    counts = {r['case']: {int(k): tuple(v) for k, v in r['counts'].items()} for r in rows}
+    return {'per_patient': patient_summary(patient_dice(counts, patients, fg))}
+
+@patch
 def finish(self: Trainer) -> dict:
     "Write and return `summary.json`."
     cfg = self.cfg
@@ -501,7 +512,8 @@ def finish(self: Trainer) -> dict:
     summary = {'format': 'segcore-train-summary/1', 'status': self.status, 'epochs_run': len(self.history),
                'best_epoch': self.best_epoch,
                'validation': {'split': split, 'n': len(rows), 'mean_foreground_dice': mean, 'ci95': [lo, hi],
-                              'dice_per_class': per_class}, 'train_seconds': sec,
+                              'dice_per_class': per_class, **self.per_patient_validation(rows, fg)},
+               'train_seconds': sec,
                'samples_per_s': sum(r['samples_per_s'] * r['seconds'] for r in self.history) / max(sec, 1e-9),
                'n_train_cases': len(self.train_ids), 'parameters': self.n_params, 'model': self.network_spec(),
                'device': str(self.device) + gpu, 'amp': str(self.amp),

@@ -89,6 +89,8 @@ def test_slices_from_real_volumes_foreground_only(shared_data, tmp_path):
     fold_train = [c for c in train_val if c not in val]
     assert 0 < s['n_train_cases'] < len(fold_train)             # slices without hippocampus left out of training
     assert s['validation']['n'] == len(val)                      # ... but every validation slice is scored
+    pp = s['validation']['per_patient']                          # the patient's slices pooled, with n and CI
+    assert pp['n_patients'] == len({sp['patients'][c] for c in val}) and len(pp['per_patient_ci95']) == 2
     patients = {}
     for c, p in sp['patients'].items(): patients.setdefault(p, set()).add(c)
     groups = [set(sp['test'])] + [set(f['val']) for f in sp['folds']]
