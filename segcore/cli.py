@@ -172,15 +172,20 @@ def _print_trained(s: dict, out):
               f"{p['per_patient_mean_foreground_dice']:.4f} (95% CI {lo:.4f}-{hi:.4f})")
     print(f'run folder: {out}')
 
-def planned_config(profile=None, file=None, overrides=None, plan=None, progress: bool = False, **kw) -> tuple:
+def planned_config(profile=None, file=None, overrides=None, plan=None, progress: bool = False, out=None,
+                   **kw) -> tuple:
     """(`TrainConfig`, plan): the data's plan under the profile, file and overrides. `plan`: a `plan.json` to use,
-    'none' for the config's defaults, None to plan the config's data now (audit → split → plan)."""
+    'none' for the config's defaults, None to plan the config's data now (audit → split → plan). `out`: a run
+    folder, checked against the data before the data is read."""
     from segcore.config import load_config
     from segcore.plan import plan_dataset, read_plan
+    from segcore.sources import resolve_data
     cfg = load_config(profile, file, overrides, **kw)
+    if out is not None:
+        from segcore.rundir import RunDir
+        RunDir(out).check_writable([resolve_data(cfg.data, progress=progress).path])
     if plan == 'none': return cfg, None
     if plan is None:
-        from segcore.sources import resolve_data
         plan = plan_dataset(resolve_data(cfg.data, progress=progress).path, cfg.n_folds, cfg.test_fraction,
                             cfg.split_seed, progress=progress)
     else: plan = read_plan(plan)
@@ -190,7 +195,7 @@ def cmd_train(a) -> int:
     "`segcore train --out RUN`: train one model (or `--seeds N`), resuming from a checkpoint when there is one."
     from segcore.train import train, train_seeds, Interrupted
     extra = {'data': a.data} if a.data else {}
-    cfg, plan = planned_config(a.profile, a.config, a.set or [], a.plan, progress=not a.quiet, **extra)
+    cfg, plan = planned_config(a.profile, a.config, a.set or [], a.plan, progress=not a.quiet, out=a.out, **extra)
     try:
         r = (train_seeds(cfg, a.out, a.seeds, progress=not a.quiet, plan=plan) if a.seeds > 1
              else train(cfg, a.out, progress=not a.quiet, plan=plan))

@@ -456,8 +456,8 @@ for _name, _text in [('postprocessing.json not JSON', '{not json'), ('postproces
                      ('postprocessing.json unknown step', '{"steps": [{"name": "nope"}]}'),
                      ('postprocessing.json step that cannot run',
                       '{"steps": [{"name": "keep_largest_component", "params": {"classes": [0]}}]}'),
-                     ('postprocessing.json needing probabilities',
-                      '{"steps": [{"name": "threshold_per_class", "params": {}}]}')]:
+                     ('postprocessing.json with a probability threshold outside (0, 1)',
+                      '{"steps": [{"name": "binary_threshold", "params": {"threshold": 2}}]}')]:
     @case(RUN, _name)
     def _(w, _text=_text):
         (w.run / 'postprocessing.json').write_text(_text)
