@@ -51,7 +51,7 @@ def data_provenance(root) -> dict:
         first = der.read_text(encoding='utf-8', errors='replace').splitlines()[:1] if der.exists() else []
         src = src or (first[0].rsplit(' from ', 1)[-1] if first and ' from ' in first[0] else None)
         what = desc or (first[0] if first else f'derived from {src}')
-        return {'kind': 'derived', 'text': html.unescape(f'derived data, not original: {what}'), 'source': src}
+        return {'kind': 'derived', 'text': html.unescape(f'not original data, {what}'), 'source': src}
     return {'kind': 'original', 'text': desc or f'data at {root}', 'source': None}
 
 def derived_banner(text: str) -> str:
@@ -369,14 +369,12 @@ def matched_budget(study: Study, name: str, seconds: float, **extra) -> dict:
 def fit_patch(study: Study, overrides: dict) -> dict:
     """`overrides`, plus the planned patch rounded up to the smallest multiple (2 … 64) the arm's network takes when it
     cannot take the plan's (EfficientNet needs sides divisible by 32); unchanged otherwise."""
-    from segcore.models import check_patch_size, model_spec
     if not overrides or 'patch_size' in overrides: return overrides
-    cfg = study.config('short', **overrides)
-    spec = model_spec(cfg, 1, 2)
-    for m in (1, 2, 4, 8, 16, 32, 64):
-        p = [int(-(-x // m) * m) for x in cfg.patch_size]
-        try: check_patch_size(spec, p)
-        except ValueError: continue
+    planned = study.config('short').patch_size
+    for m in (1, 2, 4, 8, 16, 32, 64):        # the config's own check says whether the network takes the patch
+        p = [int(-(-x // m) * m) for x in planned]
+        try: study.config('short', **overrides, patch_size=p)
+        except SegcoreError: continue
         return overrides if m == 1 else {**overrides, 'patch_size': p}
     return overrides
 
@@ -407,7 +405,9 @@ def _spatial(a, d: int) -> list:
         rot = f'±{a.rotate_deg[0]:g}° in-plane' if d == 2 else '±' + '/'.join(f'{r:g}' for r in a.rotate_deg[:3]) + '°'
         out.append(f'affine p {a.affine_prob:g} (rotation {rot}, zoom {a.scale_range[0]:g}–{a.scale_range[1]:g}, '
                    f'shear {a.shear:g})')
-    if a._elastic: out.append(f'elastic p {a.elastic_prob:g} ({a.elastic_magnitude:g} px, grid {a.elastic_spacing:g})')
+    if a._elastic:
+        u = 'pixels' if d == 2 else 'voxels'
+        out.append(f'elastic p {a.elastic_prob:g} ({a.elastic_magnitude:g} {u}, grid {a.elastic_spacing:g} {u})')
     return out
 
 def augment_table(study: Study, name='augmentation') -> pd.DataFrame:
@@ -476,10 +476,12 @@ def patient_table(study: Study, per_case: pd.DataFrame, split: str, what: str = 
     """One row per column of `per_case` (cases × methods): n patients, n cases, mean of the per-patient means with
     bootstrap 95 % CI, the split. `evaluated`: an evaluation's summary (its per-patient figure is checked)."""
     from segcore.report import ci_row
-    pp = per_patient(study, per_case)
-    rows = [{'method': m, 'patients': ci_row(pp[m])['n'], 'cases': int(per_case[m].notna().sum()),
-             **{k: v for k, v in ci_row(pp[m]).items() if k != 'n'}, 'metric': f'{what}, per patient',
-             'split': split} for m in per_case.columns]
+    pp, rows = per_patient(study, per_case), []
+    for m in per_case.columns:
+        r = ci_row(pp[m])
+        if r['n'] < 2: r.update(ci_low=np.nan, ci_high=np.nan, **{'95% CI': f"n/a ({r['n']} patient)"})
+        rows.append({'method': m, 'patients': r.pop('n'), 'cases': int(per_case[m].notna().sum()), **r,
+                     'metric': f'{what}, per patient', 'split': split})
     got = (evaluated or {}).get('per_patient_mean_foreground_dice')
     got = got.get('mean') if isinstance(got, dict) else got
     if isinstance(got, (int, float)) and len(rows) == 1 and not np.isclose(got, rows[0]['mean'], atol=1e-6):
@@ -533,7 +535,12 @@ Per validation case, each arm minus the baseline: mean difference with bootstrap
 signed-rank and paired t (Holm-adjusted over the arms), effect sizes (rank-biserial, d_z)."""
 
 _PATIENT_MD = """Several validation cases come from one patient, so the cases are not independent and the per-case
-p-values above are too optimistic. The same comparison on the patients' mean Dice (each patient counted once):"""
+p-values above are too optimistic. The same comparison on the patients' mean Dice (each patient counted
+once):"""
+
+_ONE_PATIENT_MD = """All validation cases come from one patient: the per-case p-values above treat its cases
+(slices) as independent and overstate the evidence, and no per-patient comparison is possible (it needs a
+dataset with more patients per validation fold)."""
 
 _VISUAL_MD = """## Visual comparison
 
@@ -555,16 +562,19 @@ def show_ablation(study: Study, name) -> dict:
     md(ablation_verdict(res, (study.stage_metrics('02') or {}).get('seed_sd')))
     if groups_into_patients(study):
         pp = per_patient(study, res['per_case'])
-        md(_PATIENT_MD)
-        res['patient_table'] = compact(compare_table(pp, res['baseline']).reset_index(names=f"vs {res['baseline']}"))
-        show_table(res['patient_table'], f'paired per patient, n = {len(pp)} validation patients '
-                                         f'({len(res["per_case"])} cases), patient-grouped validation fold')
+        res['n_val_patients'] = len(pp)
+        md(_PATIENT_MD if len(pp) > 1 else _ONE_PATIENT_MD)
+        if len(pp) > 1:
+            t = compare_table(pp, res['baseline']).reset_index(names=f"vs {res['baseline']}")
+            res['patient_table'] = compact(t)
+            show_table(res['patient_table'], f'paired per patient, n = {len(pp)} validation patients '
+                                             f'({len(res["per_case"])} cases), patient-grouped validation fold')
     per_case_plot(res['per_case'], title='per validation case')
     plt.show()
     md(_VISUAL_MD)
     visual_comparison(study, res)
     line, metrics = ablation_record(res)
-    if 'patient_table' in res: metrics['n_val_patients'] = int(res['patient_table']['n'].max())
+    if 'n_val_patients' in res: metrics['n_val_patients'] = res['n_val_patients']
     study.record(line, **metrics, ablation=ab['name'])
     return res
 

@@ -25,21 +25,35 @@ def _journey(data, out):
     return out
 
 
+def _thin(data, every: int):
+    "Keep every `every`-th slice of each patient (fewer cases, the same patients), and say so in DERIVED.txt."
+    for d in sorted(p for p in data.iterdir() if p.is_dir()):
+        images = sorted((f for f in d.iterdir() if not f.stem.endswith('_mask')),
+                        key=lambda f: int(f.stem.rsplit('_')[-1]))
+        for f in [f for i, f in enumerate(images) if i % every]:
+            f.unlink()
+            f.with_name(f'{f.stem}_mask{f.suffix}').unlink()
+    with open(data / 'DERIVED.txt', 'a') as fh: fh.write(f'test subset: one slice in {every} of each patient kept\n')
+    return data
+
+
 @pytest.fixture(scope='module')
 def slices(source, tmp_path_factory):
-    "A per-patient slice dataset (slices with foreground of 8 patients) and its smoke journey."
+    "A per-patient slice dataset (every 3rd slice with foreground of 8 patients) and its smoke journey."
     from segcore.derive import slices_dataset
     root = tmp_path_factory.mktemp('slices')
-    data = slices_dataset(source[0], root / 'data', max_patients=8, only_foreground=True, progress=False)
+    data = _thin(slices_dataset(source[0], root / 'data', max_patients=8, only_foreground=True, progress=False), 3)
+    n = sum(1 for f in data.rglob('*_mask.tif'))
+    assert 20 <= n <= 120 and n == sum(1 for f in data.rglob('*.tif')) - n, n        # pairs kept together
     return data, _journey(data, root / 'journey')
 
 
 @pytest.fixture(scope='module')
 def mosaics(source, tmp_path_factory):
-    "A tiling dataset: 10 mosaics of 3×3 slices (several patients per image), and its smoke journey."
+    "A tiling dataset: 10 mosaics of 2×2 slices (several patients per image), and its smoke journey."
     from segcore.derive import mosaic_dataset
     root = tmp_path_factory.mktemp('mosaics')
-    data = mosaic_dataset(source[0], root / 'data', grid=(3, 3), n_images=10, progress=False)
+    data = mosaic_dataset(source[0], root / 'data', grid=(2, 2), n_images=10, progress=False)
     return data, _journey(data, root / 'journey')
 
 
@@ -86,9 +100,11 @@ def test_slice_dataset_journey(source, slices):
     assert 0 <= rec['02']['test_patient_dice'] <= 1
     p2 = (out / '02_baseline.html').read_text()
     assert 'held-out test Dice per patient' in p2 and '95% CI' in p2
+    one = rec['03']['n_val_patients'] == 1                   # a small split: one validation patient, said so
+    assert 1 <= rec['03']['n_val_patients'] < rec['03']['n_val']
     for p in ('03_loss_ablation', '04_augmentation_ablation', '05_architectures'):
-        assert 'paired per patient' in (out / f'{p}.html').read_text(), p
-    assert rec['03']['n_val_patients'] < rec['03']['n_val']
+        html = (out / f'{p}.html').read_text()
+        assert ('All validation cases come from one patient' if one else 'paired per patient') in html, p
     assert 'held-out Dice per patient' in (out / '07_tta_postprocessing.html').read_text()
     assert 'in-plane' in (out / '04_augmentation_ablation.html').read_text()     # 2D transforms listed
 
