@@ -367,12 +367,13 @@ def matched_budget(study: Study, name: str, seconds: float, **extra) -> dict:
     return ov
 
 def fit_patch(study: Study, overrides: dict) -> dict:
-    """`overrides`, plus the planned patch rounded up to the smallest multiple (2 … 64) the arm's network takes when it
-    cannot take the plan's (EfficientNet needs sides divisible by 32); unchanged otherwise."""
+    """`overrides`, plus the planned patch rounded down to the smallest multiple (2 … 64) the arm's network takes when
+    it cannot take the plan's (EfficientNet needs sides divisible by 32): the patch stays within the planned images (a
+    side below the multiple becomes the multiple); unchanged otherwise."""
     if not overrides or 'patch_size' in overrides: return overrides
     planned = study.config('short').patch_size
     for m in (1, 2, 4, 8, 16, 32, 64):        # the config's own check says whether the network takes the patch
-        p = [int(-(-x // m) * m) for x in planned]
+        p = [max(m, int(x // m * m)) for x in planned]
         try: study.config('short', **overrides, patch_size=p)
         except SegcoreError: continue
         return overrides if m == 1 else {**overrides, 'patch_size': p}

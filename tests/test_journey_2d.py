@@ -16,7 +16,7 @@ def source(tmp_path_factory):
     real = SHARED / 'hippocampus'
     if real.is_dir(): return real, False
     ph = tmp_path_factory.mktemp('src') / 'phantom3d'
-    segcore('phantom', ph, '--n', '8')
+    segcore('phantom', ph, '--n', '16')             # 8 patients (two visits each)
     return ph, True
 
 
@@ -50,10 +50,10 @@ def slices(source, tmp_path_factory):
 
 @pytest.fixture(scope='module')
 def mosaics(source, tmp_path_factory):
-    "A tiling dataset: 10 mosaics of 2×2 slices (several patients per image), and its smoke journey."
+    "A tiling dataset: 8 mosaics of 3×3 slices (several patients per image), and its smoke journey."
     from segcore.derive import mosaic_dataset
     root = tmp_path_factory.mktemp('mosaics')
-    data = mosaic_dataset(source[0], root / 'data', grid=(2, 2), n_images=10, progress=False)
+    data = mosaic_dataset(source[0], root / 'data', grid=(3, 3), n_images=8, progress=False)
     return data, _journey(data, root / 'journey')
 
 
