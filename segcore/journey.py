@@ -10,7 +10,7 @@ from pathlib import Path
 from .core import DataError, SegcoreError, atomic_write_json, atomic_write_text, environment_info, json_format
 from .core import check_output, check_output_folder
 from .page import esc, notice, page, synthetic_banner, top_bar
-from .study import checkout_dir
+from .study import checkout_dir, data_provenance, derived_banner
 
 # %% auto 0
 __all__ = ['STAGES', 'check_stages', 'profile_record', 'journey_notebooks', 'execute_stage', 'render_html', 'git_commit',
@@ -202,7 +202,9 @@ def index_html(run: dict) -> str:
     foot = ('<p style="color:#555;font-size:13px">Every metric in these pages states n, the split it was measured on '
             '(patient-grouped) and a 95 % CI. The held-out test split is used only for final evaluations, never for '
             f'training, tuning or choosing post-processing.<br>Python {esc(env.get("python"))} · {esc(vers)}</p>')
-    body = ((synthetic_banner() if d.get('synthetic') else '') + '<h1>segcore journey</h1>'
+    derived = (d.get('provenance') or {}).get('kind') == 'derived'
+    body = ((synthetic_banner() if d.get('synthetic') else derived_banner(d['provenance']['text']) if derived else '')
+            + '<h1>segcore journey</h1>'
             + (notice(f'<b>Stage {", ".join(failed)} failed</b>; finished stages are kept below.') if failed else '')
             + f'{prov}<table><tr>{head}</tr>{rows}</table>{foot}')
     return page(f'segcore journey: {Path(d["path"]).name}', body)
@@ -237,7 +239,7 @@ def _new_run(profile: str, seed: int, src, prev: dict) -> dict:
             'command': ['segcore', 'journey', *sys.argv[2:]] if sys.argv[1:2] == ['journey'] else None,
             'git_commit': git_commit(), 'device': _device(), 'started': _now(), 'finished': None,
             'data': {'path': str(src.path), 'kind': src.kind, 'synthetic': src.synthetic, 'note': src.note,
-                     'sha256': prev.get('data', {}).get('sha256')},
+                     'provenance': data_provenance(src.path), 'sha256': prev.get('data', {}).get('sha256')},
             **profile_record(profile), 'environment': environment_info(), 'stages': []}
 
 def _write(out: Path, run: dict, recs: dict):

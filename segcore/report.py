@@ -12,7 +12,8 @@ from .stats import bootstrap_ci
 
 # %% auto 0
 __all__ = ['notebook_html', 'plotly_html', 'show_plotly', 'md', 'fmt_ci', 'ci_row', 'class_table', 'table_html', 'show_table',
-           'training_curves', 'per_case_plot', 'best_median_worst', 'best_slice', 'five_panel', 'uncertainty_overlay']
+           'training_curves', 'per_case_plot', 'best_median_worst', 'best_slice', 'display_image', 'five_panel',
+           'uncertainty_overlay', 'image_panels']
 
 # %% ../nbs/20_report.ipynb 5
 _EXTERNAL = re.compile(
@@ -138,58 +139,96 @@ def best_slice(label: np.ndarray, axis: int = 0) -> int:
 
 def _take(a, axis, i): return np.take(np.asarray(a), i, axis=axis) if np.asarray(a).ndim == 3 else np.asarray(a)
 
-def _overlay(ax, img, lab, title, n_classes):
-    ax.imshow(img.T, cmap='gray', origin='lower')
+def display_image(image, spatial_ndim: int) -> np.ndarray:
+    """The image to draw: a 2D image `(C, H, W)` with 3 or 4 channels as RGB `(H, W, 3)` in [0, 1] (in colour);
+    otherwise its first channel (a 3D volume, a grey image)."""
+    image = np.asarray(image, float)
+    if image.ndim == spatial_ndim: return image
+    if spatial_ndim == 2 and image.shape[0] in (3, 4):
+        rgb = np.moveaxis(image[:3], 0, -1)
+        lo, hi = np.nanmin(rgb), np.nanmax(rgb)
+        return (rgb - lo) / (hi - lo) if hi > lo else np.zeros_like(rgb)
+    return image[0]
+
+def _oriented(a, flat: bool):
+    "A 2D image as stored (rows down); a slice of a volume transposed, to be drawn with origin='lower'."
+    return a if flat else np.swapaxes(a, 0, 1)
+
+def _draw(ax, img, flat: bool):
+    ax.imshow(_oriented(img, flat), cmap=None if img.ndim == 3 else 'gray', origin='upper' if flat else 'lower')
+
+def _overlay(ax, img, lab, title, n_classes, flat: bool = False):
+    _draw(ax, img, flat)
     if lab is not None:
-        m = np.ma.masked_where(lab.T == 0, lab.T)
-        ax.imshow(m, cmap='tab10', vmin=0, vmax=max(n_classes, 9), alpha=.55, origin='lower', interpolation='nearest')
+        m = np.ma.masked_where(_oriented(lab, flat) == 0, _oriented(lab, flat))
+        ax.imshow(m, cmap='tab10', vmin=0, vmax=max(n_classes, 9), alpha=.55, origin='upper' if flat else 'lower',
+                  interpolation='nearest')
     ax.set_title(title, fontsize=9)
     ax.axis('off')
 
-
+# %% ../nbs/20_report.ipynb 25
 def five_panel(image, ref, a, b, names=('A', 'B'), title: str = '', axis: int = 0, scores: tuple | None = None):
-    "Matplotlib figure image · ground truth · A · B · difference for the slice with the most reference foreground."
+    """Matplotlib figure image · ground truth · A · B · difference: a 2D image itself, a volume's slice with the most
+    reference foreground along `axis`."""
     import matplotlib.pyplot as plt
-    image, ref, a, b = (np.asarray(x) for x in (image, ref, a, b))
-    if image.ndim == ref.ndim + 1: image = image[0]
-    if not (image.shape == ref.shape == a.shape == b.shape):
+    ref, a, b = (np.asarray(x) for x in (ref, a, b))
+    flat, image = ref.ndim == 2, display_image(image, ref.ndim)
+    if not (image.shape[:ref.ndim] == ref.shape == a.shape == b.shape):
         raise SegcoreError(f'five_panel: shapes differ: image {image.shape}, ref {ref.shape}, A {a.shape}, B {b.shape}')
-    i = best_slice(ref, axis) if ref.ndim == 3 else 0
-    im, r, pa, pb = (_take(x, axis, i) for x in (image, ref, a, b))
+    i = 0 if flat else best_slice(ref, axis)
+    im, r, pa, pb = (x if flat else _take(x, axis, i) for x in (image, ref, a, b))
     k = int(max(r.max(), pa.max(), pb.max(), 1)) + 1
     fig, axes = plt.subplots(1, 5, figsize=(12, 2.9))
     sa, sb = (f' ({s:.3f})' if s is not None else '' for s in (scores or (None, None)))
-    _overlay(axes[0], im, None, 'image', k)
-    _overlay(axes[1], im, r, 'ground truth', k)
-    _overlay(axes[2], im, pa, f'{names[0]}{sa}', k)
-    _overlay(axes[3], im, pb, f'{names[1]}{sb}', k)
+    _overlay(axes[0], im, None, 'image', k, flat)
+    _overlay(axes[1], im, r, 'ground truth', k, flat)
+    _overlay(axes[2], im, pa, f'{names[0]}{sa}', k, flat)
+    _overlay(axes[3], im, pb, f'{names[1]}{sb}', k, flat)
     ok_a, ok_b = pa == r, pb == r
     diff = np.zeros(r.shape + (4,))
     diff[ok_b & ~ok_a] = (0.1, 0.7, 0.2, 0.9)
     diff[ok_a & ~ok_b] = (0.85, 0.1, 0.1, 0.9)
-    axes[4].imshow(im.T, cmap='gray', origin='lower')
-    axes[4].imshow(diff.transpose(1, 0, 2), origin='lower')
+    _draw(axes[4], im, flat)
+    axes[4].imshow(_oriented(diff, flat), origin='upper' if flat else 'lower')
     axes[4].set_title(f'difference (green: {names[1]} better)', fontsize=9)
     axes[4].axis('off')
-    fig.suptitle(f'{title} — slice {i} along axis {axis}' if ref.ndim == 3 else title, fontsize=10)
+    fig.suptitle(title if flat else f'{title} — slice {i} along axis {axis}', fontsize=10)
     fig.tight_layout()
     return fig
 
 def uncertainty_overlay(image, pred, unc, title: str = '', axis: int = 0, name: str = 'entropy'):
-    """Matplotlib figure: image with prediction, and the uncertainty map over the image, on the slice with most
-    predicted foreground."""
+    """Matplotlib figure: image with prediction, and the uncertainty map over the image (a 2D image itself, a volume's
+    slice with most predicted foreground)."""
     import matplotlib.pyplot as plt
-    image, pred, unc = (np.asarray(x) for x in (image, pred, unc))
-    if image.ndim == pred.ndim + 1: image = image[0]
-    i = best_slice(pred, axis) if pred.ndim == 3 else 0
-    im, p, u = (_take(x, axis, i) for x in (image, pred, unc))
+    pred, unc = np.asarray(pred), np.asarray(unc)
+    flat, image = pred.ndim == 2, display_image(image, pred.ndim)
+    i = 0 if flat else best_slice(pred, axis)
+    im, p, u = (x if flat else _take(x, axis, i) for x in (image, pred, unc))
     fig, axes = plt.subplots(1, 2, figsize=(6, 3))
-    _overlay(axes[0], im, p, 'prediction', int(p.max()) + 1)
-    axes[1].imshow(im.T, cmap='gray', origin='lower')
-    h = axes[1].imshow(np.ma.masked_less_equal(u.T, 1e-3), cmap='magma', alpha=.8, origin='lower')
+    _overlay(axes[0], im, p, 'prediction', int(p.max()) + 1, flat)
+    _draw(axes[1], im, flat)
+    h = axes[1].imshow(np.ma.masked_less_equal(_oriented(u, flat), 1e-3), cmap='magma', alpha=.8,
+                       origin='upper' if flat else 'lower')
     fig.colorbar(h, ax=axes[1], fraction=0.046)
     axes[1].set_title(name, fontsize=9)
     axes[1].axis('off')
     fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+# %% ../nbs/20_report.ipynb 29
+def image_panels(items, axis: int = 0):
+    "Figure with two rows: the image, and the image with its label, of each `(title, image (C, *S), label (*S))`."
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(2, max(len(items), 1), figsize=(2.6 * max(len(items), 1), 5.4), squeeze=False)
+    for j, (title, image, label) in enumerate(items):
+        label = np.asarray(label)
+        flat, im = label.ndim == 2, display_image(image, label.ndim)
+        i = 0 if flat else best_slice(label, axis)
+        im, lab = (x if flat else _take(x, axis, i) for x in (im, label))
+        k = int(max(lab.max(), 1)) + 1
+        _overlay(axes[0, j], im, None, title if flat else f'{title}, slice {i}', k, flat)
+        _overlay(axes[1, j], im, lab, 'with its mask', k, flat)
+    for ax in axes.ravel()[2 * len(items):]: ax.axis('off')
     fig.tight_layout()
     return fig

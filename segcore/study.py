@@ -12,10 +12,12 @@ from fastcore.basics import patch
 from .core import SegcoreError, check_output, injected_faults, atomic_write_json, to_json
 
 # %% auto 0
-__all__ = ['COMPARE_COLUMNS', 'checkout_dir', 'config_file', 'Study', 'audit_stage', 'plan_table', 'geometry_figure',
-           'label_table', 'history_frame', 'seed_spread', 'run_card', 'load_ablation', 'matched_budget', 'ablation',
-           'compact', 'ablation_verdict', 'ablation_record', 'case_predictions', 'visual_comparison', 'show_ablation',
-           'heldout_comparison', 'hpo_stage', 'hpo_figures', 'tta_study', 'method_table']
+__all__ = ['COMPARE_COLUMNS', 'checkout_dir', 'config_file', 'data_provenance', 'derived_banner', 'Study', 'audit_stage',
+           'plan_table', 'geometry_figure', 'label_table', 'case_gallery', 'history_frame', 'seed_spread', 'run_card',
+           'load_ablation', 'ablation_for', 'matched_budget', 'fit_patch', 'ablation', 'augment_table', 'compact',
+           'ablation_verdict', 'ablation_record', 'case_patients', 'groups_into_patients', 'per_patient',
+           'patient_table', 'case_predictions', 'visual_comparison', 'show_ablation', 'heldout_comparison', 'hpo_stage',
+           'hpo_figures', 'default_tta', 'tta_study', 'method_table']
 
 # %% ../nbs/21_study.ipynb 5
 def checkout_dir() -> Path:
@@ -31,7 +33,33 @@ def config_file(kind: str, name, suffix: str = '.yaml') -> Path:
     if not q.exists(): raise SegcoreError(f'{kind} config {name!r} not found (looked for {p} and {q})')
     return q
 
-# %% ../nbs/21_study.ipynb 8
+# %% ../nbs/21_study.ipynb 7
+def data_provenance(root) -> dict:
+    "{'kind': 'synthetic' | 'derived' | 'original', 'text': one sentence, 'source': the data derived from or None}."
+    import html
+    root = Path(root)
+    root = root if root.is_dir() else root.parent
+    try: meta = json.loads((root / 'dataset.json').read_text(encoding='utf-8'))
+    except (OSError, ValueError): meta = {}
+    meta = meta if isinstance(meta, dict) else {}
+    desc = str(meta.get('description') or '').strip()
+    if meta.get('synthetic') is True or (root / 'SYNTHETIC.txt').exists():
+        return {'kind': 'synthetic', 'text': f'synthetic data (generated): {desc or root}', 'source': None}
+    der = root / 'DERIVED.txt'
+    if meta.get('derived_from') or der.exists():
+        src = meta.get('derived_from')
+        first = der.read_text(encoding='utf-8', errors='replace').splitlines()[:1] if der.exists() else []
+        src = src or (first[0].rsplit(' from ', 1)[-1] if first and ' from ' in first[0] else None)
+        what = desc or (first[0] if first else f'derived from {src}')
+        return {'kind': 'derived', 'text': html.unescape(f'not original data, {what}'), 'source': src}
+    return {'kind': 'original', 'text': desc or f'data at {root}', 'source': None}
+
+def derived_banner(text: str) -> str:
+    "The amber note on top of every page computed on data derived from other data (`segcore.derive`)."
+    from segcore.page import esc
+    return f'<p style="background:#8a5a00;color:#fff;padding:10px;font-weight:bold">DERIVED DATA — {esc(text)}</p>'
+
+# %% ../nbs/21_study.ipynb 11
 class Study:
     "Where a journey stage writes, which data and split it uses, and the training budgets of its profile."
     def __init__(self, out, data=None, profile: str = 'quick', seed: int = 0, stage: str | None = None,
@@ -52,10 +80,11 @@ class Study:
         return bool(self.source.synthetic)
 
     def banner(self):
-        "Display the red synthetic-data banner when the data is the phantom."
+        "Display the red synthetic-data banner (the phantom), or the note naming the source of derived data."
         from IPython.display import HTML, display
         from segcore.page import synthetic_banner
         if self.synthetic: display(HTML(synthetic_banner()))
+        elif self.provenance['kind'] == 'derived': display(HTML(derived_banner(self.provenance['text'])))
 
     def splits(self):
         "The patient-grouped split of stage 01 (`OUT/splits.json`)."
@@ -101,6 +130,26 @@ class Study:
         return RunDir(self.run_dir(name))
 
 # %% ../nbs/21_study.ipynb 13
+@patch(as_prop=True)
+def provenance(self: Study) -> dict:
+    "Where the study's data comes from (`data_provenance`)."
+    return data_provenance(self.source.path)
+
+@patch(as_prop=True)
+def dims(self: Study) -> int:
+    "Spatial dimensions of the data: the plan's (stage 01), else those of the first labelled case."
+    from segcore.data import discover, load_case
+    plan = self.plan()
+    if plan: return int(plan['choices']['dimensions']['value'])
+    index = discover(self.data)
+    return load_case(index.labelled[0], index).label.ndim
+
+@patch(as_prop=True)
+def unit(self: Study) -> str:
+    "'pixels' for 2D data, 'voxels' for 3D."
+    return 'pixels' if self.dims == 2 else 'voxels'
+
+# %% ../nbs/21_study.ipynb 18
 _FINISHED = ('completed', 'time_limit', 'early_stopped')
 
 @patch
@@ -159,7 +208,7 @@ def record(self: Study, summary: str, **metrics) -> None:
     atomic_write_json(self.out / 'stages' / f'{self.stage}.json',
                       {'stage': self.stage, 'summary': summary, 'metrics': metrics})
 
-# %% ../nbs/21_study.ipynb 17
+# %% ../nbs/21_study.ipynb 22
 def audit_stage(study: Study) -> dict:
     "Audit the data (`audit.{json,html}`) and write the patient-grouped `splits.json` (5 folds + 20 % held out)."
     from segcore.audit import audit, write_audit
@@ -192,16 +241,23 @@ def plan_table(plan: dict) -> pd.DataFrame:
                          for k, c in plan['choices'].items()])
 
 def geometry_figure(cases: pd.DataFrame):
-    "Plotly scatter of shapes and spacings of the usable cases (outliers stand out)."
+    """Plotly scatter of the usable cases' sizes (outliers stand out): 3D volumes x against y, point size z, colour the
+    spacing; 2D images width against height in pixels, colour the channels (grey, RGB) and spacing."""
     import plotly.express as px
     c = cases[cases.get('usable', True) == True].dropna(subset=['shape']).copy()
     shape = pd.DataFrame(c['shape'].tolist(), index=c.index)
-    c['nx'], c['ny'] = shape[0], shape[1]
-    c['nz'] = shape[2] if shape.shape[1] > 2 else 1                # 2D images: one size for every point
     c['spacing'] = c['spacing'].map(lambda s: '×'.join(f'{x:.3g}' for x in s))
     c['fg %'] = 100 * c['foreground_fraction']
-    fig = px.scatter(c, x='nx', y='ny', size='nz', color='spacing', hover_data=['case', 'nz', 'fg %'],
-                     labels={'nx': 'size x (voxels)', 'ny': 'size y (voxels)'})
+    if shape.shape[1] == 2:                                  # 2D images (H, W): no depth to show
+        c['height'], c['width'] = shape[0], shape[1]
+        ch = c['channels'] if 'channels' in c else pd.Series(1, index=c.index)
+        c['image'] = ch.map({1: 'grey', 3: 'RGB', 4: 'RGBA'}).fillna(ch.astype(str) + ' channels') + ', ' + c['spacing']
+        fig = px.scatter(c, x='width', y='height', color='image', hover_data=['case', 'fg %'],
+                         labels={'width': 'width (pixels)', 'height': 'height (pixels)'})
+    else:
+        c['nx'], c['ny'], c['nz'] = shape[0], shape[1], shape[2]
+        fig = px.scatter(c, x='nx', y='ny', size='nz', color='spacing', hover_data=['case', 'nz', 'fg %'],
+                         labels={'nx': 'size x (voxels)', 'ny': 'size y (voxels)'})
     fig.update_layout(margin=dict(l=40, r=20, t=30, b=40), height=380)
     return fig
 
@@ -213,7 +269,29 @@ def label_table(cases: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame([{'label': k, 'cases containing it': len(v), 'median voxels per case': float(np.median(v))}
                          for k, v in sorted(rows.items())])
 
-# %% ../nbs/21_study.ipynb 21
+# %% ../nbs/21_study.ipynb 24
+def case_gallery(study: Study, a: dict, n: int = 4):
+    "Figure of `n` usable cases outside the held-out split (image, and image with its mask) of audit stage `a`."
+    import matplotlib.pyplot as plt
+    from segcore.data import discover, load_case
+    from segcore.report import image_panels
+    held = set(a['splits'].held_out().case_ids)
+    c = a['cases']
+    c = c[(c['usable'] == True) & ~c['case'].isin(held)].sort_values('foreground_fraction', kind='stable')
+    fg = c[c['foreground_fraction'] > 0]
+    c = fg if len(fg) >= n else c
+    pick = c['case'].iloc[np.unique(np.linspace(0, len(c) - 1, min(n, len(c))).round().astype(int))]
+    index = discover(study.data)
+    items = []
+    for cid in pick:
+        lc = load_case(index.case(cid), index)
+        items.append((f'{cid} ({100 * float(c.set_index("case").loc[cid, "foreground_fraction"]):.1f} % fg)',
+                      lc.image, lc.label))
+    image_panels(items)
+    plt.show()
+    return list(pick)
+
+# %% ../nbs/21_study.ipynb 29
 def history_frame(study: Study, name: str) -> pd.DataFrame:
     "The training history of run `name`, one row per epoch."
     return pd.DataFrame(study.run(name).history())
@@ -243,7 +321,7 @@ def run_card(study: Study, name: str, label: str | None = None) -> dict:
             'status': s['status'], 'n': v['n'], 'val Dice': v['mean_foreground_dice'],
             '95% CI': f"{v['ci95'][0]:.3f}–{v['ci95'][1]:.3f}"}
 
-# %% ../nbs/21_study.ipynb 25
+# %% ../nbs/21_study.ipynb 33
 _ABLATION_KEYS = {'prefix', 'baseline', 'match', 'arms'}
 
 def load_ablation(name) -> dict:
@@ -262,7 +340,15 @@ def load_ablation(name) -> dict:
     if d['match'] not in ('steps', 'time'): raise bad(f"match must be 'steps' or 'time' (got {d['match']!r})")
     return {'name': p.stem, 'arms': arms, 'baseline': d['baseline'], 'prefix': str(d['prefix']), 'match': d['match']}
 
-# %% ../nbs/21_study.ipynb 28
+# %% ../nbs/21_study.ipynb 35
+def ablation_for(study: Study, name):
+    "The ablation a stage trains on the study's data: `<name>_2d` for 2D data when that file exists, else `name`."
+    if study.dims == 2 and not Path(str(name)).suffix:
+        p = checkout_dir() / 'configs' / 'ablations' / f'{name}_2d.yaml'
+        if p.exists(): return p
+    return name
+
+# %% ../nbs/21_study.ipynb 39
 def _slug(s: str) -> str: return re.sub(r'[^a-z0-9]+', '-', s.lower()).strip('-')
 
 def matched_budget(study: Study, name: str, seconds: float, **extra) -> dict:
@@ -280,12 +366,26 @@ def matched_budget(study: Study, name: str, seconds: float, **extra) -> dict:
     atomic_write_json(f, {'overrides': ov, 'steps_per_s': rate, 'target_seconds': seconds})
     return ov
 
+def fit_patch(study: Study, overrides: dict) -> dict:
+    """`overrides`, plus the planned patch rounded down to the smallest multiple (2 … 64) the arm's network takes when
+    it cannot take the plan's (EfficientNet needs sides divisible by 32): the patch stays within the planned images (a
+    side below the multiple becomes the multiple); unchanged otherwise."""
+    if not overrides or 'patch_size' in overrides: return overrides
+    planned = study.config('short').patch_size
+    for m in (1, 2, 4, 8, 16, 32, 64):        # the config's own check says whether the network takes the patch
+        p = [max(m, int(x // m * m)) for x in planned]
+        try: study.config('short', **overrides, patch_size=p)
+        except SegcoreError: continue
+        return overrides if m == 1 else {**overrides, 'patch_size': p}
+    return overrides
+
 def ablation(study: Study, arms: dict, prefix: str, baseline: str | None = None, match: str = 'steps') -> dict:
     """Train every arm at the short budget (in order), then per-case validation Dice, model cards and paired tests
     against the baseline arm (by default the first arm without overrides); `match` as in the ablation files."""
     from segcore.stats import compare_table
     if match not in ('steps', 'time'): raise SegcoreError(f"match must be 'steps' or 'time' (got {match!r})")
     baseline = baseline or next(k for k, v in arms.items() if not v)
+    arms = {label: fit_patch(study, ov) for label, ov in arms.items()}
     names = {label: 'short-baseline' if not ov else f'{prefix}-{_slug(label)}' for label, ov in arms.items()}
     target = study.train(names[baseline], 'short', **arms[baseline])['train_seconds']
     for label, ov in arms.items():
@@ -296,9 +396,36 @@ def ablation(study: Study, arms: dict, prefix: str, baseline: str | None = None,
     cards = pd.DataFrame([run_card(study, n, label) for label, n in names.items()])
     table = compare_table(per_case, baseline)
     return {'names': names, 'per_case': per_case, 'cards': cards, 'table': table.reset_index(names=f'vs {baseline}'),
-            'baseline': baseline}
+            'baseline': baseline, 'arms': arms}
 
-# %% ../nbs/21_study.ipynb 32
+# %% ../nbs/21_study.ipynb 41
+def _spatial(a, d: int) -> list:
+    axes = ['rows (up–down)', 'columns (left–right)'] if d == 2 else [f'axis {k}' for k in range(d)]
+    out = [f'flip {axes[k]} p {p:g}' for k, p in a._flips(d)]
+    if a._affine:
+        rot = f'±{a.rotate_deg[0]:g}° in-plane' if d == 2 else '±' + '/'.join(f'{r:g}' for r in a.rotate_deg[:3]) + '°'
+        out.append(f'affine p {a.affine_prob:g} (rotation {rot}, zoom {a.scale_range[0]:g}–{a.scale_range[1]:g}, '
+                   f'shear {a.shear:g})')
+    if a._elastic:
+        u = 'pixels' if d == 2 else 'voxels'
+        out.append(f'elastic p {a.elastic_prob:g} ({a.elastic_magnitude:g} {u}, grid {a.elastic_spacing:g} {u})')
+    return out
+
+def augment_table(study: Study, name='augmentation') -> pd.DataFrame:
+    "Arm · spatial transforms · intensity transforms, as they apply to the study's data (2D or 3D)."
+    from segcore.augment import augment_config
+    ab, d = load_ablation(ablation_for(study, name)), study.dims
+    names = {'bias': 'bias field', 'noise': 'noise', 'smooth': 'smoothing', 'brightness': 'brightness',
+             'contrast': 'contrast', 'gamma': 'gamma'}
+    rows = []
+    for arm, ov in ab['arms'].items():
+        a = augment_config(study.config('short', **ov).augment)
+        inten = [f'{v} p {getattr(a, f"{k}_prob"):g}' for k, v in names.items() if getattr(a, f'{k}_prob') > 0]
+        rows.append({'arm': arm, f'spatial ({d}D)': '; '.join(_spatial(a, d)) or 'none',
+                     'intensity': ', '.join(inten) or 'none'})
+    return pd.DataFrame(rows)
+
+# %% ../nbs/21_study.ipynb 46
 COMPARE_COLUMNS = ['n', 'mean_baseline', 'mean', 'mean_diff', 'diff_ci_low', 'diff_ci_high', 'wilcoxon_p',
                    'wilcoxon_p_holm', 't_p_holm', 'rank_biserial', 'd_z', 'note']
 
@@ -330,7 +457,39 @@ def ablation_record(result: dict) -> tuple:
             f"(Holm p {best['wilcoxon_p_holm']:.3g})" if best is not None else 'baseline only')
     return line, {'arms': {m: float(v) for m, v in result['per_case'].mean().items()}, 'n_val': len(result['per_case'])}
 
-# %% ../nbs/21_study.ipynb 36
+# %% ../nbs/21_study.ipynb 48
+def case_patients(study: Study) -> dict:
+    "case id → patient id, from the study's split (stage 01)."
+    return dict(study.splits().case_patients)
+
+def groups_into_patients(study: Study) -> bool:
+    "Whether some patient has several cases (then per-patient tables are shown)."
+    cp = case_patients(study)
+    return len(set(cp.values())) < len(cp)
+
+def per_patient(study: Study, per_case) -> pd.DataFrame | pd.Series:
+    "Per-case values (index = case) averaged per patient (index = patient), NaN ignored."
+    cp = case_patients(study)
+    return per_case.groupby(per_case.index.map(lambda c: cp.get(c, c))).mean().rename_axis('patient')
+
+def patient_table(study: Study, per_case: pd.DataFrame, split: str, what: str = 'mean foreground Dice',
+                  evaluated: dict | None = None) -> pd.DataFrame:
+    """One row per column of `per_case` (cases × methods): n patients, n cases, mean of the per-patient means with
+    bootstrap 95 % CI, the split. `evaluated`: an evaluation's summary (its per-patient figure is checked)."""
+    from segcore.report import ci_row
+    pp, rows = per_patient(study, per_case), []
+    for m in per_case.columns:
+        r = ci_row(pp[m])
+        if r['n'] < 2: r.update(ci_low=np.nan, ci_high=np.nan, **{'95% CI': f"n/a ({r['n']} patient)"})
+        rows.append({'method': m, 'patients': r.pop('n'), 'cases': int(per_case[m].notna().sum()), **r,
+                     'metric': f'{what}, per patient', 'split': split})
+    got = (evaluated or {}).get('per_patient_mean_foreground_dice')
+    got = got.get('mean') if isinstance(got, dict) else got
+    if isinstance(got, (int, float)) and len(rows) == 1 and not np.isclose(got, rows[0]['mean'], atol=1e-6):
+        raise SegcoreError(f'per-patient mean {rows[0]["mean"]:.6f} differs from the evaluation\'s {got:.6f}')
+    return pd.DataFrame(rows)
+
+# %% ../nbs/21_study.ipynb 53
 def case_predictions(study: Study, runs: dict, cases: list, tta: str = 'none', uncertainty: bool = False) -> dict:
     """{case: {'image', 'label', 'spacing', label: prediction … , '<label>_maps': uncertainty}} for run folders `runs`
     = {label: name}."""
@@ -365,7 +524,7 @@ def visual_comparison(study: Study, result: dict) -> list:
         plt.show()
     return picks
 
-# %% ../nbs/21_study.ipynb 39
+# %% ../nbs/21_study.ipynb 56
 _ARMS_MD = """## Arms and their cost
 
 Same split (validation fold 0) and seed; only the keys shown differ (and, where the budget is matched
@@ -376,6 +535,14 @@ _PAIRED_MD = """## Paired comparison with the baseline
 Per validation case, each arm minus the baseline: mean difference with bootstrap 95 % CI, Wilcoxon
 signed-rank and paired t (Holm-adjusted over the arms), effect sizes (rank-biserial, d_z)."""
 
+_PATIENT_MD = """Several validation cases come from one patient, so the cases are not independent and the per-case
+p-values above are too optimistic. The same comparison on the patients' mean Dice (each patient counted
+once):"""
+
+_ONE_PATIENT_MD = """All validation cases come from one patient: the per-case p-values above treat its cases
+(slices) as independent and overstate the evidence, and no per-patient comparison is possible (it needs a
+dataset with more patients per validation fold)."""
+
 _VISUAL_MD = """## Visual comparison
 
 The best, median and worst validation case of the baseline: image, ground truth, baseline, the best
@@ -385,23 +552,34 @@ def show_ablation(study: Study, name) -> dict:
     "Stages 03–05: train the arms of ablation `name`, show cards, paired table, verdict and figures; record the stage."
     import matplotlib.pyplot as plt
     from segcore.report import md, show_table, per_case_plot
-    ab = load_ablation(name)
+    from segcore.stats import compare_table
+    ab = load_ablation(ablation_for(study, name))
     res = ablation(study, ab['arms'], ab['prefix'], ab['baseline'], ab['match'])
-    md(_ARMS_MD)
-    show_table(res['cards'].assign(changes=[json.dumps(ab['arms'][m]) for m in res['cards']['method']]),
+    md(_ARMS_MD + (f' {study.dims}D data: the arms of `{ab["name"]}.yaml`.' if study.dims == 2 else ''))
+    show_table(res['cards'].assign(changes=[json.dumps(res['arms'][m]) for m in res['cards']['method']]),
                'short budget; validation fold, mean foreground Dice with bootstrap 95 % CI')
     md(_PAIRED_MD)
     show_table(compact(res['table']), f"paired per case, n = {len(res['per_case'])} validation cases")
     md(ablation_verdict(res, (study.stage_metrics('02') or {}).get('seed_sd')))
+    if groups_into_patients(study):
+        pp = per_patient(study, res['per_case'])
+        res['n_val_patients'] = len(pp)
+        md(_PATIENT_MD if len(pp) > 1 else _ONE_PATIENT_MD)
+        if len(pp) > 1:
+            t = compare_table(pp, res['baseline']).reset_index(names=f"vs {res['baseline']}")
+            res['patient_table'] = compact(t)
+            show_table(res['patient_table'], f'paired per patient, n = {len(pp)} validation patients '
+                                             f'({len(res["per_case"])} cases), patient-grouped validation fold')
     per_case_plot(res['per_case'], title='per validation case')
     plt.show()
     md(_VISUAL_MD)
     visual_comparison(study, res)
     line, metrics = ablation_record(res)
-    study.record(line, **metrics)
+    if 'n_val_patients' in res: metrics['n_val_patients'] = res['n_val_patients']
+    study.record(line, **metrics, ablation=ab['name'])
     return res
 
-# %% ../nbs/21_study.ipynb 43
+# %% ../nbs/21_study.ipynb 60
 def heldout_comparison(study: Study, run_a, run_b, names: tuple) -> dict:
     "Two runs evaluated on the held-out split, paired per case: both summaries, the comparison and the per-case Dice."
     from segcore.evaluate import evaluate_run
@@ -455,14 +633,20 @@ def hpo_figures(st) -> dict:
         figs['parameter importances'] = f'parameter importances need at least 2 completed trials (have {len(done)})'
     return figs
 
-# %% ../nbs/21_study.ipynb 48
-def tta_study(study: Study, run: str = 'baseline', tta: str = 'flips', tolerance_mm: float = 1.0) -> dict:
-    "Held-out metrics of plain / TTA / TTA + chosen post-processing, per case and class, plus mean entropies."
+# %% ../nbs/21_study.ipynb 65
+def default_tta(study: Study) -> str:
+    "The TTA of stage 07: 'd4' (flips and 90° rotations) for 2D images, 'flips' for 3D volumes."
+    return 'd4' if study.dims == 2 else 'flips'
+
+def tta_study(study: Study, run: str = 'baseline', tta: str | None = None, tolerance_mm: float = 1.0) -> dict:
+    """Held-out metrics of plain / TTA / TTA + chosen post-processing (a binary task's threshold is applied to the TTA
+    probabilities), per case and class, plus mean entropies. `tta` None: `default_tta`."""
     from segcore.data import discover, load_case
     from segcore.io import read_image
     from segcore.infer import Predictor, choose_run_postprocessing, load_postprocessing
     from segcore.metrics import case_metrics
     from tqdm.auto import tqdm
+    tta = tta or default_tta(study)
     rd = study.run(run)
     post_report = choose_run_postprocessing(rd.path, study.data, progress=False)
     post = load_postprocessing(rd, 'auto')
@@ -475,15 +659,17 @@ def tta_study(study: Study, run: str = 'baseline', tta: str = 'flips', tolerance
         lc = load_case(index.case(c), index)
         v = read_image(index.case(c).images[0])
         p0, _ = plain(v)
-        p1, maps = aug(v, uncertainty=True)
+        aug.check_input(v)
+        p1, maps, probs = aug.predict_array(v.channels_first().astype(np.float32), v.affine, True, True)
         variants = {'plain': p0, f'TTA ({tta})': p1}
-        if post is not None: variants['TTA + post-processing'] = post(p1)
+        if post is not None:
+            variants['TTA + post-processing'] = post(probs if post.needs_probs else p1, spacing=tuple(lc.spacing))
         for m, p in variants.items():
             rows += [{'method': m, **r} for r in case_metrics(p, lc.label, classes, spacing=lc.spacing,
                                                              tolerance_mm=tolerance_mm, case=c)]
         fg = p1 > 0
         ent[c] = float(maps['entropy'][fg].mean()) if fg.any() else float('nan')
-    return {'metrics': pd.DataFrame(rows), 'post_report': post_report,
+    return {'metrics': pd.DataFrame(rows), 'post_report': post_report, 'tta': tta, 'binary': len(classes) == 1,
             'entropy': pd.Series(ent, name='mean entropy in predicted foreground'),
             'split': f'held-out test split (n={len(test)} cases, patient-grouped; never used for training, tuning '
                      'or choosing post-processing)'}

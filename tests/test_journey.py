@@ -152,19 +152,25 @@ def test_unknown_stage_parameter_is_a_clear_error(tmp_path):
 def test_every_profile_arm_config_is_valid_and_its_model_runs(profile, tmp_path):
     """Each profile's baseline and every arm of the ablation files (`configs/ablations/*.yaml`, stages 03-05) give a
     valid config whose model, built as the trainer builds it, runs one forward pass at its patch size: the full (GPU)
-    profile is checked here, before any GPU time is spent on it."""
+    profile is checked here, before any GPU time is spent on it. The `*_2d.yaml` files (what a stage trains on 2D
+    data) are checked on a planned 2D phantom, with the patch an arm's network is given (`fit_patch`)."""
     import torch
-    from segcore.study import Study, load_ablation
+    from segcore.study import Study, load_ablation, audit_stage, fit_patch
     from segcore.models import build_from_spec, model_spec, main_output
-    study = Study(tmp_path, 'phantom', profile)
+    segcore('phantom', tmp_path / 'p2', '--dim', '2', '--n', '8')
+    study3, study2 = Study(tmp_path / 's3', 'phantom', profile), Study(tmp_path / 's2', tmp_path / 'p2', profile)
+    audit_stage(study2)
+    assert study2.dims == 2 and study3.dims == 3
     files = sorted((REPO / 'configs' / 'ablations').glob('*.yaml'))
-    assert {f.stem for f in files} >= {'loss', 'augmentation', 'architectures'}
-    arms = {'baseline': ('baseline', {})}
-    for f in files: arms.update({f'{f.stem} {k}': ('short', v) for k, v in load_ablation(f)['arms'].items()})
-    assert len(arms) >= 12
+    assert {f.stem for f in files} >= {'loss', 'augmentation', 'architectures', 'architectures_2d'}
+    arms = {'baseline': (study3, 'baseline', {}), 'baseline 2D': (study2, 'baseline', {})}
+    for f in files:
+        st = study2 if f.stem.endswith('_2d') else study3
+        arms.update({f'{f.stem} {k}': (st, 'short', v) for k, v in load_ablation(f)['arms'].items()})
+    assert len(arms) >= 17
     built = set()
-    for name, (kind, arm) in arms.items():
-        cfg = study.config(kind, **arm)
+    for name, (st, kind, arm) in arms.items():
+        cfg = st.config(kind, **fit_patch(st, arm))
         key = (cfg.model, cfg.model_size, tuple(cfg.patch_size), str(cfg.model_kwargs), cfg.deep_supervision)
         if key in built: continue
         built.add(key)
@@ -172,3 +178,4 @@ def test_every_profile_arm_config_is_valid_and_its_model_runs(profile, tmp_path)
         m = build_from_spec(model_spec(cfg, 1, 3)).eval()
         with torch.no_grad(): y = main_output(m(torch.zeros(1, 1, *cfg.patch_size)), len(cfg.patch_size))
         assert tuple(y.shape) == (1, 3, *cfg.patch_size), name
+    assert {k[0] for k in built if len(k[2]) == 2} >= {'efficientnet_fpn', 'attention_res_unet_se', 'unet'}
