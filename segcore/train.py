@@ -339,8 +339,9 @@ def validate_and_select(self: Trainer, row: dict):
     res, rows = self.validate()
     row.update(res)
     if self.lr_scheduler is not None and self.cfg.scheduler == 'plateau': self.lr_scheduler.step(res['val_dice_mean'])
-    if res['val_dice_mean'] > self.best:
-        self.best, self.best_epoch, self.bad_vals = res['val_dice_mean'], self.epoch + 1, 0
+    score = -0.5 if np.isnan(res['val_dice_mean']) else res['val_dice_mean']   # no foreground anywhere: undefined
+    if score > self.best:                      # ... ranks below any Dice, above "nothing saved yet" (-1)
+        self.best, self.best_epoch, self.bad_vals = score, self.epoch + 1, 0
         self.save_best(res, rows)
     else: self.bad_vals += 1
     if self.on_validation is not None: self.on_validation(self.epoch + 1, res)

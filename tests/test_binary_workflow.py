@@ -347,10 +347,11 @@ def test_adaptive_morphology_serialises_and_loads(tmp_path):
     loaded = load_postprocessing(None, f, 2, 2)                       # infer's loader accepts it as it is
     assert loaded == pp
     np.testing.assert_array_equal(loaded(_hand_map_2d()), adaptive_erosion(_hand_map_2d(), 20, op='open', classes=1))
-    tf = tmp_path / 'threshold.json'                                   # infer does not apply probability steps yet
+    tf = tmp_path / 'threshold.json'                                   # infer applies probability steps first
     tf.write_text(json.dumps({'steps': [{'name': 'binary_threshold', 'params': {'threshold': 0.4}}]}))
-    with pytest.raises(DataError, match='needs probabilities'):
-        load_postprocessing(None, tf, 2, 2)
+    th = load_postprocessing(None, tf, 2, 2)
+    probs = np.stack([1 - _hand_map_2d() * 0.5, _hand_map_2d() * 0.5]).astype(np.float32)   # foreground p = 0.5
+    assert th.needs_probs and th(probs).sum() == _hand_map_2d().astype(bool).sum()
 
 
 def test_the_chooser_tries_adaptive_morphology():
