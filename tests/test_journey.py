@@ -157,7 +157,7 @@ def test_every_profile_arm_config_is_valid_and_its_model_runs(profile, tmp_path)
     import torch
     from segcore.study import Study, load_ablation, audit_stage, fit_patch
     from segcore.models import build_from_spec, model_spec, main_output
-    segcore('phantom', tmp_path / 'p2', '--dim', '2', '--n', '8')
+    segcore('phantom', tmp_path / 'p2', '--dim', '2', '--n', '16')
     study3, study2 = Study(tmp_path / 's3', 'phantom', profile), Study(tmp_path / 's2', tmp_path / 'p2', profile)
     audit_stage(study2)
     assert study2.dims == 2 and study3.dims == 3
