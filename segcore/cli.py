@@ -181,13 +181,12 @@ def planned_config(profile=None, file=None, overrides=None, plan=None, progress:
     from segcore.plan import plan_dataset, read_plan
     from segcore.sources import resolve_data
     cfg = load_config(profile, file, overrides, **kw)
+    data = resolve_data(cfg.data, progress=progress).path if out is not None or plan is None else None
     if out is not None:
         from segcore.rundir import RunDir
-        RunDir(out).check_writable([resolve_data(cfg.data, progress=progress).path])
+        RunDir(out).check_writable([data])
     if plan == 'none': return cfg, None
-    if plan is None:
-        plan = plan_dataset(resolve_data(cfg.data, progress=progress).path, cfg.n_folds, cfg.test_fraction,
-                            cfg.split_seed, progress=progress)
+    if plan is None: plan = plan_dataset(data, cfg.n_folds, cfg.test_fraction, cfg.split_seed, progress=progress)
     else: plan = read_plan(plan)
     return load_config(profile, file, overrides, plan=plan, **kw), plan
 

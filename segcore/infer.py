@@ -15,6 +15,7 @@ from .core import check_output, check_output_folder
 from .models import amp_dtype
 from .rundir import RunDir
 from .io import image_ext, strip_ext, dicom_files, file_problem, read_image, write_mask_like, write_nifti
+from .io import write_image_2d
 from .data import detect_layout, discover, load_case
 from .postprocess import Postprocessor, binary_mask, choose_postprocessing, tune_threshold
 from .pipeline import predict_logits_batch, preprocess, to_source_grid
@@ -263,16 +264,7 @@ def mask_suffix(path) -> str:
 
 def write_mask_2d(mask: np.ndarray, path, binary: bool) -> Path:
     "Write a 2D label map (H, W) as an 8-bit PNG or TIFF (atomically); a binary task's foreground as 255."
-    from segcore.core import atomic_write_bytes
-    a = np.asarray(mask, np.uint8) * (255 if binary else 1)
-    buf = io.BytesIO()
-    if Path(path).suffix == '.tif':
-        import tifffile
-        tifffile.imwrite(buf, a)
-    else:
-        from PIL import Image
-        Image.fromarray(a).save(buf, format='PNG')
-    return atomic_write_bytes(path, buf.getvalue())
+    return write_image_2d(np.asarray(mask, np.uint8) * np.uint8(255 if binary else 1), path)
 
 def prediction_files(items, uncertainty: bool = False) -> list:
     "The files `segcore predict` writes for inputs `items` [(case, path)]: masks, uncertainty maps, `volumes.csv`."

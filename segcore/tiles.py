@@ -10,8 +10,8 @@ from fastcore.basics import patch
 from .pipeline import crop_pad, predict_logits_batch
 
 # %% auto 0
-__all__ = ['check_tiling', 'axis_origins', 'tile_grid', 'tile_foreground', 'TileSampler', 'tile_overlap', 'predict_tiles',
-           'default_stride', 'window_overlap']
+__all__ = ['check_tiling', 'axis_origins', 'tile_grid', 'tile_foreground', 'TileSampler', 'tile_overlap', 'default_stride',
+           'predict_tiles', 'window_overlap']
 
 # %% ../nbs/12b_tiles.ipynb 6
 def _per_axis(v, d: int, name: str) -> tuple:
@@ -167,12 +167,16 @@ def tile_overlap(tile_size, stride) -> tuple:
         out.append(o if int(t * (1 - o)) == s else 1 - (s + 0.5) / t)
     return tuple(out)
 
+def default_stride(tile_size) -> list:
+    "Half a tile per axis: the stride when none is given."
+    return [max(int(t) // 2, 1) for t in tile_size]
+
 def predict_tiles(model, image: np.ndarray | torch.Tensor, tile_size, stride=None, device='cpu', sw_batch_size=4,
                   amp_dtype=None) -> torch.Tensor:
     """Logits (K, *S) of one preprocessed image (C, *S) (e.g. (C, H, W)) from tiles of `tile_size` every `stride`
     pixels (default: half a tile), blended with Gaussian weights."""
     tile = check_tiling(tile_size)[0]
-    stride = tuple(max(t // 2, 1) for t in tile) if stride is None else stride
+    stride = tuple(default_stride(tile)) if stride is None else stride
     x = torch.as_tensor(image)
     if x.ndim != len(tile) + 1:
         raise ValueError(f'image must be (C, *S) with {len(tile)} spatial axes like tile_size (got {tuple(x.shape)})')
@@ -180,10 +184,6 @@ def predict_tiles(model, image: np.ndarray | torch.Tensor, tile_size, stride=Non
                                 amp_dtype)[0]
 
 # %% ../nbs/12b_tiles.ipynb 31
-def default_stride(tile_size) -> list:
-    "Half a tile per axis: the stride of a tiled run that gives none."
-    return [max(int(t) // 2, 1) for t in tile_size]
-
 def window_overlap(cfg):
     "Sliding-window overlap for a `TrainConfig`: its tiles' stride when it trains on tiles, else `val_overlap`."
     if getattr(cfg, 'sampler', 'patches') != 'tiles': return cfg.val_overlap
