@@ -4,14 +4,14 @@
 
 # %% ../nbs/00_core.ipynb 3
 from __future__ import annotations
-import errno, hashlib, json, os, tempfile, datetime, platform, sys
+import errno, hashlib, itertools, json, os, tempfile, datetime, platform, sys
 from pathlib import Path
 import numpy as np
 
 # %% auto 0
 __all__ = ['SYNTHETIC_NOTE', 'SegcoreError', 'DataError', 'LeakageError', 'file_mode', 'injected_faults', 'atomic_write_bytes',
-           'atomic_write_text', 'to_json', 'atomic_write_json', 'check_output', 'json_format', 'check_replaceable',
-           'check_output_folder', 'sha256_file', 'hash_files', 'environment_info', 'natural_key']
+           'atomic_write_chunks', 'atomic_write_text', 'to_json', 'atomic_write_json', 'check_output', 'json_format',
+           'check_replaceable', 'check_output_folder', 'sha256_file', 'hash_files', 'environment_info', 'natural_key']
 
 # %% ../nbs/00_core.ipynb 5
 class SegcoreError(Exception):
@@ -49,16 +49,22 @@ def _disk_full_fault(path: Path) -> bool:
 def atomic_write_bytes(path, data: bytes) -> Path:
     """Write `data` to `path` atomically (temp file in the same folder, fsync, `os.replace`): a crash or a full
     disk leaves the previous file untouched and no temp file behind."""
+    return atomic_write_chunks(path, [data])
+
+def atomic_write_chunks(path, chunks) -> Path:
+    "`atomic_write_bytes` of the bytes (or UTF-8 text) pieces `chunks` yields, never all held in memory at once."
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
     try:
         with os.fdopen(fd, 'wb') as f:
-            if _disk_full_fault(path):
-                f.write(data[: len(data) // 2])
-                f.flush()
-                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
-            f.write(data)
+            for i, chunk in enumerate(chunks):
+                chunk = chunk.encode('utf-8') if isinstance(chunk, str) else chunk
+                if i == 0 and _disk_full_fault(path):
+                    f.write(chunk[: len(chunk) // 2])
+                    f.flush()
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+                f.write(chunk)
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, file_mode())
@@ -95,11 +101,25 @@ def to_json(obj, indent=2) -> str:
         return o
     return json.dumps(clean(obj), indent=indent, default=_json_default, allow_nan=False)
 
-def atomic_write_json(path, obj, indent=2) -> Path:
-    "Write `obj` as JSON to `path` atomically."
-    return atomic_write_text(path, to_json(obj, indent) + '\n')
+def _json_chunks(o, indent: int, level: int = 0, big: int = 64):
+    """The text of `to_json(o, indent)` in pieces: the top two levels, and lists and dicts of more than `big` items,
+    are written item by item, so a report of tens of thousands of cases is never one string (nor one cleaned copy)."""
+    pad = '\n' + ' ' * indent * level
+    if not (isinstance(o, (dict, list, tuple)) and o and (level < 2 or len(o) > big)):
+        yield to_json(o, indent).replace('\n', pad)            # JSON strings hold no raw newline: safe to indent
+        return
+    items = o.items() if isinstance(o, dict) else ((None, v) for v in o)
+    yield '{' if isinstance(o, dict) else '['
+    for i, (k, v) in enumerate(items):
+        yield (',' if i else '') + pad + ' ' * indent + ('' if k is None else json.dumps(str(k)) + ': ')
+        yield from _json_chunks(v, indent, level + 1, big)
+    yield pad + ('}' if isinstance(o, dict) else ']')
 
-# %% ../nbs/00_core.ipynb 18
+def atomic_write_json(path, obj, indent=2) -> Path:
+    "Write `obj` as JSON to `path` atomically, streamed (`_json_chunks`)."
+    return atomic_write_chunks(path, itertools.chain(_json_chunks(obj, indent), ['\n']))
+
+# %% ../nbs/00_core.ipynb 20
 def _resolved(p) -> Path:
     "`p` absolute, every symlink on the way followed; a symlink loop is a `DataError`."
     try: return Path(p).resolve()
@@ -119,7 +139,7 @@ def check_output(out, inputs, what: str = 'output', option: str = '--out') -> Pa
                                  f'{option}', 'overlap')
     return o
 
-# %% ../nbs/00_core.ipynb 20
+# %% ../nbs/00_core.ipynb 22
 def json_format(path, limit: int = 64 << 20) -> str | None:
     "The `format` of a JSON file segcore wrote ('segcore-…'); None for anything else (not a file, not JSON, huge)."
     p = Path(path)
@@ -141,7 +161,7 @@ def check_replaceable(path, formats, option: str = '--json') -> Path:
                            f'{kinds} files are replaced); choose another {option}', 'occupied')
     return p
 
-# %% ../nbs/00_core.ipynb 22
+# %% ../nbs/00_core.ipynb 24
 def check_output_folder(folder, own, what: str = 'outputs', option: str = '--out') -> Path:
     """`folder`, if it is new, empty (hidden files aside) or holds only entries whose names `own(name)` accepts; else a
     `DataError` naming one it does not: segcore writes into new folders or its own."""
@@ -156,7 +176,7 @@ def check_output_folder(folder, own, what: str = 'outputs', option: str = '--out
                            f'folder or one segcore wrote; choose another {option}', 'occupied')
     return p
 
-# %% ../nbs/00_core.ipynb 25
+# %% ../nbs/00_core.ipynb 27
 def sha256_file(path, chunk=1 << 20) -> str:
     "SHA-256 hex digest of a file's bytes."
     h = hashlib.sha256()
@@ -184,11 +204,11 @@ def environment_info() -> dict:
     return {'python': sys.version.split()[0], 'platform': platform.platform(), 'versions': vers,
             'date': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')}
 
-# %% ../nbs/00_core.ipynb 28
+# %% ../nbs/00_core.ipynb 30
 SYNTHETIC_NOTE = ('SYNTHETIC DATA: these results come from a generated phantom dataset, not from patient '
                   'images. They test the pipeline; they say nothing about clinical performance.')
 
-# %% ../nbs/00_core.ipynb 30
+# %% ../nbs/00_core.ipynb 32
 def natural_key(s: str) -> list:
     "Sort key that orders the digit runs of `s` as numbers (`'P_2'` before `'P_10'`)."
     import re

@@ -29,7 +29,7 @@ def bootstrap_ci(values, n_boot: int = 2000, seed: int = 0, alpha: float = 0.05,
     if len(v) == 1: return (float(v[0]),) * 3
     if method == 'percentile':
         rng, n, parts = np.random.default_rng(seed), len(v), []
-        step = max(1, 2**21 // n)       # resamples drawn in chunks of ≤ 2M indices: the same draws, bounded memory
+        step = max(1, 2**19 // n)       # resamples drawn in chunks of ≤ 512k indices: the same draws, bounded memory
         for b in range(0, n_boot, step): parts.append(v[rng.integers(0, n, (min(step, n_boot - b), n))].mean(1))
         means = np.concatenate(parts)
         return float(v.mean()), float(np.quantile(means, alpha / 2)), float(np.quantile(means, 1 - alpha / 2))
