@@ -158,54 +158,54 @@ def slices_dataset(src, out, layout: str = 'patient-slices', fmt: str = 'tif', r
 TILE_COLUMNS = ('mosaic', 'row', 'col', 'y', 'x', 'height', 'width', 'patient', 'case', 'slice')
 
 def _mosaic_plan(index: DatasetIndex, cases: list, want: int | None, axis: int, skipped: list) -> tuple:
-    "(cases to use, cell size (h, w)): the first cases holding `want` slices (all when None), and their largest slice."
-    used, cell, n = [], np.zeros(2, int), 0
+    "(cases to use, cell size (h, w)): the first `want` loadable cases (all when None), and their largest slice."
+    used, cell = [], np.zeros(2, int)
     for case in cases:
-        if want is not None and n >= want: break
+        if want is not None and len(used) >= want: break
         lc = _loaded(index, case, skipped)
         if lc is None: continue
         shape = list(lc.image.shape[1:])
-        n += shape.pop(axis)
+        shape.pop(axis)
         cell = np.maximum(cell, shape)
         used.append(case)
     return used, tuple(int(x) for x in cell)
+
+def _central(n: int, k: int) -> range:
+    "The `k` central indices of `range(n)` (all of them when n ≤ k)."
+    start = max(0, (n - k) // 2)
+    return range(start, min(n, start + k))
 
 def _write_mosaic(root: Path, i: int, image: np.ndarray, mask: np.ndarray, fmt: str) -> None:
     write_image_2d(image, root / 'images' / f'mosaic_{i:04d}.{fmt}')
     write_image_2d(mask, root / 'masks' / f'mosaic_{i:04d}.{fmt}')
 
 def mosaic_dataset(src, out, grid=(6, 6), n_images: int | None = None, fmt: str = 'png', progress: bool = True) -> Path:
-    """Write mosaics of `grid` (rows, cols) axial slices of the labelled cases of `src` at `out`: images
-    `(rows·h, cols·w, 3)` uint8 and 0/255 masks `(rows·h, cols·w)`, at most `n_images` of them. Returns `out`."""
+    """Write one mosaic per labelled case of `src` (at most `n_images`) at `out`: its `grid` (rows, cols) central
+    axial slices as an image `(rows·h, cols·w, 3)` uint8 and a 0/255 mask `(rows·h, cols·w)`. Returns `out`."""
     if fmt not in SLICE_FORMATS: raise ValueError(f'fmt must be one of {SLICE_FORMATS} (lossless), not {fmt!r}')
     rows, cols = (int(g) for g in grid)
     if rows < 1 or cols < 1: raise ValueError(f'grid must be two positive numbers, not {grid!r}')
     src, out, axis, skipped, tiles = Path(src), Path(out), 2, [], []
     index, cases = _source_cases(src, None)
-    used, (h, w) = _mosaic_plan(index, cases, None if n_images is None else n_images * rows * cols, axis, skipped)
+    used, (h, w) = _mosaic_plan(index, cases, n_images, axis, skipped)
     img, msk = np.zeros((rows * h, cols * w, 3), np.uint8), np.zeros((rows * h, cols * w), np.uint8)
     with _staging(src, out) as tmp:
-        for case in tqdm(used, desc=f'mosaics of {src.name}', disable=not progress, leave=False):
+        for i, case in enumerate(tqdm(used, desc=f'mosaics of {src.name}', disable=not progress, leave=False)):
             lc = load_case(case, index, expected_ndim=3)
             vol, fg = window_uint8(lc.image[0]), lc.label > 0
-            for k in range(vol.shape[axis]):
-                i, t = divmod(len(tiles), rows * cols)
-                if n_images is not None and i >= n_images: break
+            for t, k in enumerate(_central(vol.shape[axis], rows * cols)):
                 r, c = divmod(t, cols)
                 s = slice_rgb(vol, k, axis)
                 img[r * h:r * h + s.shape[0], c * w:c * w + s.shape[1]] = s
                 msk[r * h:r * h + s.shape[0], c * w:c * w + s.shape[1]] = np.take(fg, k, axis) * 255
                 tiles.append((i, r, c, r * h, c * w, s.shape[0], s.shape[1], case.patient_id, case.case_id, k))
-                if t == rows * cols - 1:
-                    _write_mosaic(tmp, i, img, msk, fmt)
-                    img[:], msk[:] = 0, 0
-        if tiles and len(tiles) % (rows * cols): _write_mosaic(tmp, len(tiles) // (rows * cols), img, msk, fmt)
+            _write_mosaic(tmp, i, img, msk, fmt)
+            img[:], msk[:] = 0, 0
         buf = io.StringIO()
         csv.writer(buf, lineterminator='\n').writerows([TILE_COLUMNS, *tiles])
         atomic_write_text(tmp / 'tiles.csv', buf.getvalue())
-        n = -(-len(tiles) // (rows * cols))
-        what = (f'{n} mosaics of {rows}x{cols} axial slices (cells of {h}x{w} pixels, RGB from neighbouring slices), '
-                'several patients per mosaic; tiles.csv maps each tile to its case and slice')
+        what = (f'{len(used)} mosaics, one per case, of its {rows}x{cols} central axial slices (cells of {h}x{w} '
+                'pixels, RGB from neighbouring slices); tiles.csv maps each tile to its case and slice')
         _describe(tmp, index, what, dict(grid=(rows, cols), n_images=n_images, fmt=fmt),
                   f'{len(used)} source cases, {len(tiles)} slices', skipped, {})
     return out

@@ -50,7 +50,7 @@ def slices(source, tmp_path_factory):
 
 @pytest.fixture(scope='module')
 def mosaics(source, tmp_path_factory):
-    "A tiling dataset: 8 mosaics of 3×3 slices (several patients per image), and its smoke journey."
+    "A tiling dataset: 8 mosaics of 3×3 central slices (one case, so one patient, per image), and its smoke journey."
     from segcore.derive import mosaic_dataset
     if source[1]:
         pytest.skip('real hippocampus data absent: phantom mosaics include images without foreground, on which '
