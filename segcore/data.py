@@ -551,9 +551,9 @@ def discover_multimodal(root: Path, findings: list) -> DatasetIndex:
     for cid, mods in per_case.items():
         lab = next((p for m, p in mods.items() if LABEL_SUFFIX.search('_' + m)), None)
         missing = [m for m in channels if m not in mods]
-        if missing:                  # name the first missing file, with the extension of the case's other files
-            ext = next((image_ext(p) for p in mods.values()), '.nii.gz')
-            findings.append(Finding(cid, f'{cid}/{cid}_{missing[0]}{ext}', 'channel_count',
+        if missing:     # name the first missing file, with the separator and extension of the case's other files
+            sep, ext = next(((p.name[len(cid)], image_ext(p)) for p in mods.values()), ('_', '.nii.gz'))
+            findings.append(Finding(cid, f'{cid}/{cid}{sep}{missing[0]}{ext}', 'channel_count',
                                     f'missing channel(s) {", ".join(missing)} (expected {", ".join(channels)})'))
             continue
         cases.append(Case(cid, cid, [mods[m] for m in channels], lab, 'multimodal'))
