@@ -136,6 +136,11 @@ def cmd_phantom(a) -> int:
     if a.n < 1: raise SegcoreError(f'--n must be at least 1 (got {a.n})')
     ours = _is_phantom(a.out)
     check_output_folder(a.out, lambda name: ours, 'phantom datasets')
+    if a.kind == 'brats':
+        from segcore.phantom_brats import write_brats_phantom
+        out = write_brats_phantom(a.out, n_cases=a.n, seed=a.seed, overwrite=a.overwrite)
+        print(f'synthetic BraTS-like phantom dataset ({a.n} cases, 4 MR channels, labels 0/1/2/4) in {out}')
+        return 0
     out = write_phantom_dataset(a.out, n_cases=a.n, dim=a.dim, seed=a.seed, overwrite=a.overwrite)
     print(f'synthetic phantom dataset ({a.n} cases, {a.dim}D) in {out}')
     return 0
@@ -145,6 +150,8 @@ def _phantom_args(s):
     s.add_argument('out')
     s.add_argument('--n', type=int, default=24)
     s.add_argument('--dim', type=int, choices=(2, 3), default=3)
+    s.add_argument('--kind', choices=('mri', 'brats'), default='mri',
+                   help='mri: hippocampus-like MR (or 2D lesion photos with --dim 2); brats: 4-channel brain tumour MR')
     s.add_argument('--seed', type=int, default=0)
     s.add_argument('--overwrite', action='store_true')
 
@@ -247,13 +254,16 @@ def _print_folder_scores(r: dict, tolerance_mm: float):
 def cmd_evaluate(a) -> int:
     "`segcore evaluate`: score a run's model on a labelled folder, or a folder of predictions against labels."
     from segcore.evaluate import evaluate_run, evaluate_folders
+    from segcore.regions import region_lines
     if (a.pred or a.labels) and (a.model or a.data):
         raise SegcoreError('evaluate takes --model RUN --data DIR, or --pred DIR --labels DIR, not both')
     if a.pred or a.labels:
         if not (a.pred and a.labels): raise SegcoreError('evaluate needs both --pred DIR and --labels DIR')
         if a.split != 'all': raise SegcoreError("--split chooses a run's cases: it needs --model RUN --data DIR")
         t = 1.0 if a.tolerance_mm is None else a.tolerance_mm
-        _print_folder_scores(evaluate_folders(a.pred, a.labels, a.json, tolerance_mm=t), t)
+        r = evaluate_folders(a.pred, a.labels, a.json, tolerance_mm=t)
+        _print_folder_scores(r, t)
+        for line in region_lines(r): print(line)
         return 0
     if not (a.model and a.data):
         raise SegcoreError('evaluate needs --model RUN and --data DIR, or --pred DIR and --labels DIR')
@@ -267,6 +277,7 @@ def cmd_evaluate(a) -> int:
           + ', '.join(f"class {k}: {v['mean']:.4f}" for k, v in s['per_class'].items())
           + (f"; {len(r['skipped'])} case(s) skipped" if r['skipped'] else ''))
     _print_patients(s)
+    for line in region_lines(r): print(line)
     if s['seen_in_training']:
         print(f"warning: {len(s['seen_in_training'])} of these cases were used in training/validation of this run")
     return 0

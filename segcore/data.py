@@ -546,16 +546,19 @@ def discover_multimodal(root: Path, findings: list) -> DatasetIndex:
     all_mods = sorted({m for mods in per_case.values() for m in mods if not LABEL_SUFFIX.search('_' + m)})
     counts = Counter(m for mods in per_case.values() for m in mods if m in all_mods)
     channels = [m for m in all_mods if counts[m] >= max(counts.values()) / 2] if counts else []
+    if meta['channels'] and set(meta['channels']) == set(channels): channels = meta['channels']   # declared order
     cases = []
     for cid, mods in per_case.items():
         lab = next((p for m, p in mods.items() if LABEL_SUFFIX.search('_' + m)), None)
         missing = [m for m in channels if m not in mods]
-        if missing:
-            findings.append(Finding(cid, cid, 'channel_count',
+        if missing:     # name the first missing file, with the separator and extension of the case's other files
+            sep, ext = next(((p.name[len(cid)], image_ext(p)) for p in mods.values()), ('_', '.nii.gz'))
+            findings.append(Finding(cid, f'{cid}/{cid}{sep}{missing[0]}{ext}', 'channel_count',
                                     f'missing channel(s) {", ".join(missing)} (expected {", ".join(channels)})'))
             continue
         cases.append(Case(cid, cid, [mods[m] for m in channels], lab, 'multimodal'))
-    return DatasetIndex(root, 'multimodal', cases, meta['classes'], channels, findings, synthetic=meta['synthetic'])
+    return DatasetIndex(root, 'multimodal', cases, meta['classes'], channels, findings,
+                        synthetic=meta['synthetic'] or (root / 'SYNTHETIC.txt').exists(), name=meta['name'])
 
 # %% ../nbs/02_data.ipynb 27
 _CHANNEL_NAMES = {1: ['grey'], 3: ['red', 'green', 'blue'], 4: ['red', 'green', 'blue', 'alpha']}

@@ -16,6 +16,7 @@ from .data import discover, load_case
 from .io import image_ext, strip_ext, read_image
 from .metrics import case_metrics
 from .infer import Predictor, dataset_root, protected_inputs
+from .regions import find_regions, region_metrics, add_regions, folder_region_metrics
 
 # %% auto 0
 __all__ = ['SPLIT_NAMES', 'METRICS', 'check_json_out', 'coverage', 'with_patients', 'evaluate_run', 'check_tolerance',
@@ -58,10 +59,10 @@ def coverage(n: int, m: int, skipped: list, no_pred=(), no_ref=()) -> dict:
     return {'partial': bool(parts), 'n_expected': m, 'coverage': line}
 
 # %% ../nbs/14_evaluate.ipynb 10
-def _score_cases(pred: Predictor, index, todo: list, progress: bool) -> tuple:
+def _score_cases(pred: Predictor, index, todo: list, progress: bool, regions=None) -> tuple:
     """(Dice rows, skipped cases, {case: `class_counts`}) of the run's model on cases `todo`; a case the loaders
     refuse, or whose reference holds a class the model cannot predict, is skipped with the reason."""
-    classes, rows, skipped, counts = pred.ck['classes'], [], [], {}
+    classes, rows, skipped, counts, reg = pred.values.tolist(), [], [], {}, {}      # the label values the model writes
     fg = [k for k in classes if k != 0]
     for case in tqdm(todo, desc='evaluate', disable=not progress, leave=False):
         try: lc = load_case(case, index)
@@ -76,7 +77,8 @@ def _score_cases(pred: Predictor, index, todo: list, progress: bool) -> tuple:
         label, _ = pred.predict_array(lc.image, lc.affine)
         rows += [{'case': case.case_id, 'class': k, 'dice': d} for k, d in dice_per_class(label, lc.label, fg).items()]
         counts[case.case_id] = class_counts(label, lc.label, fg)
-    return rows, skipped, counts
+        if regions: reg[case.case_id] = region_metrics(label, lc.label, regions, lc.spacing)   # BraTS regions
+    return rows, skipped, counts, reg
 
 def with_patients(out: dict, counts: dict, patient_of: dict, classes) -> dict:
     """`out` (an evaluation) with a `patients` list (`patient_dice`) and the `patient_summary` in its summary, when
@@ -103,13 +105,14 @@ def evaluate_run(run_dir, data, json_out=None, device='auto', progress=True, spl
     if keep is not None and len(todo) < len(keep):
         missing = len(keep) - len(todo)
         raise DataError(data, f'{missing} of the {len(keep)} {split} cases of the run are not in this folder')
-    rows, skipped, counts = _score_cases(pred, index, todo, progress)
+    regions = find_regions(index.root)
+    rows, skipped, counts, reg = _score_cases(pred, index, todo, progress, regions)
     if not rows:
         raise DataError(data, 'no usable labelled case to evaluate' + (f' ({len(skipped)} skipped; '
                               f'{skipped[0]["case"]}: {skipped[0]["problem"]})' if skipped else ''))
     by_case = {}
     for r in rows: by_case.setdefault(r['case'], []).append(r['dice'])
-    cases, fg = sorted(by_case), [k for k in pred.ck['classes'] if k != 0]
+    cases, fg = sorted(by_case), [k for k in pred.values.tolist() if k != 0]
     with warnings.catch_warnings():                 # a case whose every class is undefined has no mean (NaN)
         warnings.simplefilter('ignore', RuntimeWarning)
         m, lo, hi = bootstrap_ci([np.nanmean(by_case[c]) for c in cases])
@@ -122,6 +125,7 @@ def evaluate_run(run_dir, data, json_out=None, device='auto', progress=True, spl
     out = {'format': 'segcore-evaluate/1', 'model': str(run.path.resolve()), 'data': str(Path(data).resolve()),
            'cases': rows, 'skipped': skipped, 'summary': summary, 'environment': environment_info()}
     out = with_patients(out, counts, {c.case_id: c.patient_id for c in index.cases}, fg)
+    out = add_regions(out, reg, regions)
     if json_out: atomic_write_json(json_out, out)
     return out
 
@@ -283,5 +287,7 @@ def evaluate_folders(pred_dir, labels_dir, json_out=None, tolerance_mm: float = 
            'summary': summary, 'environment': environment_info()}
     patient_of = {c.case_id: c.patient_id for c in index.cases} if index else {}
     out = with_patients(out, {c: counts[c] for c in scored}, patient_of, sorted({r['class'] for r in rows}))
+    if regions := find_regions(index.root if index else dataset_root(_label_folder(labels_dir))):
+        out = add_regions(out, folder_region_metrics(preds, refs, [c for c in common if c in scored], regions), regions)
     if json_out: atomic_write_json(json_out, out)
     return out

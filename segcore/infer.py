@@ -15,7 +15,7 @@ from .core import check_output, check_output_folder
 from .models import amp_dtype
 from .rundir import RunDir
 from .io import image_ext, strip_ext, dicom_files, file_problem, read_image, write_mask_like, write_nifti
-from .io import write_image_2d
+from .io import write_image_2d, Volume
 from .data import detect_layout, discover, load_case
 from .postprocess import Postprocessor, binary_mask, choose_postprocessing, tune_threshold
 from .pipeline import predict_logits_batch, preprocess, to_source_grid
@@ -23,8 +23,8 @@ from .tiles import window_overlap
 
 # %% auto 0
 __all__ = ['PREDICT_FORMAT', 'MANIFEST', 'UNCERTAINTY_MAPS', 'tta_members', 'TTA', 'dropout_layers', 'enable_mc_dropout',
-           'predict_samples', 'uncertainty_maps', 'Predictor', 'load_postprocessing', 'collect_inputs', 'dataset_root',
-           'protected_inputs', 'mask_suffix', 'write_mask_2d', 'prediction_files', 'own_predictions',
+           'predict_samples', 'uncertainty_maps', 'Predictor', 'load_postprocessing', 'collect_inputs', 'read_channels',
+           'dataset_root', 'protected_inputs', 'mask_suffix', 'write_mask_2d', 'prediction_files', 'own_predictions',
            'check_prediction_folder', 'predict_to_folder', 'choose_run_postprocessing']
 
 # %% ../nbs/18_infer.ipynb 5
@@ -155,6 +155,7 @@ class Predictor:
             raise SegcoreError('MC dropout requested but the model has no dropout layer (train it with dropout > 0)')
         self.tta, self.mc = tta, mc_dropout
         self.spec = self.ck['model_spec']
+        self.values = np.asarray(self.ck.get('label_values') or self.ck['classes'], np.uint8)   # class -> label value
         self.post = load_postprocessing(self.runs[0], postprocess, self.spec['spatial_dims'], self.spec['out_channels'])
 
     def check_input(self, vol) -> None:
@@ -184,11 +185,18 @@ class Predictor:
         source_probs = torch.softmax(mean, 0).cpu().numpy() if wanted else None
         if self.post is not None:      # a tuned threshold starts from the probabilities, other steps from the labels
             label = self.post(source_probs if self.post.needs_probs else label, spacing=spacing).astype(np.uint8)
+        label = self.values[label]     # classes 0 … K-1 written as the dataset's label values (e.g. BraTS 0, 1, 2, 4)
         maps = None
         if uncertainty:
             maps = {k: to_source_grid(v[None], aff, affine, shape)[0].cpu().numpy().astype(np.float32)
                     for k, v in uncertainty_maps(probs, lg).items()}
         return (label, maps, source_probs) if probabilities else (label, maps)
+
+    def to_classes(self, label: np.ndarray) -> np.ndarray:
+        "A label map (*S) of the dataset's label values as the model's classes 0 … K-1 (inverse of `values`)."
+        lut = np.zeros(256, np.uint8)
+        lut[self.values] = np.arange(len(self.values))
+        return lut[label]
 
     def __call__(self, vol, uncertainty: bool = False) -> tuple:
         "(label map (*S) uint8 on the input grid, dict of uncertainty maps or None) for a checked `Volume`."
@@ -226,7 +234,7 @@ def collect_inputs(path) -> list:
     if dicom_files(path): return [(path.name, path)]
     try:
         idx = discover(path, detect_layout(path))
-        if idx.cases: return [(c.case_id, c.images[0]) for c in idx.cases]
+        if idx.cases: return [(c.case_id, c.images if len(c.images) > 1 else c.images[0]) for c in idx.cases]
     except DataError: pass
     items = [(strip_ext(p), p) for p in sorted(path.iterdir()) if p.is_file() and image_ext(p)]
     items += [(d.name, d) for d in sorted(path.iterdir()) if d.is_dir() and dicom_files(d)]
@@ -237,6 +245,20 @@ def collect_inputs(path) -> list:
     return items
 
 # %% ../nbs/18_infer.ipynb 31
+def read_channels(p) -> Volume:
+    """The image of input `p`: `read_image` of one file or DICOM series, or a list of one file per channel read as
+    one `Volume` (channels last, the first file's path and grid); a `DataError` naming a file that does not fit."""
+    if not isinstance(p, (list, tuple)): return read_image(p)
+    vols = [read_image(q) for q in p]
+    ref = vols[0]
+    for q, v in zip(p, vols):
+        same = v.spatial_shape == ref.spatial_shape and np.allclose(v.affine, ref.affine, atol=1e-3)
+        if v.n_channels != 1 or not same:
+            raise DataError(q, f'channel file {v.array.shape} is not one channel on the grid of {Path(p[0]).name} '
+                               f'{ref.spatial_shape}', 'channel_geometry')
+    return Volume(np.stack([v.array.reshape(ref.spatial_shape) for v in vols], -1), ref.affine, Path(p[0]), ref.meta)
+
+# %% ../nbs/18_infer.ipynb 34
 def dataset_root(path) -> Path | None:
     """The dataset folder `path` is or lies in (itself or up to two parents): one with `dataset.json`, `imagesTr/`,
     `images/` beside a label folder, or `annotations.csv`; None when there is none."""
@@ -252,7 +274,7 @@ def protected_inputs(*paths) -> list:
     "`paths` (None skipped) and the dataset folders they lie in: what an output must not overlap."
     return [q for p in paths if p is not None for q in (p, dataset_root(p)) if q is not None]
 
-# %% ../nbs/18_infer.ipynb 32
+# %% ../nbs/18_infer.ipynb 35
 PREDICT_FORMAT, MANIFEST = 'segcore-predict/1', 'segcore-predict.json'
 UNCERTAINTY_MAPS = ('entropy', 'variance', 'mutual_information', 'energy')
 
@@ -271,7 +293,7 @@ def prediction_files(items, uncertainty: bool = False) -> list:
     for name, p in items:
         if not name or name.startswith('.') or any(c in name for c in '/\\'):
             raise DataError(p, f'case name {name!r} cannot name an output file', 'invalid')
-    files = [f'{n}{mask_suffix(p)}' for n, p in items] + ['volumes.csv']
+    files = [f'{n}{mask_suffix(p[0] if isinstance(p, list) else p)}' for n, p in items] + ['volumes.csv']
     files += [f'{n}_{k}.nii.gz' for n, _ in items for k in UNCERTAINTY_MAPS] if uncertainty else []
     seen = set()
     for f in files:
@@ -297,7 +319,7 @@ def check_prediction_folder(out, files, inputs) -> Path:
 def _manifest(out: Path, files, status: str, **info):
     atomic_write_json(out / MANIFEST, {'format': PREDICT_FORMAT, 'status': status, 'files': sorted(files), **info})
 
-# %% ../nbs/18_infer.ipynb 34
+# %% ../nbs/18_infer.ipynb 37
 def predict_to_folder(runs, input_path, out_dir, tta='none', uncertainty=False, mc_dropout=0, device='auto',
                       postprocess='auto', progress=True) -> dict:
     """Predict every input, write masks (+ uncertainty maps) aligned with each input and `volumes.csv` into `out_dir`
@@ -311,7 +333,7 @@ def predict_to_folder(runs, input_path, out_dir, tta='none', uncertainty=False, 
     pred = Predictor(runs, device, tta, mc_dropout, postprocess)
     vols = []
     for name, p in items:  # read and check everything first
-        v = read_image(p)
+        v = read_channels(p)
         pred.check_input(v)
         vols.append((name, v))
     own = own_predictions(out_dir) | set(files) | {MANIFEST}
@@ -326,8 +348,8 @@ def predict_to_folder(runs, input_path, out_dir, tta='none', uncertainty=False, 
         for k, m in (maps or {}).items(): write_nifti(m, v.affine, out_dir / f'{name}_{k}.nii.gz')
         vox_mm3 = float(abs(np.linalg.det(v.affine[:-1, :-1])))     # mm² per pixel for 2D images
         for k in range(1, pred.spec['out_channels']):
-            n = int((label == k).sum())
-            rows.append({'case': name, 'class': k, 'name': class_names.get(k, ''), 'voxels': n,
+            n = int((label == pred.values[k]).sum())
+            rows.append({'case': name, 'class': int(pred.values[k]), 'name': class_names.get(k, ''), 'voxels': n,
                          'volume_mm3' if v.ndim == 3 else 'area_mm2': round(n * vox_mm3, 4)})
     buf = io.StringIO()
     w = csv.DictWriter(buf, ['case', 'class', 'name', 'voxels', 'volume_mm3' if not rows or 'volume_mm3' in rows[0]
@@ -340,7 +362,7 @@ def predict_to_folder(runs, input_path, out_dir, tta='none', uncertainty=False, 
               postprocess=None if pred.post is None else pred.post.to_dict())
     return {'cases': [n for n, _ in vols], 'volumes': rows, 'out': str(out_dir)}
 
-# %% ../nbs/18_infer.ipynb 38
+# %% ../nbs/18_infer.ipynb 41
 def _tuned_threshold(fg_probs: list, refs: list) -> dict | None:
     "A binary task's foreground threshold tuned on validation, when it beats 0.5 (the argmax); its curve and n."
     tuned = tune_threshold(fg_probs, [r == 1 for r in refs])
@@ -362,8 +384,8 @@ def choose_run_postprocessing(run_dir, data=None, device='auto', progress=True) 
     for cid in tqdm(val, desc='validation predictions', disable=not progress, leave=False):
         lc = load_case(index.case(cid), index)
         label, _, probs = pred.predict_array(lc.image, lc.affine, probabilities=True)
-        preds.append(label)
-        refs.append(lc.label)
+        preds.append(pred.to_classes(label))
+        refs.append(pred.to_classes(lc.label))
         spacings.append(tuple(lc.spacing))
         fg.append(probs[1])
     threshold = _tuned_threshold(fg, refs) if pred.spec['out_channels'] == 2 else None

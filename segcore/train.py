@@ -80,6 +80,7 @@ class Trainer:
         self.train_ids, self.val_ids = [], []        # case ids of the fold, checked by `Splits.guard`
         self.train_cases, self.val_cases = [], []    # segcore.pipeline.Prepared cases
         self.in_channels, self.n_classes = None, None
+        self.label_values = None            # the label value of each class 0 … n_classes - 1 (e.g. BraTS 0, 1, 2, 4)
         # network, loss, optimisation, augmentation and sampling (`setup_model`)
         self.model = None                   # the network; validation, checkpoints and inference use it
         self.forward = None                 # the training forward: `model`, or `torch.compile(model)`
@@ -157,9 +158,13 @@ def setup_data(self: Trainer):
     if len(cfg.patch_size) != data_dims:
         raise SegcoreError(f'patch_size {cfg.patch_size} is {len(cfg.patch_size)}D but the data is {data_dims}D: '
                            f'let the plan choose it (segcore plan {self.source.path}) or set patch_size')
-    seen = max(int(c.label.max()) for c in self.train_cases + self.val_cases)
-    declared = max(self.index.classes) if self.index.classes else 0
-    self.n_classes = max(seen, declared) + 1
+    seen = {int(v) for c in self.train_cases + self.val_cases for v in np.unique(c.label)}
+    self.label_values = sorted(seen | set(self.index.classes or ()) | {0})    # trained as classes 0 … K-1
+    self.n_classes = len(self.label_values)
+    if self.label_values != list(range(self.n_classes)):      # e.g. {0, 1, 2, 4}: contiguous classes, mapped back
+        lut = np.zeros(256, np.uint8)
+        lut[self.label_values] = np.arange(self.n_classes)
+        for c in self.train_cases + self.val_cases: c.label = lut[c.label]
 
 # %% ../nbs/13_train.ipynb 18
 @patch
@@ -349,10 +354,10 @@ def validate_and_select(self: Trainer, row: dict):
 @patch
 def save_best(self: Trainer, res: dict, rows: list):
     "Write `best.pt` (weights, spec, config, classes and their names) and `val_cases.json`."
-    names = {str(k): v for k, v in (self.index.classes or {}).items()}
+    names = {str(i): self.index.classes[v] for i, v in enumerate(self.label_values) if v in (self.index.classes or {})}
     save_checkpoint({'model': self.model.state_dict(), 'model_spec': self.network_spec(), 'epoch': self.epoch + 1,
                      'val': res, 'config': self.cfg.to_dict(), 'classes': list(range(self.n_classes)),
-                     'class_names': names}, self.run.file('best'))
+                     'class_names': names, 'label_values': self.label_values}, self.run.file('best'))
     self.run.write_json('val_cases', rows)
 
 # %% ../nbs/13_train.ipynb 30
