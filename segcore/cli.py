@@ -136,6 +136,11 @@ def cmd_phantom(a) -> int:
     if a.n < 1: raise SegcoreError(f'--n must be at least 1 (got {a.n})')
     ours = _is_phantom(a.out)
     check_output_folder(a.out, lambda name: ours, 'phantom datasets')
+    if a.kind == 'ct':
+        from segcore.phantom_ct import write_ct_phantom
+        out = write_ct_phantom(a.out, n_cases=a.n, seed=a.seed, overwrite=a.overwrite)
+        print(f'synthetic chest CT phantom ({a.n} series, LUNA16 layout) in {out}')
+        return 0
     out = write_phantom_dataset(a.out, n_cases=a.n, dim=a.dim, seed=a.seed, overwrite=a.overwrite)
     print(f'synthetic phantom dataset ({a.n} cases, {a.dim}D) in {out}')
     return 0
@@ -145,6 +150,7 @@ def _phantom_args(s):
     s.add_argument('out')
     s.add_argument('--n', type=int, default=24)
     s.add_argument('--dim', type=int, choices=(2, 3), default=3)
+    s.add_argument('--kind', choices=('mri', 'ct'), default='mri', help='ct: chest CT, LUNA16 layout')
     s.add_argument('--seed', type=int, default=0)
     s.add_argument('--overwrite', action='store_true')
 
