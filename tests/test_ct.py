@@ -43,3 +43,46 @@ def test_ct_phantom_audit_clean_and_plan_ct(ct8, tmp_path):
     segcore('plan', ct8, '--out', tmp_path / 'plan.json', '--quiet')
     norm = read_json(tmp_path / 'plan.json')['config']['normalization']
     assert len(norm) == 1 and norm[0]['scheme'] == 'ct' and -1000 < norm[0]['clip'][0] < norm[0]['clip'][1] < 200
+
+
+def _c(xyz, s): return {'xyz': xyz, 'score': s}
+
+
+def test_froc_hand_computed():
+    "4 scans (one empty), 4 nodules, 6 candidates: one duplicate hit, one candidate exactly on a radius (a miss)."
+    from segcore.froc import froc
+    nod = {'A': [{'xyz': [0, 0, 0], 'diameter_mm': 10}, {'xyz': [30, 0, 0], 'diameter_mm': 6}],
+           'B': [{'xyz': [0, 0, 0], 'diameter_mm': 8}], 'C': [{'xyz': [0, 0, 0], 'diameter_mm': 20}], 'D': []}
+    cand = {'A': [_c([1, 1, 1], .9), _c([2, 0, 0], .6), _c([30, 3, 0], .8)],
+            'B': [_c([50, 50, 50], .4), _c([0, 0, 3], .4)], 'C': [_c([100, 0, 0], .4)]}
+    f = froc(cand, nod)
+    # TP scores .9, .4; FP .8, .4, .4 -> points (0, 1/4), (1/4, 1/4), (3/4, 1/2)
+    assert f['curve'] == [[0, 0], [0, .25], [.25, .25], [.75, .5]]
+    assert f['sensitivity'] == {'0.125': .25, '0.25': .25, '0.5': .375, '1': .5, '2': .5, '4': .5, '8': .5}
+    assert f['score'] == pytest.approx((.25 + .25 + .375 + 4 * .5) / 7)
+    assert (f['n_nodules'], f['n_detected'], f['n_false_positives'], f['n_duplicates'], f['n_scans']) == (4, 2, 3, 1, 4)
+    # the duplicate (.6) is neither TP nor FP: dropping it changes nothing
+    cand['A'].pop(1)
+    assert froc(cand, nod)['curve'] == f['curve']
+    # an empty scan still counts for the false positives per scan: 8 scans halve every FP rate
+    g = froc(cand, nod, n_scans=8)
+    assert g['curve'][-1] == [3 / 8, .5] and g['sensitivity']['0.5'] == .5
+    # no candidates: nothing found; candidates but no nodules: undefined, null in JSON
+    assert froc({}, nod)['score'] == 0 and froc({}, nod)['sensitivity']['8'] == 0
+    assert np.isnan(froc({'D': [_c([0, 0, 0], .9)]}, {'D': []})['score'])
+
+
+def test_candidates_from_the_phantom_masks_find_every_nodule(ct8):
+    "The annotated spheres as a perfect prediction: every nodule hit at its world centre, mimics as FPs rank below."
+    from segcore.froc import luna_case, froc_report
+    idx = discover(ct8)
+    cases = {}
+    for c in idx.cases:
+        lc = load_case(c, idx)
+        cases[c.case_id] = luna_case(lc.label.astype(np.float32), lc.affine, c.annotations)
+        for cand in cases[c.case_id]['candidates']:      # centres of mass land on the annotated centres
+            assert min(np.linalg.norm(np.subtract(cand['xyz'], n['xyz'])) for n in c.annotations) < 0.5 * 2.5
+    rep = froc_report(cases, n_boot=100)
+    n = sum(len(c.annotations) for c in idx.cases)
+    assert rep['score'] == 1.0 and rep['n_nodules'] == n and rep['n_false_positives'] == 0
+    assert rep['nodule_dice']['mean'] == 1.0 and sum(b['n'] for b in rep['by_size']) == n
