@@ -273,6 +273,9 @@ def cmd_evaluate(a) -> int:
           + ', '.join(f"class {k}: {v['mean']:.4f}" for k, v in s['per_class'].items())
           + (f"; {len(r['skipped'])} case(s) skipped" if r['skipped'] else ''))
     _print_patients(s)
+    if 'froc' in r:                                    # LUNA16 layout: the lesion-wise FROC
+        from segcore.froc import froc_line
+        print(froc_line(r['froc']))
     if s['seen_in_training']:
         print(f"warning: {len(s['seen_in_training'])} of these cases were used in training/validation of this run")
     return 0

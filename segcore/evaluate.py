@@ -16,6 +16,7 @@ from .data import discover, load_case
 from .io import image_ext, strip_ext, read_image
 from .metrics import case_metrics
 from .infer import Predictor, dataset_root, protected_inputs
+from .froc import luna_case, froc_report
 
 # %% auto 0
 __all__ = ['SPLIT_NAMES', 'METRICS', 'check_json_out', 'coverage', 'with_patients', 'evaluate_run', 'check_tolerance',
@@ -58,7 +59,7 @@ def coverage(n: int, m: int, skipped: list, no_pred=(), no_ref=()) -> dict:
     return {'partial': bool(parts), 'n_expected': m, 'coverage': line}
 
 # %% ../nbs/14_evaluate.ipynb 10
-def _score_cases(pred: Predictor, index, todo: list, progress: bool) -> tuple:
+def _score_cases(pred: Predictor, index, todo: list, progress: bool, luna: dict | None = None) -> tuple:
     """(Dice rows, skipped cases, {case: `class_counts`}) of the run's model on cases `todo`; a case the loaders
     refuse, or whose reference holds a class the model cannot predict, is skipped with the reason."""
     classes, rows, skipped, counts = pred.ck['classes'], [], [], {}
@@ -73,7 +74,8 @@ def _score_cases(pred: Predictor, index, todo: list, progress: bool) -> tuple:
             skipped.append({'case': case.case_id, 'file': str(case.label), 'problem': f'reference holds value(s) '
                             f'{extra[:5].tolist()} that are not classes of the model ({classes})'})
             continue
-        label, _ = pred.predict_array(lc.image, lc.affine)
+        label, _, *probs = pred.predict_array(lc.image, lc.affine, probabilities=luna is not None)
+        if luna is not None: luna[case.case_id] = luna_case(probs[0][1], lc.affine, case.annotations)
         rows += [{'case': case.case_id, 'class': k, 'dice': d} for k, d in dice_per_class(label, lc.label, fg).items()]
         counts[case.case_id] = class_counts(label, lc.label, fg)
     return rows, skipped, counts
@@ -103,7 +105,8 @@ def evaluate_run(run_dir, data, json_out=None, device='auto', progress=True, spl
     if keep is not None and len(todo) < len(keep):
         missing = len(keep) - len(todo)
         raise DataError(data, f'{missing} of the {len(keep)} {split} cases of the run are not in this folder')
-    rows, skipped, counts = _score_cases(pred, index, todo, progress)
+    luna = {} if index.layout == 'luna16' else None    # LUNA16: lesion-wise FROC from the foreground probability
+    rows, skipped, counts = _score_cases(pred, index, todo, progress, luna)
     if not rows:
         raise DataError(data, 'no usable labelled case to evaluate' + (f' ({len(skipped)} skipped; '
                               f'{skipped[0]["case"]}: {skipped[0]["problem"]})' if skipped else ''))
@@ -122,6 +125,7 @@ def evaluate_run(run_dir, data, json_out=None, device='auto', progress=True, spl
     out = {'format': 'segcore-evaluate/1', 'model': str(run.path.resolve()), 'data': str(Path(data).resolve()),
            'cases': rows, 'skipped': skipped, 'summary': summary, 'environment': environment_info()}
     out = with_patients(out, counts, {c.case_id: c.patient_id for c in index.cases}, fg)
+    if luna: out['froc'] = {**froc_report(luna), 'split': SPLIT_NAMES[split], 'synthetic': index.synthetic}
     if json_out: atomic_write_json(json_out, out)
     return out
 

@@ -15,7 +15,7 @@ from .stats import bootstrap_ci
 
 # %% auto 0
 __all__ = ['FP_RATES', 'SIZE_BINS', 'FROC_DEFINITION', 'nodule_candidates', 'match_candidates', 'froc_curve', 'froc',
-           'nodule_dice', 'luna_case', 'by_size', 'froc_report', 'read_luna_candidates']
+           'nodule_dice', 'luna_case', 'by_size', 'froc_report', 'froc_line', 'read_luna_candidates']
 
 # %% ../nbs/15a_froc.ipynb 5
 def _ras_affine(affine, spacing, origin) -> np.ndarray:
@@ -115,10 +115,11 @@ def nodule_dice(mask, affine, nodules: list) -> list:
         out.append(float(2 * (s & p).sum() / (s.sum() + p.sum())) if s.any() else math.nan)
     return out
 
-def luna_case(prob, affine, nodules: list, threshold: float = 0.5, min_voxels: int = 1) -> dict:
+def luna_case(prob, affine, nodules: list, threshold: float = 0.5, min_voxels: int = 1, max_candidates=100) -> dict:
     """One scan's lesion-wise result from the foreground probability `prob` (X,Y,Z) on the image grid (RAS `affine`):
-    {'candidates': `nodule_candidates`, 'nodules': [{'xyz', 'diameter_mm', 'detected', 'dice'}]}."""
-    cands = nodule_candidates(prob, affine, threshold, min_voxels)
+    {'candidates': the `max_candidates` best `nodule_candidates` (LUNA16 keeps 100 marks per scan), 'nodules':
+    [{'xyz', 'diameter_mm', 'detected', 'dice'}]}."""
+    cands = nodule_candidates(prob, affine, threshold, min_voxels)[:max_candidates]
     hit = match_candidates(cands, nodules)['nodule_scores']
     dice = nodule_dice(np.asarray(prob) > threshold, affine, nodules)
     return {'candidates': cands, 'nodules': [{'xyz': list(n['xyz']), 'diameter_mm': n['diameter_mm'],
@@ -159,7 +160,14 @@ def froc_report(cases: dict, threshold: float = 0.5, n_boot: int = 1000) -> dict
     return {**f, 'threshold': threshold, 'definition': FROC_DEFINITION,
             'nodule_dice': {'n': len(nods), **dice}, 'by_size': by_size(nods), 'nodules': nods}
 
-# %% ../nbs/15a_froc.ipynb 27
+# %% ../nbs/15a_froc.ipynb 25
+def froc_line(f: dict) -> str:
+    "One line for the console: the FROC score with n, CI and the seven sensitivities."
+    sens = ', '.join(f'{k}: {v:.3f}' for k, v in f['sensitivity'].items())
+    return (f"FROC score {f['score']:.4f} (95% CI {f['ci95'][0]:.4f}-{f['ci95'][1]:.4f}; n={f['n_nodules']} nodules in "
+            f"{f['n_scans']} scans); sensitivity at FP/scan {sens}; mean nodule Dice {f['nodule_dice']['mean']:.4f}")
+
+# %% ../nbs/15a_froc.ipynb 29
 def read_luna_candidates(path) -> dict:
     "seriesuid -> [{'xyz': LPS mm, 'class': 0|1}] from a LUNA16 `candidates.csv`; a `DataError` naming the file if bad."
     path = Path(path)

@@ -1,4 +1,5 @@
 """CT / LUNA16: the chest CT phantom, its audit and plan, FROC, and evaluation of a trained model with `froc`."""
+import json
 import numpy as np
 import pytest
 from conftest import segcore, read_json
@@ -86,3 +87,19 @@ def test_candidates_from_the_phantom_masks_find_every_nodule(ct8):
     n = sum(len(c.annotations) for c in idx.cases)
     assert rep['score'] == 1.0 and rep['n_nodules'] == n and rep['n_false_positives'] == 0
     assert rep['nodule_dice']['mean'] == 1.0 and sum(b['n'] for b in rep['by_size']) == n
+
+
+def test_evaluate_json_holds_froc(ct8, tmp_path):
+    "A tiny model trained on the CT phantom: `segcore evaluate --json` on its held-out scans carries the FROC."
+    run = tmp_path / 'run'
+    segcore('train', '--data', ct8, '--out', run, '--quiet', '--profile', 'tiny', '--set', 'epochs=1',
+            '--set', 'patch_size=[32,32,16]', '--set', 'val_overlap=0')
+    r = segcore('evaluate', '--model', run, '--data', ct8, '--split', 'test', '--json', tmp_path / 'ev.json', '--quiet')
+    assert 'FROC score' in r.stdout and 'nodules in 2 scans' in r.stdout
+    ev = json.loads((tmp_path / 'ev.json').read_text(), parse_constant=lambda c: pytest.fail(f'{c} in the JSON'))
+    f = ev['froc']
+    assert set(f['sensitivity']) == {'0.125', '0.25', '0.5', '1', '2', '4', '8'} and f['n_scans'] == 2
+    assert 0 <= f['score'] <= 1 and f['score'] == pytest.approx(np.mean(list(f['sensitivity'].values())))
+    assert f['synthetic'] is True and 'held-out' in f['split'] and len(f['ci95']) == 2
+    n = sum(len(c.annotations) for c in discover(ct8).cases if c.case_id in {x['case'] for x in ev['cases']})
+    assert f['n_nodules'] == n == f['nodule_dice']['n'] == sum(b['n'] for b in f['by_size'])
