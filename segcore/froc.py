@@ -9,13 +9,14 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 from .core import DataError
-from .io import Volume, make_affine, lps_ras_flip, vox2world, file_problem, open_regular, read_limits
+from .io import Volume, make_affine, lps_ras_flip, vox2world, world2vox, file_problem, open_regular, read_limits
 from .data import luna16_mask
 from .stats import bootstrap_ci
 
 # %% auto 0
 __all__ = ['FP_RATES', 'SIZE_BINS', 'FROC_DEFINITION', 'nodule_candidates', 'match_candidates', 'froc_curve', 'froc',
-           'nodule_dice', 'luna_case', 'by_size', 'froc_report', 'froc_line', 'read_luna_candidates']
+           'nodule_dice', 'luna_case', 'by_size', 'froc_report', 'froc_line', 'read_luna_candidates',
+           'hard_negative_voxels']
 
 # %% ../nbs/15a_froc.ipynb 5
 def _ras_affine(affine, spacing, origin) -> np.ndarray:
@@ -181,4 +182,17 @@ def read_luna_candidates(path) -> dict:
             out.setdefault(r['seriesuid'], []).append({'xyz': xyz, 'class': int(r['class'])})
     except (UnicodeDecodeError, csv.Error, KeyError, TypeError, ValueError) as e:
         raise DataError(path, f'not a LUNA16 candidates.csv (seriesuid, coordX, coordY, coordZ, class): {e}') from None
+    return out
+
+# %% ../nbs/15a_froc.ipynb 32
+def hard_negative_voxels(index, cases: list) -> dict:
+    """case id -> (N, 3) int voxels of the class-0 points of `candidates.csv` on each preprocessed case's grid
+    (`cases`: `segcore.pipeline.Prepared`), for a LUNA16 `index` whose folder has one; else {}."""
+    path = Path(index.root) / 'candidates.csv'
+    if index.layout != 'luna16' or not path.is_file(): return {}
+    cand, out = read_luna_candidates(path), {}
+    for c in cases:
+        pts = np.array([p['xyz'] for p in cand.get(c.case_id, []) if p['class'] == 0], float).reshape(-1, 3)
+        v = np.round(world2vox(c.affine, pts * [-1, -1, 1])).astype(int)
+        out[c.case_id] = v[np.all((v >= 0) & (v < np.array(c.image.shape[1:])), 1)]
     return out

@@ -93,7 +93,7 @@ def test_evaluate_json_holds_froc(ct8, tmp_path):
     "A tiny model trained on the CT phantom: `segcore evaluate --json` on its held-out scans carries the FROC."
     run = tmp_path / 'run'
     segcore('train', '--data', ct8, '--out', run, '--quiet', '--profile', 'tiny', '--set', 'epochs=1',
-            '--set', 'patch_size=[32,32,16]', '--set', 'val_overlap=0')
+            '--set', 'patch_size=[32,32,16]', '--set', 'val_overlap=0', '--set', 'hard_negative_prob=0.2')
     r = segcore('evaluate', '--model', run, '--data', ct8, '--split', 'test', '--json', tmp_path / 'ev.json', '--quiet')
     assert 'FROC score' in r.stdout and 'nodules in 2 scans' in r.stdout
     ev = json.loads((tmp_path / 'ev.json').read_text(), parse_constant=lambda c: pytest.fail(f'{c} in the JSON'))
@@ -103,3 +103,30 @@ def test_evaluate_json_holds_froc(ct8, tmp_path):
     assert f['synthetic'] is True and 'held-out' in f['split'] and len(f['ci95']) == 2
     n = sum(len(c.annotations) for c in discover(ct8).cases if c.case_id in {x['case'] for x in ev['cases']})
     assert f['n_nodules'] == n == f['nodule_dice']['n'] == sum(b['n'] for b in f['by_size'])
+    from segcore.rundir import RunDir                 # the plan's CT normalisation trained the model and predicts
+    assert RunDir(run).config().normalization[0]['scheme'] == 'ct'
+
+
+def test_ct_normalisation_and_hard_negatives_on_the_phantom(ct8, tmp_path):
+    "The plan's CT normalisation reaches preprocessing; hard negatives from candidates.csv centre patches."
+    from segcore.plan import plan_dataset
+    from segcore.pipeline import load_prepared, PatchSampler
+    from segcore.froc import hard_negative_voxels, read_luna_candidates
+    plan = plan_dataset(ct8)
+    norm = plan['config']['normalization']
+    lo, hi = norm[0]['clip']
+    idx = discover(ct8)
+    prep = load_prepared(idx.cases[:2], idx, plan['config']['target_spacing'], None, False, norm)
+    for p in prep.values():                            # clipped to the plan's HU range, then its one z-score
+        x = p.image[0] * norm[0]['std'] + norm[0]['mean']
+        assert x.min() == pytest.approx(lo, abs=0.05) and x.max() == pytest.approx(hi, abs=0.05)
+    cases = list(prep.values())
+    neg = hard_negative_voxels(idx, cases)
+    n0 = {k: sum(c['class'] == 0 for c in v) for k, v in read_luna_candidates(ct8 / 'candidates.csv').items()}
+    assert all(len(neg[c.case_id]) == n0[c.case_id] >= 3 for c in cases)
+    s = PatchSampler(cases, (8, 8, 4), pos_ratio=0.0, negatives=neg, hard_negative_prob=1.0)
+    centres = [tuple(s._centre(0, np.random.default_rng(k), np.array([8, 8, 4]))) for k in range(20)]
+    assert set(centres) <= {tuple(v) for v in neg[s.cases[0].case_id]}
+    s = PatchSampler(cases, (8, 8, 4), pos_ratio=0.0, negatives=neg, hard_negative_prob=0.0)
+    centres = [tuple(s._centre(0, np.random.default_rng(k), np.array([8, 8, 4]))) for k in range(20)]
+    assert not set(centres) <= {tuple(v) for v in neg[s.cases[0].case_id]}
