@@ -141,6 +141,11 @@ def cmd_phantom(a) -> int:
         out = write_brats_phantom(a.out, n_cases=a.n, seed=a.seed, overwrite=a.overwrite)
         print(f'synthetic BraTS-like phantom dataset ({a.n} cases, 4 MR channels, labels 0/1/2/4) in {out}')
         return 0
+    if a.kind == 'ct':
+        from segcore.phantom_ct import write_ct_phantom
+        out = write_ct_phantom(a.out, n_cases=a.n, seed=a.seed, overwrite=a.overwrite)
+        print(f'synthetic chest CT phantom ({a.n} series, LUNA16 layout) in {out}')
+        return 0
     out = write_phantom_dataset(a.out, n_cases=a.n, dim=a.dim, seed=a.seed, overwrite=a.overwrite)
     print(f'synthetic phantom dataset ({a.n} cases, {a.dim}D) in {out}')
     return 0
@@ -150,8 +155,9 @@ def _phantom_args(s):
     s.add_argument('out')
     s.add_argument('--n', type=int, default=24)
     s.add_argument('--dim', type=int, choices=(2, 3), default=3)
-    s.add_argument('--kind', choices=('mri', 'brats'), default='mri',
-                   help='mri: hippocampus-like MR (or 2D lesion photos with --dim 2); brats: 4-channel brain tumour MR')
+    s.add_argument('--kind', choices=('mri', 'brats', 'ct'), default='mri',
+                   help='mri: hippocampus-like MR (or 2D lesion photos with --dim 2); brats: 4-channel '
+                        'brain tumour MR; ct: chest CT, LUNA16 layout')
     s.add_argument('--seed', type=int, default=0)
     s.add_argument('--overwrite', action='store_true')
 
@@ -278,6 +284,9 @@ def cmd_evaluate(a) -> int:
           + (f"; {len(r['skipped'])} case(s) skipped" if r['skipped'] else ''))
     _print_patients(s)
     for line in region_lines(r): print(line)
+    if 'froc' in r:                                    # LUNA16 layout: the lesion-wise FROC
+        from segcore.froc import froc_line
+        print(froc_line(r['froc']))
     if s['seen_in_training']:
         print(f"warning: {len(s['seen_in_training'])} of these cases were used in training/validation of this run")
     return 0

@@ -42,6 +42,7 @@ class TrainConfig:
     batch_size: int = 8
     iterations_per_epoch: int = 25
     pos_ratio: float = 0.33                 # fraction of patches centred on foreground
+    hard_negative_prob: float = 0.0         # LUNA16: patches centred on candidates.csv class-0 points (hard negatives)
     class_balanced: bool = True             # foreground centres drawn class by class
     train_foreground_only: bool = False     # train on cases (2D slices) with foreground; validation keeps them all
     sampler: str = 'patches'                # patches | tiles (large images: a grid of patch_size tiles, below)
@@ -190,13 +191,14 @@ def _value_problems(cfg: TrainConfig) -> list:
           if not (_int(getattr(cfg, k)) and getattr(cfg, k) >= 0)]
     p += [f'{k} must be one of {", ".join(v)} (got {getattr(cfg, k)!r})' for k, v in _CHOICES.items()
           if getattr(cfg, k) not in v]
+    _CLOSED_TOP = ('pos_ratio', 'pos_tile_prob', 'hard_negative_prob')    # 1 allowed
     ranges = {'lr': (0, None, False), 'weight_decay': (0, None, True), 'momentum': (0, 1, True),
               'test_fraction': (0, 1, True), 'pos_ratio': (0, 1, True), 'val_overlap': (0, 1, True),
-              'pos_tile_prob': (0, 1, True)}
+              'pos_tile_prob': (0, 1, True), 'hard_negative_prob': (0, 1, True)}
     for k, (lo, hi, closed) in ranges.items():
         v = getattr(cfg, k)
         ok = _num(v) and (v >= lo if closed else v > lo) and (hi is None or v < hi
-                                                                or (k in ('pos_ratio', 'pos_tile_prob') and v == hi))
+                                                                or (k in _CLOSED_TOP and v == hi))
         interval = f'{"[" if closed else "("}{lo}, {hi if hi is not None else "∞"})'
         if not ok: p.append(f'{k} must be a number in {interval} (got {v!r})')
     for k in ('grad_clip', 'time_limit_s'):
@@ -302,7 +304,7 @@ def _name_problems(cfg: TrainConfig) -> list:
 
 # %% ../nbs/08_config.ipynb 19
 _FLOAT_KEYS = ('lr', 'weight_decay', 'momentum', 'test_fraction', 'pos_ratio', 'val_overlap', 'grad_clip',
-               'time_limit_s')
+               'time_limit_s', 'hard_negative_prob')
 
 def load_config(profile: str | None = None, file=None, overrides=None, source: str = 'override', plan=None,
                 **kw) -> TrainConfig:

@@ -490,7 +490,9 @@ def discover_luna16(root: Path, findings: list) -> DatasetIndex:
                 'warning',
             )
         )
-    return DatasetIndex(root, 'luna16', cases, {0: 'background', 1: 'nodule'}, ['CT'], findings)
+    meta = dataset_meta(root, findings)            # a LUNA16 folder may carry a dataset.json (name, synthetic stamp)
+    return DatasetIndex(root, 'luna16', cases, {0: 'background', 1: 'nodule'}, ['CT'], findings,
+                        synthetic=meta['synthetic'] or (root / 'SYNTHETIC.txt').exists(), name=meta['name'])
 
 def luna16_mask(vol: Volume, nodules: list) -> np.ndarray:
     "uint8 mask (vol's spatial shape): 1 inside each nodule sphere (world LPS centre `xyz`, `diameter_mm`)."

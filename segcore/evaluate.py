@@ -17,6 +17,7 @@ from .io import image_ext, strip_ext, read_image
 from .metrics import case_metrics
 from .infer import Predictor, dataset_root, protected_inputs
 from .regions import find_regions, region_metrics, add_regions, folder_region_metrics
+from .froc import luna_case, froc_report
 
 # %% auto 0
 __all__ = ['SPLIT_NAMES', 'METRICS', 'check_json_out', 'coverage', 'with_patients', 'evaluate_run', 'check_tolerance',
@@ -59,7 +60,7 @@ def coverage(n: int, m: int, skipped: list, no_pred=(), no_ref=()) -> dict:
     return {'partial': bool(parts), 'n_expected': m, 'coverage': line}
 
 # %% ../nbs/14_evaluate.ipynb 10
-def _score_cases(pred: Predictor, index, todo: list, progress: bool, regions=None) -> tuple:
+def _score_cases(pred: Predictor, index, todo: list, progress: bool, regions=None, luna: dict | None = None) -> tuple:
     """(Dice rows, skipped cases, {case: `class_counts`}) of the run's model on cases `todo`; a case the loaders
     refuse, or whose reference holds a class the model cannot predict, is skipped with the reason."""
     classes, rows, skipped, counts, reg = pred.values.tolist(), [], [], {}, {}      # the label values the model writes
@@ -74,7 +75,8 @@ def _score_cases(pred: Predictor, index, todo: list, progress: bool, regions=Non
             skipped.append({'case': case.case_id, 'file': str(case.label), 'problem': f'reference holds value(s) '
                             f'{extra[:5].tolist()} that are not classes of the model ({classes})'})
             continue
-        label, _ = pred.predict_array(lc.image, lc.affine)
+        label, _, *probs = pred.predict_array(lc.image, lc.affine, probabilities=luna is not None)
+        if luna is not None: luna[case.case_id] = luna_case(probs[0][1], lc.affine, case.annotations)
         rows += [{'case': case.case_id, 'class': k, 'dice': d} for k, d in dice_per_class(label, lc.label, fg).items()]
         counts[case.case_id] = class_counts(label, lc.label, fg)
         if regions: reg[case.case_id] = region_metrics(label, lc.label, regions, lc.spacing)   # BraTS regions
@@ -106,7 +108,8 @@ def evaluate_run(run_dir, data, json_out=None, device='auto', progress=True, spl
         missing = len(keep) - len(todo)
         raise DataError(data, f'{missing} of the {len(keep)} {split} cases of the run are not in this folder')
     regions = find_regions(index.root)
-    rows, skipped, counts, reg = _score_cases(pred, index, todo, progress, regions)
+    luna = {} if index.layout == 'luna16' else None    # LUNA16: lesion-wise FROC from the foreground probability
+    rows, skipped, counts, reg = _score_cases(pred, index, todo, progress, regions, luna)
     if not rows:
         raise DataError(data, 'no usable labelled case to evaluate' + (f' ({len(skipped)} skipped; '
                               f'{skipped[0]["case"]}: {skipped[0]["problem"]})' if skipped else ''))
@@ -126,6 +129,7 @@ def evaluate_run(run_dir, data, json_out=None, device='auto', progress=True, spl
            'cases': rows, 'skipped': skipped, 'summary': summary, 'environment': environment_info()}
     out = with_patients(out, counts, {c.case_id: c.patient_id for c in index.cases}, fg)
     out = add_regions(out, reg, regions)
+    if luna: out['froc'] = {**froc_report(luna), 'split': SPLIT_NAMES[split], 'synthetic': index.synthetic}
     if json_out: atomic_write_json(json_out, out)
     return out
 

@@ -135,8 +135,13 @@ class PatchSampler:
     """Draws training batches of patches from preprocessed cases. With `device`, the cases are held as
     tensors on that device and patches are cut there (no host-to-device copy per step); the batches are
     the same as without it for the same generator state."""
-    def __init__(self, cases: list, patch_size, pos_ratio=0.33, class_balanced=True, scales=(1.0,), device=None):
+    def __init__(self, cases: list, patch_size, pos_ratio=0.33, class_balanced=True, scales=(1.0,), device=None,
+                 negatives: dict | None = None, hard_negative_prob: float = 0.0):
         self.cases = [c for c in cases if c.label is not None]
+        # hard negatives: case id -> (N, d) voxels (LUNA16 candidates.csv class 0); a share `hard_negative_prob` of
+        # all patches is centred on one (of the patches not centred on foreground when the case has some)
+        self.neg = [np.asarray((negatives or {}).get(c.case_id, np.zeros((0, c.label.ndim))), int) for c in self.cases]
+        self.hard = hard_negative_prob
         if not self.cases: raise ValueError('no labelled case to sample from')
         self.patch = tuple(int(p) for p in patch_size)
         self.pos_ratio, self.class_balanced, self.scales = pos_ratio, class_balanced, tuple(scales)
@@ -155,6 +160,8 @@ class PatchSampler:
             k = ks[rng.integers(len(ks))] if self.class_balanced else None
             pts = fg[k] if k is not None else np.concatenate([fg[j] for j in ks])
             return pts[rng.integers(len(pts))]
+        neg, keep = self.neg[i], 1 - (self.pos_ratio if fg else 0)
+        if self.hard and len(neg) and rng.random() * keep < self.hard: return neg[rng.integers(len(neg))]
         lo = np.minimum(size // 2, shape // 2)
         hi = np.maximum(shape - (size - size // 2), shape // 2)
         return np.array([rng.integers(l, h + 1) for l, h in zip(lo, hi)])

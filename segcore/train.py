@@ -19,6 +19,7 @@ from .losses import build_loss, DeepSupervisionLoss, WeightSchedule
 from .augment import augment_config, augment_batch
 from .rundir import RunDir, save_checkpoint
 from .pipeline import PatchSampler, load_prepared, predict_logits, dice_per_class
+from .froc import hard_negative_voxels
 from .tiles import TileSampler, default_stride, window_overlap
 from .stats import bootstrap_ci, seed_summary, class_counts, grouped, patient_dice, patient_summary
 
@@ -153,6 +154,7 @@ def setup_data(self: Trainer):
         if not self.train_ids: raise SegcoreError('train_foreground_only: no training case has foreground')
     self.train_cases = [prep[c] for c in self.train_ids]
     self.val_cases = [prep[c] for c in self.val_ids]
+    self.hard_negatives = hard_negative_voxels(self.index, self.train_cases) if cfg.hard_negative_prob else {}
     self.in_channels = int(self.train_cases[0].image.shape[0])
     data_dims = self.train_cases[0].image.ndim - 1
     if len(cfg.patch_size) != data_dims:
@@ -195,7 +197,7 @@ def setup_model(self: Trainer):
                                 cfg.tile_jitter, cfg.max_tiles_per_image, cfg.pos_tile_prob, device=on)
                     if cfg.sampler == 'tiles' else
                     PatchSampler(self.train_cases, cfg.patch_size, cfg.pos_ratio, cfg.class_balanced, cfg.patch_scales,
-                                 device=on))
+                                 device=on, negatives=self.hard_negatives, hard_negative_prob=cfg.hard_negative_prob))
     self.rng = np.random.default_rng([cfg.seed, 1])
     self.generator = torch.Generator(device=self.device)
     self.generator.manual_seed(cfg.seed + 2)
