@@ -28,7 +28,7 @@ journey: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check segcore nbs tests
 	$(BIN)/nbdev_test --n_workers 2
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile tests
 
 clean-venv:
 	rm -rf $(VENV)

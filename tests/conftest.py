@@ -1,4 +1,4 @@
-import json, os, subprocess, sys
+import json, os, subprocess, sys, tempfile
 from pathlib import Path
 import pytest
 
@@ -7,21 +7,28 @@ SHARED = Path(os.environ.get('SEGCORE_SHARED_DATA', REPO.parent / 'shared' / 'da
 BIN = Path(sys.executable).parent
 
 
-COUNTS = []
-
-
 def record_count(what, total, passed):
-    "Remember a catalogue's size and pass count; printed in the test summary (CI log)."
-    COUNTS.append((what, total, passed))
+    """Remember a catalogue's size and pass count; printed in the test summary (CI log). Appended to a file that the
+    controlling process reads, so that the counts of pytest-xdist workers are printed too."""
+    with open(Path(os.environ['SEGCORE_TEST_COUNTS']) / 'counts.jsonl', 'a') as f:
+        f.write(json.dumps([what, total, passed]) + '\n')
 
 
 def pytest_terminal_summary(terminalreporter):
-    for what, total, passed in COUNTS:
+    f = Path(os.environ.get('SEGCORE_TEST_COUNTS', '/nonexistent')) / 'counts.jsonl'
+    for what, total, passed in (json.loads(line) for line in (f.read_text().splitlines() if f.exists() else [])):
         terminalreporter.write_line(f'{what}: {total} cases, {passed} passed')
 
 
 def pytest_configure(config):
     config.addinivalue_line('markers', 'slow: long real-data runs; run with SEGCORE_SLOW=1')
+    if 'PYTEST_XDIST_WORKER' in os.environ:
+        # `make test` runs two workers on CI's two cores: one compute thread each (inherited by the processes a test
+        # starts), instead of two threads each fighting over the same cores.
+        for k in ('OMP_NUM_THREADS', 'MKL_NUM_THREADS'): os.environ[k] = '1'
+        if 'torch' in sys.modules: sys.modules['torch'].set_num_threads(1)
+    else:                                   # the controlling process: a fresh folder for the catalogue counts
+        os.environ['SEGCORE_TEST_COUNTS'] = tempfile.mkdtemp(prefix='segcore-test-counts-')
 
 
 def pytest_collection_modifyitems(config, items):
