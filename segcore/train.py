@@ -174,7 +174,7 @@ def setup_data(self: Trainer):
         for c in self.train_cases + self.val_cases: c.label = lut[c.label]
     self.n_outputs = self.region_outputs()
 
-# %% ../nbs/13_train.ipynb 14
+# %% ../nbs/13_train.ipynb 15
 @patch
 def setup_regions(self: Trainer):
     """With `region_training`: the data's regions in the order they are written back, and the label value each
@@ -206,7 +206,7 @@ def region_classes(self: Trainer) -> tuple:
     cls = {v: k for k, v in enumerate(self.label_values)}
     return {n: [cls[v] for v in r] for n, r in self.regions.items()}, [cls[v] for v in self.region_values]
 
-# %% ../nbs/13_train.ipynb 21
+# %% ../nbs/13_train.ipynb 22
 @patch
 def network_spec(self: Trainer) -> dict:
     "The spec of the network (saved in every checkpoint; `segcore.models.build_from_spec` rebuilds it)."
@@ -241,7 +241,7 @@ def setup_model(self: Trainer):
     self.generator = torch.Generator(device=self.device)
     self.generator.manual_seed(cfg.seed + 2)
 
-# %% ../nbs/13_train.ipynb 25
+# %% ../nbs/13_train.ipynb 26
 @patch
 def micro_step(self: Trainer, x, y, scale: float) -> torch.Tensor:
     "Forward and backward of one micro-batch `x` (b, C, *P), `y` (b, 1, *P); its loss is weighted by `scale`."
@@ -299,7 +299,7 @@ def train_step(self: Trainer, x, y, step_no: int) -> torch.Tensor:
     self.optimizer_step()
     return total
 
-# %% ../nbs/13_train.ipynb 29
+# %% ../nbs/13_train.ipynb 30
 @patch
 def sample_batch(self: Trainer) -> tuple:
     "The next training batch of patches (the run's generator), on the training device."
@@ -355,7 +355,7 @@ def epoch_row(self: Trainer, seconds: float) -> dict:
     if self.device.type == 'cuda': row['gpu_mem_max_mb'] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
     return row
 
-# %% ../nbs/13_train.ipynb 31
+# %% ../nbs/13_train.ipynb 32
 def _mask_dice(pred: np.ndarray, ref: np.ndarray) -> float:
     "Dice of two bool masks; NaN when both are empty (as `dice_per_class`)."
     return dice_per_class(pred.astype(np.uint8), ref.astype(np.uint8), [1])[1]
@@ -410,7 +410,7 @@ def save_best(self: Trainer, res: dict, rows: list):
                      'regions': self.regions, 'regions_class_order': self.region_values}, self.run.file('best'))
     self.run.write_json('val_cases', rows)
 
-# %% ../nbs/13_train.ipynb 33
+# %% ../nbs/13_train.ipynb 34
 @patch
 def over_time(self: Trainer) -> bool:
     "Has the run (all its sessions) trained for `time_limit_s` seconds?"
@@ -449,7 +449,7 @@ def write_logs(self: Trainer):
     atomic_write_text(self.run.file('history_csv'), buf.getvalue())
     self.run.write_json('history', self.history)
 
-# %% ../nbs/13_train.ipynb 35
+# %% ../nbs/13_train.ipynb 36
 @patch
 def state(self: Trainer) -> dict:
     "Everything `restore` needs to continue bit for bit (the content of `last.pt`)."
@@ -485,7 +485,7 @@ def restore(self: Trainer, ck: dict):
     self.history, self.elapsed, self.micro_batches = ck['history'], ck['elapsed'], ck['micro_batches']
     self.events = list(ck['events'])
 
-# %% ../nbs/13_train.ipynb 37
+# %% ../nbs/13_train.ipynb 38
 @patch
 def on_signal(self: Trainer, signum, frame): self.signal = signal.Signals(signum).name
 
@@ -539,7 +539,7 @@ def session(self: Trainer):
         for s, h in handlers.items(): signal.signal(s, h)
         if self.tensorboard: self.tensorboard.close()
 
-# %% ../nbs/13_train.ipynb 39
+# %% ../nbs/13_train.ipynb 40
 @patch
 def per_patient_validation(self: Trainer, rows: list, fg: list) -> dict:
     """`{'per_patient': …}` when validation cases group into patients (2D slices): each patient's slices pooled
@@ -596,12 +596,12 @@ def finish(self: Trainer) -> dict:
     self.run.write_json('summary', summary)
     return summary
 
-# %% ../nbs/13_train.ipynb 41
+# %% ../nbs/13_train.ipynb 42
 def train(cfg: TrainConfig, run_dir, progress=True, on_validation=None, plan=None) -> dict:
     "Train (or resume) `cfg` (made from the data's `plan`, saved beside it) into `run_dir`; returns the run summary."
     return Trainer(cfg, run_dir, progress, on_validation, plan).fit()
 
-# %% ../nbs/13_train.ipynb 51
+# %% ../nbs/13_train.ipynb 52
 def train_seeds(cfg: TrainConfig, out, n_seeds: int, progress=True, plan=None) -> dict:
     """Train `cfg` with seeds `cfg.seed … cfg.seed + n_seeds - 1` (same data split) into `out/seed-K`, and
     write `out/seeds_summary.json`: validation Dice per seed and their mean ± sd (the reproducibility check).
