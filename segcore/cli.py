@@ -183,6 +183,10 @@ def _print_trained(s: dict, out):
         lo, hi = p['per_patient_ci95']
         print(f"  per patient (n={p['n_patients']}, each patient's slices pooled): mean foreground Dice "
               f"{p['per_patient_mean_foreground_dice']:.4f} (95% CI {lo:.4f}-{hi:.4f})")
+    if v.get('region_training'):
+        lo, hi = v['region_ci95']
+        print(f"  region training: selected on the {v['selected_on']}: {v['mean_region_dice']:.4f} "
+              f"(95% CI {lo:.4f}-{hi:.4f}, n={v['n']})")
     print(f'run folder: {out}')
 
 def planned_config(profile=None, file=None, overrides=None, plan=None, progress: bool = False, out=None,

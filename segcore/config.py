@@ -37,6 +37,7 @@ class TrainConfig:
     # loss
     loss: dict = field(default_factory=lambda: {'dice': 1.0, 'ce': 1.0})
     loss_schedule: dict = field(default_factory=dict)    # e.g. {'boundary': ['linear', 0.0, 1.0, 0, 50]}
+    region_training: bool = False           # one sigmoid output per dataset.json region (BraTS WT/TC/ET), nnU-Net's
     # augmentation and sampling
     augment: str | dict = 'all'             # preset name or AugmentConfig fields
     batch_size: int = 8
@@ -175,7 +176,7 @@ COMPILE_MODES = ('off', 'default', 'reduce-overhead', 'max-autotune')
 _COUNTS = ('n_folds', 'epochs', 'batch_size', 'iterations_per_epoch', 'grad_accum', 'val_every', 'checkpoint_every')
 _INDICES = ('fold', 'seed', 'split_seed', 'warmup_epochs', 'freeze_encoder_epochs')
 _FLAGS = ('class_balanced', 'sample_on_device', 'deep_supervision', 'channels_last', 'tensorboard',
-          'train_foreground_only')
+          'train_foreground_only', 'region_training')
 _CHOICES = {'sampler': ('patches', 'tiles'),
             'optimizer': ('adam', 'adamw', 'sgd'), 'scheduler': ('warmup_cosine', 'onecycle', 'plateau', 'none'),
             'amp': ('auto', 'bf16', 'fp16', 'none'), 'compile': COMPILE_MODES, 'model_size': ('tiny', 'small', 'base')}
@@ -288,6 +289,8 @@ def _name_problems(cfg: TrainConfig) -> list:
         loss = {}
     bad = [k for k in loss if k not in LOSSES]
     if bad: p.append(f'unknown loss name(s) {bad}; known: {", ".join(sorted(LOSSES))}')
+    elif cfg.region_training is True and (soft := [k for k in loss if k not in ('dice', 'ce', 'bce')]):
+        p.append(f'region_training takes the loss terms dice and ce/bce (sigmoid per region), not {soft}')
     if any(not _num(w) or w < 0 for w in loss.values()):
         p.append(f'loss weights must be numbers >= 0 (got {cfg.loss!r})')
     if isinstance(cfg.loss_schedule, dict) and cfg.loss_schedule:

@@ -20,12 +20,15 @@ from .data import detect_layout, discover, load_case
 from .postprocess import Postprocessor, binary_mask, choose_postprocessing, tune_threshold
 from .pipeline import predict_logits_batch, preprocess, to_source_grid
 from .tiles import window_overlap
+from .regions import regions_to_labels
+from fastcore.basics import patch
 
 # %% auto 0
 __all__ = ['PREDICT_FORMAT', 'MANIFEST', 'UNCERTAINTY_MAPS', 'tta_members', 'TTA', 'dropout_layers', 'enable_mc_dropout',
-           'predict_samples', 'uncertainty_maps', 'Predictor', 'load_postprocessing', 'collect_inputs', 'read_channels',
-           'dataset_root', 'protected_inputs', 'mask_suffix', 'write_mask_2d', 'prediction_files', 'own_predictions',
-           'check_prediction_folder', 'predict_to_folder', 'choose_run_postprocessing']
+           'predict_samples', 'uncertainty_maps', 'Predictor', 'load_postprocessing', 'region_refusal',
+           'collect_inputs', 'read_channels', 'dataset_root', 'protected_inputs', 'mask_suffix', 'write_mask_2d',
+           'prediction_files', 'own_predictions', 'check_prediction_folder', 'predict_to_folder',
+           'choose_run_postprocessing']
 
 # %% ../nbs/18_infer.ipynb 5
 def tta_members(spatial_dims: int, mode: str = 'flips', plane=(0, 1)) -> list:
@@ -143,9 +146,10 @@ class Predictor:
         self.models = [m for m, _ in loaded]
         self.ck = loaded[0][1]                                   # the first run's best checkpoint
         keys = ('in_channels', 'out_channels', 'spatial_dims')
-        specs = {str({k: ck['model_spec'].get(k) for k in keys}) for _, ck in loaded}
+        specs = {str(({k: ck['model_spec'].get(k) for k in keys}, ck.get('region_training') and ck.get('regions')))
+                 for _, ck in loaded}
         if len(specs) > 1:
-            raise SegcoreError(f'runs of an ensemble must share channels, classes and dimensions: {specs}')
+            raise SegcoreError(f'runs of an ensemble must share channels, classes, regions and dimensions: {specs}')
         self.device = next(self.models[0].parameters()).device
         self.cfg = self.runs[0].checkpoint_config(self.ck)        # TrainConfig: preprocessing, patch, overlap, amp
         self.amp = amp_dtype(self.cfg.amp, self.device)
@@ -156,6 +160,11 @@ class Predictor:
         self.tta, self.mc = tta, mc_dropout
         self.spec = self.ck['model_spec']
         self.values = np.asarray(self.ck.get('label_values') or self.ck['classes'], np.uint8)   # class -> label value
+        self.regions = self.ck.get('regions') if self.ck.get('region_training') else None    # one sigmoid per region
+        self.region_values = self.ck.get('regions_class_order')      # ... the label value each writes, in order
+        if self.regions and postprocess not in (None, 'none') and (postprocess != 'auto'
+                                                                 or self.runs[0].has('postprocessing')):
+            raise SegcoreError(region_refusal(self.runs[0], 'post-processing', '--postprocess none'))
         self.post = load_postprocessing(self.runs[0], postprocess, self.spec['spatial_dims'], self.spec['out_channels'])
 
     def check_input(self, vol) -> None:
@@ -172,7 +181,9 @@ class Predictor:
     def predict_array(self, image: np.ndarray, affine, uncertainty: bool = False,
                       probabilities: bool = False) -> tuple:
         """(label map (*S) uint8 on the input grid, uncertainty maps or None) for a raw image (C, *S) float32; with
-        `probabilities`, the mean class probabilities (K, *S) on the input grid come third."""
+        `probabilities`, the mean class probabilities (K, *S) on the input grid come third (`predict_regions` for a
+        region-trained run)."""
+        if self.regions: return self.predict_regions(image, affine, uncertainty, probabilities)
         img, _, aff = preprocess(image, affine, None, self.cfg.target_spacing, self.cfg.normalization)
         lg = predict_samples(self.models, img, self.cfg.patch_size, self.device, self.tta, self.mc,
                              window_overlap(self.cfg), self.amp, return_logits=True)
@@ -222,7 +233,27 @@ def load_postprocessing(run, spec, spatial_dims: int | None = None, n_classes: i
         msg = (str(e).strip().splitlines() or [''])[0][:300]
         raise DataError(p, f'not a valid post-processing file ({type(e).__name__}: {msg})', 'invalid') from None
 
-# %% ../nbs/18_infer.ipynb 29
+# %% ../nbs/18_infer.ipynb 27
+def region_refusal(run, what: str, instead: str) -> str:
+    "The one line that refuses a softmax-only feature (`what`) for the region-trained `run`."
+    return (f'{RunDir(run).path}: {what} works on softmax class probabilities, and this run was trained on regions '
+            f'(region_training: one sigmoid per region); use {instead}')
+
+@patch
+def predict_regions(self: Predictor, image: np.ndarray, affine, uncertainty: bool = False,
+                    probabilities: bool = False) -> tuple:
+    """`predict_array` of a region-trained run: the sigmoid probabilities (R, *S) averaged over models, TTA members
+    and MC draws, resampled onto the input grid, and written back as label values where > 0.5, region after region
+    in `regions_class_order` (`segcore.regions.regions_to_labels`). Uncertainty maps are refused."""
+    if uncertainty: raise SegcoreError(region_refusal(self.runs[0], 'uncertainty', 'predict without --uncertainty'))
+    img, _, aff = preprocess(image, affine, None, self.cfg.target_spacing, self.cfg.normalization)
+    lg = predict_samples(self.models, img, self.cfg.patch_size, self.device, self.tta, self.mc,
+                         window_overlap(self.cfg), self.amp, return_logits=True)
+    probs = to_source_grid(torch.sigmoid(lg).mean(0), aff, affine, tuple(image.shape[1:])).clamp(0, 1).cpu().numpy()
+    label = regions_to_labels(probs, self.region_values)
+    return (label, None, probs) if probabilities else (label, None)
+
+# %% ../nbs/18_infer.ipynb 32
 def collect_inputs(path) -> list:
     "[(case name, path)] for a file, a DICOM series folder, a folder of images / series, or a dataset folder."
     path = Path(path)
@@ -244,7 +275,7 @@ def collect_inputs(path) -> list:
     if dup: raise DataError(path, f'several inputs share the case name(s) {", ".join(dup)}', 'duplicate_id')
     return items
 
-# %% ../nbs/18_infer.ipynb 31
+# %% ../nbs/18_infer.ipynb 34
 def read_channels(p) -> Volume:
     """The image of input `p`: `read_image` of one file or DICOM series, or a list of one file per channel read as
     one `Volume` (channels last, the first file's path and grid); a `DataError` naming a file that does not fit."""
@@ -258,7 +289,7 @@ def read_channels(p) -> Volume:
                                f'{ref.spatial_shape}', 'channel_geometry')
     return Volume(np.stack([v.array.reshape(ref.spatial_shape) for v in vols], -1), ref.affine, Path(p[0]), ref.meta)
 
-# %% ../nbs/18_infer.ipynb 34
+# %% ../nbs/18_infer.ipynb 37
 def dataset_root(path) -> Path | None:
     """The dataset folder `path` is or lies in (itself or up to two parents): one with `dataset.json`, `imagesTr/`,
     `images/` beside a label folder, or `annotations.csv`; None when there is none."""
@@ -274,7 +305,7 @@ def protected_inputs(*paths) -> list:
     "`paths` (None skipped) and the dataset folders they lie in: what an output must not overlap."
     return [q for p in paths if p is not None for q in (p, dataset_root(p)) if q is not None]
 
-# %% ../nbs/18_infer.ipynb 35
+# %% ../nbs/18_infer.ipynb 38
 PREDICT_FORMAT, MANIFEST = 'segcore-predict/1', 'segcore-predict.json'
 UNCERTAINTY_MAPS = ('entropy', 'variance', 'mutual_information', 'energy')
 
@@ -319,7 +350,7 @@ def check_prediction_folder(out, files, inputs) -> Path:
 def _manifest(out: Path, files, status: str, **info):
     atomic_write_json(out / MANIFEST, {'format': PREDICT_FORMAT, 'status': status, 'files': sorted(files), **info})
 
-# %% ../nbs/18_infer.ipynb 37
+# %% ../nbs/18_infer.ipynb 40
 def predict_to_folder(runs, input_path, out_dir, tta='none', uncertainty=False, mc_dropout=0, device='auto',
                       postprocess='auto', progress=True) -> dict:
     """Predict every input, write masks (+ uncertainty maps) aligned with each input and `volumes.csv` into `out_dir`
@@ -331,6 +362,8 @@ def predict_to_folder(runs, input_path, out_dir, tta='none', uncertainty=False, 
     out_dir = check_prediction_folder(out_dir, files, protected_inputs(input_path, *(RunDir(r).path for r in runs),
                                                                        *pp))
     pred = Predictor(runs, device, tta, mc_dropout, postprocess)
+    if uncertainty and pred.regions:
+        raise SegcoreError(region_refusal(runs[0], 'uncertainty', 'predict without --uncertainty'))
     vols = []
     for name, p in items:  # read and check everything first
         v = read_channels(p)
@@ -347,7 +380,7 @@ def predict_to_folder(runs, input_path, out_dir, tta='none', uncertainty=False, 
         else: write_mask_like(label, v, mask_file)
         for k, m in (maps or {}).items(): write_nifti(m, v.affine, out_dir / f'{name}_{k}.nii.gz')
         vox_mm3 = float(abs(np.linalg.det(v.affine[:-1, :-1])))     # mm² per pixel for 2D images
-        for k in range(1, pred.spec['out_channels']):
+        for k in range(1, len(pred.values)):               # every label value the model writes
             n = int((label == pred.values[k]).sum())
             rows.append({'case': name, 'class': int(pred.values[k]), 'name': class_names.get(k, ''), 'voxels': n,
                          'volume_mm3' if v.ndim == 3 else 'area_mm2': round(n * vox_mm3, 4)})
@@ -362,7 +395,7 @@ def predict_to_folder(runs, input_path, out_dir, tta='none', uncertainty=False, 
               postprocess=None if pred.post is None else pred.post.to_dict())
     return {'cases': [n for n, _ in vols], 'volumes': rows, 'out': str(out_dir)}
 
-# %% ../nbs/18_infer.ipynb 41
+# %% ../nbs/18_infer.ipynb 44
 def _tuned_threshold(fg_probs: list, refs: list) -> dict | None:
     "A binary task's foreground threshold tuned on validation, when it beats 0.5 (the argmax); its curve and n."
     tuned = tune_threshold(fg_probs, [r == 1 for r in refs])
@@ -379,6 +412,7 @@ def choose_run_postprocessing(run_dir, data=None, device='auto', progress=True) 
     fold = run.config().fold
     val = run.splits().fold(fold).val
     pred = Predictor(run.path, device, postprocess='none')
+    if pred.regions: raise SegcoreError(region_refusal(run, 'post-processing', 'the run without post-processing'))
     index = discover(data)
     preds, refs, spacings, fg = [], [], [], []
     for cid in tqdm(val, desc='validation predictions', disable=not progress, leave=False):

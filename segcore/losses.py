@@ -17,7 +17,7 @@ from monai.data import MetaTensor
 # %% auto 0
 __all__ = ['LOSSES', 'check_inputs', 'one_hot', 'SegLoss', 'Dice', 'CrossEntropy', 'DiceCE', 'BCE', 'Focal', 'Tversky',
            'FocalTversky', 'signed_distance_map', 'Boundary', 'boundary_mask', 'morphological_gradient', 'EdgeBCE',
-           'CompoundLoss', 'build_loss', 'WeightSchedule', 'ds_weights', 'DeepSupervisionLoss']
+           'CompoundLoss', 'build_loss', 'RegionLoss', 'WeightSchedule', 'ds_weights', 'DeepSupervisionLoss']
 
 # %% ../nbs/10_losses.ipynb 5
 def check_inputs(logits: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -256,6 +256,41 @@ def build_loss(spec, n_classes: int, **kw) -> CompoundLoss:
     return CompoundLoss(dict(spec), n_classes, **kw)
 
 # %% ../nbs/10_losses.ipynb 55
+class RegionLoss(nn.Module):
+    """Per-region sigmoid loss: logits (B, R, *S) against a class map (B, 1, *S) whose region masks (B, R, *S) come
+    from `members` (K, R) (class k is in region r). Terms `weights` {'dice': MONAI `DiceLoss(sigmoid=True)` over the R
+    channels, 'bce' or 'ce': BCE with logits}; the last call's terms in `.last` (a `WeightSchedule` applies)."""
+    TERMS = ('dice', 'ce', 'bce')
+    def __init__(self, weights: dict, members):
+        super().__init__()
+        bad = [n for n in weights if n not in self.TERMS]
+        if bad: raise ValueError(f'region training takes the loss terms dice and ce/bce, not {bad}')
+        self.weights = {n: CompoundLoss._weight(n, w) for n, w in weights.items()}
+        self.members = torch.as_tensor(np.asarray(members), dtype=torch.float32)
+        self.dice = ml.DiceLoss(include_background=True, sigmoid=True, smooth_nr=1e-5, smooth_dr=1e-5)
+        self.last: dict[str, float] = {}
+
+    def targets(self, target: torch.Tensor) -> torch.Tensor:
+        "Region masks (B, R, *S) float of a class map `target` (B, 1, *S)."
+        return self.members.to(target.device)[target[:, 0].long()].movedim(-1, 1)
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        k, r = self.members.shape
+        if logits.ndim < 3 or logits.shape[1] != r or tuple(target.shape) != (logits.shape[0], 1, *logits.shape[2:]):
+            raise ValueError(f'RegionLoss: logits (B, {r}, *S) and target (B, 1, *S), got {tuple(logits.shape)} and '
+                             f'{tuple(target.shape)}')
+        if int(target.min()) < 0 or int(target.max()) >= k: raise ValueError(f'target classes must lie in 0..{k - 1}')
+        with torch.autocast(logits.device.type, enabled=False):
+            x, y = logits.float(), self.targets(target)
+            terms = {'dice': lambda: self.dice(x, y), 'bce': lambda: F.binary_cross_entropy_with_logits(x, y)}
+            total, self.last = x.sum() * 0., {}
+            for n, w in self.weights.items():
+                v = terms['bce' if n == 'ce' else n]() if w else torch.tensor(float('nan'))
+                self.last[n] = float(v.detach())
+                if w: total = total + w * v
+        return total
+
+# %% ../nbs/10_losses.ipynb 58
 class WeightSchedule:
     "Epoch-dependent weights for named loss terms: rules 'constant', 'linear' and 'step' (see above)."
     _nargs = {'constant': 1, 'linear': 4, 'step': 3}
@@ -319,7 +354,7 @@ class WeightSchedule:
         loss.weights.update(ws)
         return ws
 
-# %% ../nbs/10_losses.ipynb 60
+# %% ../nbs/10_losses.ipynb 63
 def ds_weights(n: int) -> list[float]:
     "Deep-supervision weights 1/2^i for `n` heads, normalised to sum 1."
     w = [0.5 ** i for i in range(n)]

@@ -13,8 +13,9 @@ from .stats import describe, format_ci
 from .io import read_image
 
 # %% auto 0
-__all__ = ['REGION_RULES', 'regions_from_names', 'dataset_regions', 'find_regions', 'region_masks', 'hd95_penalty',
-           'region_metrics', 'region_rows', 'region_summary', 'folder_region_metrics', 'add_regions', 'region_lines']
+__all__ = ['REGION_RULES', 'regions_from_names', 'dataset_regions', 'find_regions', 'region_masks', 'region_order',
+           'labels_to_regions', 'regions_to_labels', 'find_region_order', 'hd95_penalty', 'region_metrics',
+           'region_rows', 'region_summary', 'folder_region_metrics', 'add_regions', 'region_lines']
 
 # %% ../nbs/15b_regions.ipynb 5
 def _key(name: str) -> str:
@@ -73,6 +74,47 @@ def region_masks(label: np.ndarray, regions: dict) -> dict:
     return {k: np.isin(label, v) for k, v in regions.items()}
 
 # %% ../nbs/15b_regions.ipynb 15
+def region_order(regions: dict, class_order=None, path='dataset.json') -> tuple:
+    """(`regions` in the order their labels are written back, the label value each writes), as nnU-Net's
+    `regions_class_order`: `class_order` (one label value per region, in the order of `regions`) when the dataset
+    declares it, else larger regions first, each writing the smallest label value that is in it and in no later
+    region (BraTS: whole tumour -> 2, tumour core -> 1, enhancing -> 4). A `DataError` naming `path` when a region
+    could not be written back."""
+    names = list(regions) if class_order is not None else sorted(regions, key=lambda k: -len(regions[k]))
+    if class_order is None:
+        own = [set(regions[k]) - {v for n in names[i + 1:] for v in regions[n]} for i, k in enumerate(names)]
+        class_order = [min(o) if o else None for o in own]
+    ok = (isinstance(class_order, list) and len(class_order) == len(names)
+          and all(isinstance(v, int) and v in regions[k] for k, v in zip(names, class_order)))
+    if not ok:
+        raise DataError(path, f'regions_class_order must give each region of {list(regions)} one of its label values, '
+                              f'later regions written over earlier ones (got {class_order})', 'bad_dataset_json')
+    return {k: regions[k] for k in names}, list(class_order)
+
+# %% ../nbs/15b_regions.ipynb 18
+def labels_to_regions(label: np.ndarray, regions: dict) -> np.ndarray:
+    "Region masks (R, *S) uint8 of a label map `label` (*S), one channel per region of `regions`, in its order."
+    return np.stack(list(region_masks(label, regions).values())).astype(np.uint8)
+
+def regions_to_labels(probs, class_order, threshold: float = 0.5) -> np.ndarray:
+    """Label map (*S) uint8 from region probabilities `probs` (R, *S) (sigmoid outputs or 0/1 masks): 0, then label
+    value `class_order[i]` where `probs[i] > threshold`, later regions written over earlier ones."""
+    probs = np.asarray(probs)
+    out = np.zeros(probs.shape[1:], np.uint8)
+    for p, v in zip(probs, class_order): out[p > threshold] = v
+    return out
+
+# %% ../nbs/15b_regions.ipynb 20
+def find_region_order(root) -> tuple:
+    """(regions in write order, their label values) of the dataset in folder `root` (`find_regions`, and its
+    dataset.json `regions_class_order` if any, see `region_order`); (None, None) without regions."""
+    from segcore.data import read_dataset_json
+    regions = find_regions(root)
+    if not regions: return None, None
+    order = read_dataset_json(Path(root), []).get('regions_class_order')
+    return region_order(regions, order, Path(root) / 'dataset.json')
+
+# %% ../nbs/15b_regions.ipynb 21
 def hd95_penalty(shape, spacing, empty_hd95='diagonal') -> float:
     "HD95 (mm) of a region empty in exactly one map: the image diagonal (`'diagonal'`, BraTS' rule) or a number."
     if empty_hd95 == 'diagonal': return float(np.linalg.norm(np.asarray(shape) * np.asarray(spacing, float)))
@@ -90,7 +132,7 @@ def region_metrics(pred_label, ref_label, regions: dict, spacing=None, empty_hd9
         out[k] = {'dice': float(dice(pm, rm)), 'hd95': hd95_penalty(p.shape, spacing, empty_hd95) if np.isnan(h) else h}
     return out
 
-# %% ../nbs/15b_regions.ipynb 20
+# %% ../nbs/15b_regions.ipynb 26
 REGION_RULES = ('both empty -> Dice 1, HD95 0; exactly one empty -> Dice 0, HD95 = the image diagonal in mm '
                 "(BraTS' 373.13 mm on its 240x240x155 1 mm grid); HD95 is MONAI's 95th-percentile Hausdorff distance")
 
@@ -103,7 +145,7 @@ def region_summary(per_case: dict, regions: dict, seed: int = 0) -> dict:
     return {k: {'labels': list(v), **{m: describe([res[k][m] for res in per_case.values()], seed=seed)
                                       for m in ('dice', 'hd95')}} for k, v in regions.items()}
 
-# %% ../nbs/15b_regions.ipynb 23
+# %% ../nbs/15b_regions.ipynb 29
 def folder_region_metrics(preds: dict, refs: dict, cases, regions: dict) -> dict:
     "{case: `region_metrics`} of the label files `preds[case]` against `refs[case]` for `cases`."
     out = {}
@@ -120,7 +162,7 @@ def add_regions(out: dict, per_case: dict, regions: dict) -> dict:
     out['summary']['region_rules'] = REGION_RULES
     return {**out, 'regions': region_summary(per_case, regions), 'region_cases': region_rows(per_case)}
 
-# %% ../nbs/15b_regions.ipynb 24
+# %% ../nbs/15b_regions.ipynb 30
 def region_lines(out: dict) -> list:
     "Printable lines, one per region, of an evaluation `out` with `regions` (none without)."
     return [f"region {k} (labels {', '.join(map(str, v['labels']))}): Dice {format_ci(v['dice'], 4)}; "

@@ -15,13 +15,14 @@ from .sources import resolve_data, default_cache_dir
 from .splits import split_dataset
 from .data import discover
 from .models import resolve_device, amp_dtype, model_spec, build_from_spec, count_parameters
-from .losses import build_loss, DeepSupervisionLoss, WeightSchedule
+from .losses import build_loss, DeepSupervisionLoss, WeightSchedule, RegionLoss
 from .augment import augment_config, augment_batch
 from .rundir import RunDir, save_checkpoint
 from .pipeline import PatchSampler, load_prepared, predict_logits, dice_per_class
 from .froc import hard_negative_voxels
 from .tiles import TileSampler, default_stride, window_overlap
 from .stats import bootstrap_ci, seed_summary, class_counts, grouped, patient_dice, patient_summary
+from .regions import find_region_order, regions_to_labels
 
 # %% auto 0
 __all__ = ['FINISHED', 'build_optimizer', 'warmup_cosine', 'build_scheduler', 'Interrupted', 'is_oom', 'Trainer', 'train',
@@ -82,6 +83,9 @@ class Trainer:
         self.train_cases, self.val_cases = [], []    # segcore.pipeline.Prepared cases
         self.in_channels, self.n_classes = None, None
         self.label_values = None            # the label value of each class 0 … n_classes - 1 (e.g. BraTS 0, 1, 2, 4)
+        self.regions = None                 # region_training: {region: label values}, in the order written back
+        self.region_values = None           # ... and the label value each region writes (regions_class_order)
+        self.n_outputs = None               # network outputs: n_classes, or one sigmoid per region
         # network, loss, optimisation, augmentation and sampling (`setup_model`)
         self.model = None                   # the network; validation, checkpoints and inference use it
         self.forward = None                 # the training forward: `model`, or `torch.compile(model)`
@@ -99,7 +103,7 @@ class Trainer:
         self.epoch, self.step = 0, 0        # epochs completed; steps completed in the current epoch
         self.acc = None                     # the current epoch's loss sum, samples and seconds
         self.history = []                   # one row per epoch
-        self.best, self.best_epoch = -1.0, -1      # best validation mean foreground Dice, and its epoch
+        self.best, self.best_epoch = -1.0, -1      # best validation mean foreground (or region) Dice, and its epoch
         self.bad_vals = 0                   # validations since the best one (early stopping)
         self.elapsed = 0.0                  # training seconds of the run's earlier sessions
         self.micro_batches = 1              # micro-batches per step, doubled at each out-of-memory back-off
@@ -139,6 +143,7 @@ def setup_data(self: Trainer):
     "The fold's cases: audit → usable cases → split (reused from `splits.json`), guarded and preprocessed."
     cfg = self.cfg
     if self.source is None: self.source = resolve_data(cfg.data, progress=self.progress)
+    self.setup_regions()                # region_training: refused before anything is written
     report, self.splits = split_dataset(self.source.path, self.run.file('splits'), cfg.n_folds, cfg.test_fraction,
                                         cfg.split_seed)
     self.data_hash = report['data']['sha256']
@@ -167,12 +172,45 @@ def setup_data(self: Trainer):
         lut = np.zeros(256, np.uint8)
         lut[self.label_values] = np.arange(self.n_classes)
         for c in self.train_cases + self.val_cases: c.label = lut[c.label]
+    self.n_outputs = self.region_outputs()
 
-# %% ../nbs/13_train.ipynb 18
+# %% ../nbs/13_train.ipynb 15
+@patch
+def setup_regions(self: Trainer):
+    """With `region_training`: the data's regions in the order they are written back, and the label value each
+    writes (`segcore.regions.find_region_order`); data without regions is a `SegcoreError` naming its folder."""
+    if not self.cfg.region_training: return
+    root = self.source.path
+    self.regions, self.region_values = find_region_order(root)
+    if not self.regions:
+        raise SegcoreError(f'{root}: region_training needs regions declared in its dataset.json (e.g. "regions": '
+                           '{"whole_tumour": [1, 2, 4], "tumour_core": [1, 4], "enhancing_tumour": [4]}); none found')
+
+@patch
+def region_outputs(self: Trainer) -> int:
+    "The network's outputs: one sigmoid per region (whose label values must be labels of the data), else one per class."
+    if not self.regions: return self.n_classes
+    unknown = sorted({v for r in self.regions.values() for v in r} - set(self.label_values))
+    if unknown:
+        raise SegcoreError(f'{self.source.path}: the regions name label value(s) {unknown}, not labels of the data')
+    return len(self.regions)
+
+@patch
+def region_members(self: Trainer) -> np.ndarray:
+    "(K, R) 0/1 float32: class k (label value `label_values[k]`) lies in region r (the loss's region masks)."
+    return np.array([[v in r for r in self.regions.values()] for v in self.label_values], np.float32)
+
+@patch
+def region_classes(self: Trainer) -> tuple:
+    "(the regions as classes {region: [class]}, the class each writes back): validation works on class maps."
+    cls = {v: k for k, v in enumerate(self.label_values)}
+    return {n: [cls[v] for v in r] for n, r in self.regions.items()}, [cls[v] for v in self.region_values]
+
+# %% ../nbs/13_train.ipynb 22
 @patch
 def network_spec(self: Trainer) -> dict:
     "The spec of the network (saved in every checkpoint; `segcore.models.build_from_spec` rebuilds it)."
-    return model_spec(self.cfg, self.in_channels, self.n_classes)
+    return model_spec(self.cfg, self.in_channels, self.n_outputs)
 
 @patch
 def setup_model(self: Trainer):
@@ -185,7 +223,8 @@ def setup_model(self: Trainer):
     mode = None if cfg.compile == 'default' else cfg.compile
     self.forward = self.model if cfg.compile == 'off' else torch.compile(self.model, mode=mode)
     self.n_params = count_parameters(self.model)
-    self.loss = build_loss(cfg.loss, self.n_classes)
+    self.loss = (RegionLoss(cfg.loss if isinstance(cfg.loss, dict) else {cfg.loss: 1.0}, self.region_members())
+                 if self.regions else build_loss(cfg.loss, self.n_classes))
     self.loss_fn = DeepSupervisionLoss(self.loss) if cfg.deep_supervision else self.loss
     self.loss_schedule = WeightSchedule(cfg.loss_schedule) if cfg.loss_schedule else None
     self.optimizer = build_optimizer(cfg, self.model.parameters(), self.device)
@@ -202,7 +241,7 @@ def setup_model(self: Trainer):
     self.generator = torch.Generator(device=self.device)
     self.generator.manual_seed(cfg.seed + 2)
 
-# %% ../nbs/13_train.ipynb 22
+# %% ../nbs/13_train.ipynb 26
 @patch
 def micro_step(self: Trainer, x, y, scale: float) -> torch.Tensor:
     "Forward and backward of one micro-batch `x` (b, C, *P), `y` (b, 1, *P); its loss is weighted by `scale`."
@@ -260,7 +299,7 @@ def train_step(self: Trainer, x, y, step_no: int) -> torch.Tensor:
     self.optimizer_step()
     return total
 
-# %% ../nbs/13_train.ipynb 26
+# %% ../nbs/13_train.ipynb 30
 @patch
 def sample_batch(self: Trainer) -> tuple:
     "The next training batch of patches (the run's generator), on the training device."
@@ -316,23 +355,31 @@ def epoch_row(self: Trainer, seconds: float) -> dict:
     if self.device.type == 'cuda': row['gpu_mem_max_mb'] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
     return row
 
-# %% ../nbs/13_train.ipynb 28
+# %% ../nbs/13_train.ipynb 32
+def _mask_dice(pred: np.ndarray, ref: np.ndarray) -> float:
+    "Dice of two bool masks; NaN when both are empty (as `dice_per_class`)."
+    return dice_per_class(pred.astype(np.uint8), ref.astype(np.uint8), [1])[1]
+
 @patch
 def validate(self: Trainer) -> tuple:
-    "(mean Dice per class over the validation cases, the per-case rows)."
+    """(mean Dice per class over the validation cases, the per-case rows). With `region_training` the label map is
+    the regions' sigmoid > 0.5 written back (`regions_to_labels`), Dice is also scored per region, and
+    `val_dice_mean`, the score that selects the model, is the mean region Dice."""
     self.model.eval()
     rows = []
     fg = list(range(1, self.n_classes))
+    reg, order = self.region_classes() if self.regions else ({}, None)
     for c in self.val_cases:
         lg = predict_logits(self.model, c.image, self.cfg.patch_size, self.device, window_overlap(self.cfg),
                             amp_dtype=self.amp)
-        label = lg.argmax(0).cpu().numpy()
+        label = regions_to_labels(torch.sigmoid(lg).cpu().numpy(), order) if reg else lg.argmax(0).cpu().numpy()
         d = dice_per_class(label, c.label, fg)
+        d.update({k: _mask_dice(np.isin(label, v), np.isin(c.label, v)) for k, v in reg.items()})
         counts = {str(k): list(v) for k, v in class_counts(label, c.label, fg).items()}    # pooled per patient
         rows.append({'case': c.case_id, **{f'dice_{k}': v for k, v in d.items()}, 'counts': counts})
     self.model.train()
-    res = {f'val_dice_{k}': float(np.nanmean([r[f'dice_{k}'] for r in rows])) for k in fg}
-    res['val_dice_mean'] = float(np.nanmean([res[f'val_dice_{k}'] for k in fg]))
+    res = {f'val_dice_{k}': float(np.nanmean([r[f'dice_{k}'] for r in rows])) for k in [*fg, *reg]}
+    res['val_dice_mean'] = float(np.nanmean([res[f'val_dice_{k}'] for k in (list(reg) or fg)]))
     return res, rows
 
 @patch
@@ -358,11 +405,12 @@ def save_best(self: Trainer, res: dict, rows: list):
     "Write `best.pt` (weights, spec, config, classes and their names) and `val_cases.json`."
     names = {str(i): self.index.classes[v] for i, v in enumerate(self.label_values) if v in (self.index.classes or {})}
     save_checkpoint({'model': self.model.state_dict(), 'model_spec': self.network_spec(), 'epoch': self.epoch + 1,
-                     'val': res, 'config': self.cfg.to_dict(), 'classes': list(range(self.n_classes)),
-                     'class_names': names, 'label_values': self.label_values}, self.run.file('best'))
+                     'val': res, 'config': self.cfg.to_dict(), 'classes': list(range(self.n_outputs)),
+                     'class_names': names, 'label_values': self.label_values, 'region_training': bool(self.regions),
+                     'regions': self.regions, 'regions_class_order': self.region_values}, self.run.file('best'))
     self.run.write_json('val_cases', rows)
 
-# %% ../nbs/13_train.ipynb 30
+# %% ../nbs/13_train.ipynb 34
 @patch
 def over_time(self: Trainer) -> bool:
     "Has the run (all its sessions) trained for `time_limit_s` seconds?"
@@ -401,7 +449,7 @@ def write_logs(self: Trainer):
     atomic_write_text(self.run.file('history_csv'), buf.getvalue())
     self.run.write_json('history', self.history)
 
-# %% ../nbs/13_train.ipynb 32
+# %% ../nbs/13_train.ipynb 36
 @patch
 def state(self: Trainer) -> dict:
     "Everything `restore` needs to continue bit for bit (the content of `last.pt`)."
@@ -415,7 +463,7 @@ def state(self: Trainer) -> dict:
                     **({'tiles': self.sampler.state_dict()} if isinstance(self.sampler, TileSampler) else {})},
             'best': self.best, 'best_epoch': self.best_epoch, 'bad_vals': self.bad_vals, 'history': self.history,
             'elapsed': self.elapsed + (time.time() - self.t_start), 'config': self.cfg.to_dict(),
-            'model_spec': self.network_spec(), 'classes': list(range(self.n_classes)), 'events': self.events}
+            'model_spec': self.network_spec(), 'classes': list(range(self.n_outputs)), 'events': self.events}
 
 @patch
 def restore(self: Trainer, ck: dict):
@@ -437,7 +485,7 @@ def restore(self: Trainer, ck: dict):
     self.history, self.elapsed, self.micro_batches = ck['history'], ck['elapsed'], ck['micro_batches']
     self.events = list(ck['events'])
 
-# %% ../nbs/13_train.ipynb 34
+# %% ../nbs/13_train.ipynb 38
 @patch
 def on_signal(self: Trainer, signum, frame): self.signal = signal.Signals(signum).name
 
@@ -491,7 +539,7 @@ def session(self: Trainer):
         for s, h in handlers.items(): signal.signal(s, h)
         if self.tensorboard: self.tensorboard.close()
 
-# %% ../nbs/13_train.ipynb 36
+# %% ../nbs/13_train.ipynb 40
 @patch
 def per_patient_validation(self: Trainer, rows: list, fg: list) -> dict:
     """`{'per_patient': …}` when validation cases group into patients (2D slices): each patient's slices pooled
@@ -500,6 +548,22 @@ def per_patient_validation(self: Trainer, rows: list, fg: list) -> dict:
     if not rows or 'counts' not in rows[0] or not grouped([r['case'] for r in rows], patients): return {}
     counts = {r['case']: {int(k): tuple(v) for k, v in r['counts'].items()} for r in rows}
     return {'per_patient': patient_summary(patient_dice(counts, patients, fg))}
+
+@patch
+def region_validation(self: Trainer, rows: list) -> dict:
+    """The summary's region results with `region_training` (else empty): what selected the model, the mean region
+    Dice with a bootstrap 95 % CI, and each region's."""
+    if not self.regions: return {}
+    names, seed = list(self.regions), self.cfg.seed
+    with warnings.catch_warnings():                 # a case with every region undefined has no mean (NaN)
+        warnings.simplefilter('ignore', RuntimeWarning)
+        m, lo, hi = bootstrap_ci([np.nanmean([r[f'dice_{k}'] for k in names]) for r in rows], seed=seed)
+    per = {k: {'labels': self.regions[k], **dict(zip(('mean', 'ci_low', 'ci_high'),
+                                                   bootstrap_ci([r[f'dice_{k}'] for r in rows], seed=seed)))}
+           for k in names}
+    return {'region_training': True, 'selected_on': f'mean region Dice ({", ".join(names)}; one sigmoid per region, '
+            f'written back as label values {self.region_values})', 'mean_region_dice': m, 'region_ci95': [lo, hi],
+            'dice_per_region': per}
 
 @patch
 def finish(self: Trainer) -> dict:
@@ -520,7 +584,8 @@ def finish(self: Trainer) -> dict:
     summary = {'format': 'segcore-train-summary/1', 'status': self.status, 'epochs_run': len(self.history),
                'best_epoch': self.best_epoch,
                'validation': {'split': split, 'n': len(rows), 'mean_foreground_dice': mean, 'ci95': [lo, hi],
-                              'dice_per_class': per_class, **self.per_patient_validation(rows, fg)},
+                              'dice_per_class': per_class, **self.per_patient_validation(rows, fg),
+                              **self.region_validation(rows)},
                'train_seconds': sec,
                'samples_per_s': sum(r['samples_per_s'] * r['seconds'] for r in self.history) / max(sec, 1e-9),
                'n_train_cases': len(self.train_ids), 'parameters': self.n_params, 'model': self.network_spec(),
@@ -531,12 +596,12 @@ def finish(self: Trainer) -> dict:
     self.run.write_json('summary', summary)
     return summary
 
-# %% ../nbs/13_train.ipynb 38
+# %% ../nbs/13_train.ipynb 42
 def train(cfg: TrainConfig, run_dir, progress=True, on_validation=None, plan=None) -> dict:
     "Train (or resume) `cfg` (made from the data's `plan`, saved beside it) into `run_dir`; returns the run summary."
     return Trainer(cfg, run_dir, progress, on_validation, plan).fit()
 
-# %% ../nbs/13_train.ipynb 48
+# %% ../nbs/13_train.ipynb 52
 def train_seeds(cfg: TrainConfig, out, n_seeds: int, progress=True, plan=None) -> dict:
     """Train `cfg` with seeds `cfg.seed … cfg.seed + n_seeds - 1` (same data split) into `out/seed-K`, and
     write `out/seeds_summary.json`: validation Dice per seed and their mean ± sd (the reproducibility check).
