@@ -42,10 +42,10 @@ def _bench_cases(run, data, n: int) -> list:
     return [index.case(c) for c in list(val)[:n]]
 
 def _bench_volumes(pred, cases) -> list:
-    "The first image of each case, preprocessed as the predictor `pred` does (tensors C, *S)."
+    "The image of each case (every channel file of a multi-file case), preprocessed as `pred` does (tensors C, *S)."
     from segcore.pipeline import preprocess
-    from segcore.io import read_image
-    vols = [read_image(c.images[0]) for c in cases]
+    from segcore.infer import read_channels
+    vols = [read_channels(c.images if len(c.images) > 1 else c.images[0]) for c in cases]
     return [torch.as_tensor(preprocess(v.channels_first().astype(np.float32), v.affine, None,
                                        pred.cfg.target_spacing, pred.cfg.normalization)[0]) for v in vols]
 

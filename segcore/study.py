@@ -13,11 +13,12 @@ from .core import SegcoreError, check_output, injected_faults, atomic_write_json
 
 # %% auto 0
 __all__ = ['COMPARE_COLUMNS', 'checkout_dir', 'config_file', 'data_provenance', 'derived_banner', 'Study', 'audit_stage',
-           'plan_table', 'geometry_figure', 'label_table', 'case_gallery', 'history_frame', 'seed_spread', 'run_card',
-           'load_ablation', 'ablation_for', 'matched_budget', 'fit_patch', 'ablation', 'augment_table', 'compact',
-           'ablation_verdict', 'ablation_record', 'case_patients', 'groups_into_patients', 'per_patient',
-           'patient_table', 'case_predictions', 'visual_comparison', 'show_ablation', 'heldout_comparison', 'hpo_stage',
-           'hpo_figures', 'default_tta', 'tta_study', 'method_table']
+           'plan_table', 'geometry_figure', 'label_table', 'case_gallery', 'channel_panels', 'history_frame',
+           'seed_spread', 'run_card', 'load_ablation', 'ablation_for', 'matched_budget', 'fit_patch', 'ablation',
+           'augment_table', 'compact', 'ablation_verdict', 'ablation_record', 'case_patients', 'groups_into_patients',
+           'per_patient', 'patient_table', 'case_predictions', 'visual_comparison', 'show_ablation',
+           'heldout_comparison', 'hpo_stage', 'hpo_figures', 'default_tta', 'tta_study', 'method_table', 'field_case',
+           'field_methods', 'froc_figure', 'froc_tables', 'region_table', 'field_line', 'show_field', 'show_tta_field']
 
 # %% ../nbs/21_study.ipynb 5
 def checkout_dir() -> Path:
@@ -149,6 +150,27 @@ def unit(self: Study) -> str:
     "'pixels' for 2D data, 'voxels' for 3D."
     return 'pixels' if self.dims == 2 else 'voxels'
 
+@patch(as_prop=True)
+def index(self: Study):
+    "The data's `DatasetIndex` (`segcore.data.discover`), read once."
+    if getattr(self, '_index', None) is None:
+        from segcore.data import discover
+        self._index = discover(self.data)
+    return self._index
+
+@patch(as_prop=True)
+def class_names(self: Study) -> dict:
+    "Label value → name as the data declares them (`dataset.json` labels; BraTS 4 'enhancing tumour'); {} if not."
+    return {int(k): str(v) for k, v in (self.index.classes or {}).items()}
+
+@patch(as_prop=True)
+def field(self: Study) -> str | None:
+    """The data's own metric beside Dice: 'froc' (LUNA16 layout: lesion-wise nodule detection), 'regions' (a dataset
+    whose `dataset.json` declares tumour regions, `segcore.regions`), None for the others."""
+    from segcore.regions import find_regions
+    if self.index.layout == 'luna16': return 'froc'
+    return 'regions' if find_regions(self.index.root) else None
+
 # %% ../nbs/21_study.ipynb 18
 _FINISHED = ('completed', 'time_limit', 'early_stopped')
 
@@ -183,10 +205,16 @@ def finished_runs(self: Study) -> list:
     return sorted(p.name for p in self.runs.iterdir() if self.run(p.name).has('summary')) if self.runs.is_dir() else []
 
 @patch
+def label_values(self: Study, name: str) -> list:
+    "The dataset's label value of each class 0 … K-1 of run `name` (its best checkpoint): BraTS 0, 1, 2, 4."
+    ck = self.run(name).checkpoint('best')
+    return [int(v) for v in (ck.get('label_values') or ck['classes'])]
+
+@patch
 def val_rows(self: Study, name: str) -> pd.DataFrame:
-    "Tidy validation results of a run's best checkpoint: case, class, dice."
-    rows = self.run(name).val_rows()
-    return pd.DataFrame([{'case': r['case'], 'class': int(k.split('_')[1]), 'dice': v} for r in rows
+    "Tidy validation results of a run's best checkpoint: case, class (the dataset's label value), dice."
+    rows, values = self.run(name).val_rows(), self.label_values(name)      # val_cases.json is keyed by class index
+    return pd.DataFrame([{'case': r['case'], 'class': values[int(k.split('_')[1])], 'dice': v} for r in rows
                          for k, v in r.items() if k.startswith('dice_')])
 
 @patch
@@ -273,7 +301,7 @@ def label_table(cases: pd.DataFrame) -> pd.DataFrame:
 def case_gallery(study: Study, a: dict, n: int = 4):
     "Figure of `n` usable cases outside the held-out split (image, and image with its mask) of audit stage `a`."
     import matplotlib.pyplot as plt
-    from segcore.data import discover, load_case
+    from segcore.data import load_case
     from segcore.report import image_panels
     held = set(a['splits'].held_out().case_ids)
     c = a['cases']
@@ -281,15 +309,29 @@ def case_gallery(study: Study, a: dict, n: int = 4):
     fg = c[c['foreground_fraction'] > 0]
     c = fg if len(fg) >= n else c
     pick = c['case'].iloc[np.unique(np.linspace(0, len(c) - 1, min(n, len(c))).round().astype(int))]
-    index = discover(study.data)
+    index, names = study.index, study.index.channel_names or []
     items = []
     for cid in pick:
         lc = load_case(index.case(cid), index)
         items.append((f'{cid} ({100 * float(c.set_index("case").loc[cid, "foreground_fraction"]):.1f} % fg)',
                       lc.image, lc.label))
+    multi = items and np.ndim(items[0][1]) == items[0][2].ndim + 1 and np.shape(items[0][1])[0] > 1
+    if multi and study.dims == 3:          # a volume's channels (MR sequences): the first here, all of one case below
+        items = [(f'{t} · {names[0] if names else "channel 0"}', im, lab) for t, im, lab in items]
     image_panels(items)
     plt.show()
+    if multi and study.dims == 3: channel_panels(study, pick.iloc[len(pick) // 2])
     return list(pick)
+
+def channel_panels(study: Study, case: str):
+    "Figure of every channel of a multi-channel volume `case` (named as the data names them) with its mask."
+    import matplotlib.pyplot as plt
+    from segcore.data import load_case
+    from segcore.report import image_panels
+    lc, names = load_case(study.index.case(case), study.index), study.index.channel_names or []
+    image_panels([(f'{case} · {names[k] if k < len(names) else f"channel {k}"}', lc.image[k:k + 1], lc.label)
+                  for k in range(lc.image.shape[0])])
+    plt.show()
 
 # %% ../nbs/21_study.ipynb 29
 def history_frame(study: Study, name: str) -> pd.DataFrame:
@@ -494,18 +536,16 @@ def patient_table(study: Study, per_case: pd.DataFrame, split: str, what: str = 
 def case_predictions(study: Study, runs: dict, cases: list, tta: str = 'none', uncertainty: bool = False) -> dict:
     """{case: {'image', 'label', 'spacing', label: prediction … , '<label>_maps': uncertainty}} for run folders `runs`
     = {label: name}."""
-    from segcore.data import discover, load_case
-    from segcore.io import read_image
+    from segcore.data import load_case
     from segcore.infer import Predictor
-    index = discover(study.data)
+    index = study.index
     preds = {label: Predictor(study.run_dir(n), tta=tta, postprocess='none') for label, n in runs.items()}
     out = {}
-    for c in cases:
+    for c in cases:              # the loader's image: every channel file of a case, a LUNA16 series, …
         lc = load_case(index.case(c), index)
-        v = read_image(index.case(c).images[0])
         d = {'image': lc.image, 'label': lc.label, 'spacing': lc.spacing}
         for label, p in preds.items():
-            d[label], maps = p(v, uncertainty)
+            d[label], maps = p.predict_array(np.asarray(lc.image, np.float32), lc.affine, uncertainty)
             if maps is not None: d[f'{label}_maps'] = maps
         out[c] = d
     return out
@@ -544,6 +584,14 @@ _ONE_PATIENT_MD = """All validation cases come from one patient: the per-case p-
 (slices) as independent and overstate the evidence, and no per-patient comparison is possible (it needs a
 dataset with more patients per validation fold)."""
 
+_RANKED_MD = {'froc': """**Ranked by validation Dice, not by the FROC score.** This is a nodule-detection task,
+whose field metric is the LUNA16 FROC score (stages 02 and 07, held-out split); the arms here are compared on
+the voxel Dice of the validation fold, which rewards segmenting large nodules and says little about detecting
+small ones.""",
+               'regions': """**Ranked by validation Dice per label, not by the tumour regions.** The field
+metrics are the Dice and HD95 of the whole tumour, tumour core and enhancing tumour regions (stages 02 and 07,
+held-out split); the arms here are compared on the mean Dice of the labels on the validation fold."""}
+
 _VISUAL_MD = """## Visual comparison
 
 The best, median and worst validation case of the baseline: image, ground truth, baseline, the best
@@ -557,6 +605,7 @@ def show_ablation(study: Study, name) -> dict:
     ab = load_ablation(ablation_for(study, name))
     res = ablation(study, ab['arms'], ab['prefix'], ab['baseline'], ab['match'])
     md(_ARMS_MD + (f' {study.dims}D data: the arms of `{ab["name"]}.yaml`.' if study.dims == 2 else ''))
+    if study.field: md(_RANKED_MD[study.field])
     show_table(res['cards'].assign(changes=[json.dumps(res['arms'][m]) for m in res['cards']['method']]),
                'short budget; validation fold, mean foreground Dice with bootstrap 95 % CI')
     md(_PAIRED_MD)
@@ -642,8 +691,7 @@ def default_tta(study: Study) -> str:
 def tta_study(study: Study, run: str = 'baseline', tta: str | None = None, tolerance_mm: float = 1.0) -> dict:
     """Held-out metrics of plain / TTA / TTA + chosen post-processing (a binary task's threshold is applied to the TTA
     probabilities), per case and class, plus mean entropies. `tta` None: `default_tta`."""
-    from segcore.data import discover, load_case
-    from segcore.io import read_image
+    from segcore.data import load_case
     from segcore.infer import Predictor, choose_run_postprocessing, load_postprocessing
     from segcore.metrics import case_metrics
     from tqdm.auto import tqdm
@@ -652,26 +700,28 @@ def tta_study(study: Study, run: str = 'baseline', tta: str | None = None, toler
     post_report = choose_run_postprocessing(rd.path, study.data, progress=False)
     post = load_postprocessing(rd, 'auto')
     plain, aug = Predictor(rd.path, postprocess='none'), Predictor(rd.path, tta=tta, postprocess='none')
-    index = discover(study.data)
+    index = study.index
     test = study.splits().held_out().case_ids       # evaluation: the one place the held-out split is read
-    classes = list(range(1, plain.spec['out_channels']))
-    rows, ent = [], {}
+    classes = [int(v) for v in plain.values if v != 0]        # the dataset's label values (BraTS 1, 2, 4)
+    rows, ent, field = [], {}, {}
     for c in tqdm(test, desc='held-out predictions', disable=not study.progress, leave=False):
         lc = load_case(index.case(c), index)
-        v = read_image(index.case(c).images[0])
-        p0, _ = plain(v)
-        aug.check_input(v)
-        p1, maps, probs = aug.predict_array(v.channels_first().astype(np.float32), v.affine, True, True)
+        img = np.asarray(lc.image, np.float32)
+        p0, _, q0 = plain.predict_array(img, lc.affine, probabilities=True)
+        p1, maps, q1 = aug.predict_array(img, lc.affine, True, True)
         variants = {'plain': p0, f'TTA ({tta})': p1}
-        if post is not None:
-            variants['TTA + post-processing'] = post(probs if post.needs_probs else p1, spacing=tuple(lc.spacing))
+        if post is not None:           # chosen on the model's classes 0 … K-1, written back as the label values
+            k = post(q1 if post.needs_probs else aug.to_classes(p1), spacing=tuple(lc.spacing))
+            variants['TTA + post-processing'] = aug.values[np.asarray(k, np.int64)]
         for m, p in variants.items():
             rows += [{'method': m, **r} for r in case_metrics(p, lc.label, classes, spacing=lc.spacing,
                                                              tolerance_mm=tolerance_mm, case=c)]
+        field[c] = field_case(study, index.case(c), lc, variants, {'plain': q0, f'TTA ({tta})': q1})
         fg = p1 > 0
         ent[c] = float(maps['entropy'][fg].mean()) if fg.any() else float('nan')
     return {'metrics': pd.DataFrame(rows), 'post_report': post_report, 'tta': tta, 'binary': len(classes) == 1,
             'entropy': pd.Series(ent, name='mean entropy in predicted foreground'),
+            'field': field_methods(study, field), 'field_kind': study.field,
             'split': f'held-out test split (n={len(test)} cases, patient-grouped; never used for training, tuning '
                      'or choosing post-processing)'}
 
@@ -680,3 +730,138 @@ def method_table(df: pd.DataFrame, value: str, baseline: str) -> pd.DataFrame:
     from segcore.stats import compare_table
     wide = df.groupby(['case', 'method'])[value].mean().unstack('method')
     return compact(compare_table(wide, baseline).reset_index(names=f'vs {baseline}'))
+
+# %% ../nbs/21_study.ipynb 68
+def field_case(study: Study, case, lc, labels: dict, probs: dict) -> dict:
+    """{method: one held-out case's field result}: for FROC data `luna_case` of each method's foreground probability
+    `probs[method]` (K, *S); for region data `region_metrics` of each label map `labels[method]`; {} otherwise."""
+    from segcore.froc import luna_case
+    from segcore.regions import find_regions, region_metrics
+    if study.field == 'froc': return {m: luna_case(q[1], lc.affine, case.annotations) for m, q in probs.items()}
+    if study.field != 'regions': return {}
+    regions = find_regions(study.index.root)
+    return {m: region_metrics(p, lc.label, regions, lc.spacing) for m, p in labels.items()}
+
+def field_methods(study: Study, per_case: dict) -> dict:
+    "{method: `froc_report` (FROC data) or `region_summary` (region data)} over {case: `field_case`}; {} otherwise."
+    from segcore.froc import froc_report
+    from segcore.regions import find_regions, region_summary
+    methods = list(next(iter(per_case.values()), {}))
+    by = {m: {c: r[m] for c, r in per_case.items()} for m in methods}
+    if study.field == 'froc': return {m: froc_report(v) for m, v in by.items()}
+    if study.field == 'regions': return {m: region_summary(v, find_regions(study.index.root)) for m, v in by.items()}
+    return {}
+
+def _ci(lo, hi, d: int = 3) -> str: return 'n/a' if not np.all(np.isfinite([lo, hi])) else f'{lo:.{d}f}–{hi:.{d}f}'
+
+def froc_figure(reports: dict):
+    """Plotly FROC curves {name: `froc_report`}: sensitivity against false positives per scan on a log axis, the seven
+    competition points (1/8 … 8 FP per scan) marked; a curve is flat beyond its last point, as the score reads it."""
+    import plotly.graph_objects as go
+    from segcore.froc import FP_RATES
+    fig, lo, hi = go.Figure(), 1 / 16, 16
+    for name, f in reports.items():
+        c = np.asarray(f['curve'], float).reshape(-1, 2)
+        fig.add_scatter(x=np.r_[np.maximum(c[:, 0], lo), hi], y=np.r_[c[:, 1], c[-1, 1]], mode='lines',
+                        name=f"{name}: FROC score {f['score']:.3f}")
+        fig.add_scatter(x=list(FP_RATES), y=list(f['sensitivity'].values()), mode='markers', marker_size=9,
+                        name=f'{name}: sensitivity at the 7 points')
+    fig.update_xaxes(type='log', range=[np.log10(lo), np.log10(hi)], tickvals=list(FP_RATES),
+                     ticktext=['1/8', '1/4', '1/2', '1', '2', '4', '8'], title='false positives per scan')
+    fig.update_yaxes(range=[0, 1.05], title='sensitivity')
+    fig.update_layout(margin=dict(l=50, r=20, t=30, b=45), height=400)
+    return fig
+
+def froc_tables(f: dict) -> dict:
+    "The tables of a `froc_report`: 'score' (with its 95 % CI and n), 'sensitivity' (per FP rate), 'by_size'."
+    score = pd.DataFrame([{'FROC score': f['score'], '95% CI': _ci(*f['ci95']), 'nodules (n)': f['n_nodules'],
+                           'scans (n)': f['n_scans'], 'detected': f['n_detected'],
+                           'false positives': f['n_false_positives'], 'mean nodule Dice': f['nodule_dice']['mean'],
+                           'Dice 95% CI': _ci(*f['nodule_dice']['ci95']), 'split': f.get('split', '')}])
+    sens = pd.DataFrame({'false positives per scan': list(f['sensitivity']),
+                         'sensitivity': list(f['sensitivity'].values()), 'nodules (n)': f['n_nodules']})
+    size = pd.DataFrame([{'diameter (mm)': b['bin_mm'], 'nodules (n)': b['n'], 'detected': b['n_detected'],
+                          'sensitivity': b['sensitivity'], '95% CI': _ci(*b['sensitivity_ci95']),
+                          'mean Dice': b['mean_dice'], 'Dice 95% CI': _ci(*b['dice_ci95'])} for b in f['by_size']])
+    return {'score': score, 'sensitivity': sens, 'by_size': size}
+
+def region_table(regions: dict, split: str, method: str | None = None) -> pd.DataFrame:
+    "One row per region and metric of a `region_summary` (Dice, HD95 in mm): labels, n, mean, 95 % CI, split."
+    rows = [{**({'method': method} if method else {}), 'region': k.replace('_', ' '),
+             'labels': '+'.join(map(str, v['labels'])), 'metric': 'HD95 (mm)' if m == 'hd95' else 'Dice',
+             'n': v[m]['n'], 'mean': v[m]['mean'], '95% CI': _ci(v[m]['ci_low'], v[m]['ci_high'], 2 if m == 'hd95'
+                                                                else 3), 'split': split}
+            for k, v in regions.items() for m in ('dice', 'hd95')]
+    return pd.DataFrame(rows)
+
+# %% ../nbs/21_study.ipynb 72
+_ABBR = {'whole_tumour': 'WT', 'tumour_core': 'TC', 'enhancing_tumour': 'ET'}
+
+_FROC_MD = """## Nodule detection: FROC (LUNA16)
+
+The field's metric for this data. {definition}. The score's 95 % CI is a bootstrap over the held-out scans."""
+
+_REGIONS_MD = """## Tumour regions
+
+The field's metric for this data: Dice and HD95 of the regions the dataset declares (BraTS: whole tumour = all
+tumour labels, tumour core = necrosis + enhancing, enhancing tumour), each with bootstrap 95 % CI over the held-out
+cases. {rules}"""
+
+def field_line(ev: dict) -> str:
+    "One line of an evaluation's field metrics for a stage summary ('' when it has none)."
+    out = []
+    if 'froc' in ev:
+        f = ev['froc']
+        out.append(f"held-out FROC {f['score']:.2f} (95 % CI {_ci(*f['ci95'], 2)}, {f['n_nodules']} nodules in "
+                   f"{f['n_scans']} scans)")
+    if 'regions' in ev:
+        r = ev['regions']
+        out.append('held-out region Dice ' + ', '.join(f"{_ABBR.get(k, k)} {v['dice']['mean']:.2f} "
+                                                       f"({_ci(v['dice']['ci_low'], v['dice']['ci_high'], 2)})"
+                                                       for k, v in r.items())
+                   + f" (95 % CI, n={next(iter(r.values()))['dice']['n']})")
+    return '; '.join(out)
+
+def show_field(ev: dict) -> tuple:
+    """Show an evaluation's field metrics (FROC curve and tables; the region table); returns (summary line, record:
+    `froc` and `regions` as `segcore evaluate --json` names them)."""
+    from segcore.report import md, show_plotly, show_table
+    split = ev['summary']['split']
+    if 'froc' in ev:
+        f, t = ev['froc'], froc_tables(ev['froc'])
+        md(_FROC_MD.format(definition=f['definition']))
+        show_plotly(froc_figure({'baseline': f}))
+        n = f"n={f['n_nodules']} nodules in {f['n_scans']} scans, {split}"
+        show_table(t['score'], f'FROC score ({n}); the 95 % CI is a bootstrap over scans')
+        show_table(t['sensitivity'], f'sensitivity at the seven false-positive rates ({n})')
+        show_table(t['by_size'], f'detection by nodule diameter ({n}); 95 % CI: bootstrap over nodules')
+    if 'regions' in ev:
+        md(_REGIONS_MD.format(rules=ev['summary'].get('region_rules', '')))
+        r = ev['regions']
+        show_table(region_table(r, split), f"tumour regions, n={next(iter(r.values()))['dice']['n']} cases; "
+                                           'Dice and HD95 (mm) with bootstrap 95 % CI')
+    return field_line(ev), {k: ev[k] for k in ('froc', 'regions') if k in ev}
+
+# %% ../nbs/21_study.ipynb 73
+def show_tta_field(r: dict) -> tuple:
+    """Stage 07: the field metric of each method of `tta_study` result `r` (FROC curves and scores; region tables);
+    returns (summary fragment, record {'froc' | 'regions': {method: …}}), ('', {}) for data without one."""
+    from segcore.report import show_plotly, show_table
+    f, kind = r.get('field') or {}, r.get('field_kind')
+    if not f: return '', {}
+    if kind == 'froc':
+        show_plotly(froc_figure(f))
+        show_table(pd.DataFrame([{'method': m, 'FROC score': x['score'], '95% CI': _ci(*x['ci95']),
+                                  **{f'sens @ {k}': v for k, v in x['sensitivity'].items()},
+                                  'nodules (n)': x['n_nodules'], 'scans (n)': x['n_scans']} for m, x in f.items()]),
+                   f"FROC per method, {r['split']}; sensitivity at 1/8 … 8 false positives per scan")
+        keep = ('score', 'ci95', 'sensitivity', 'n_nodules', 'n_scans', 'nodule_dice')
+        rec = {m: {k: x[k] for k in keep} for m, x in f.items()}
+        line = 'FROC ' + ', '.join(f"{m} {x['score']:.2f}" for m, x in f.items())
+    else:
+        show_table(pd.concat([region_table(x, r['split'], m) for m, x in f.items()]).sort_values(
+            ['region', 'metric'], kind='stable'), f"tumour regions per method, {r['split']}; bootstrap 95 % CI")
+        rec = f
+        line = 'WT Dice ' + ', '.join(f"{m} {x['whole_tumour']['dice']['mean']:.2f}" for m, x in f.items()
+                                      if 'whole_tumour' in x)
+    return line, {kind: rec}
