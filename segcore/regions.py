@@ -13,9 +13,10 @@ from .stats import describe, format_ci
 from .io import read_image
 
 # %% auto 0
-__all__ = ['REGION_RULES', 'regions_from_names', 'dataset_regions', 'find_regions', 'region_masks', 'region_order',
-           'labels_to_regions', 'regions_to_labels', 'find_region_order', 'hd95_penalty', 'region_metrics',
-           'region_rows', 'region_summary', 'folder_region_metrics', 'add_regions', 'region_lines']
+__all__ = ['BRATS_CHANNELS', 'REGION_RULES', 'regions_from_names', 'dataset_regions', 'brats_regions', 'find_regions',
+           'region_masks', 'region_order', 'labels_to_regions', 'regions_to_labels', 'find_region_order',
+           'hd95_penalty', 'region_metrics', 'region_rows', 'region_summary', 'folder_region_metrics', 'add_regions',
+           'region_lines']
 
 # %% ../nbs/15b_regions.ipynb 5
 def _key(name: str) -> str:
@@ -60,20 +61,38 @@ def dataset_regions(meta: dict, classes: dict | None = None, path='dataset.json'
     return regions_from_names(classes)
 
 # %% ../nbs/15b_regions.ipynb 11
+BRATS_CHANNELS = {'t1', 't1ce', 't1c', 't1n', 't1gd', 't2', 't2w', 'flair', 't2f'}
+
+def brats_regions(root, n_labels: int = 3) -> dict | None:
+    """The BraTS regions of a one-folder-per-case dataset without `dataset.json` whose channel files are BraTS
+    sequences (`CASE_t1`, `_t1ce`, `_t2`, `_flair`; or BraTS 2023's `_t1n`, `_t1c`, `_t2w`, `_t2f`): enhancing
+    tumour is label 4 (BraTS 2017–2021) or 3 (BraTS 2023), whichever the first `n_labels` label files hold;
+    necrotic core 1 and oedema 2 in both. None for any other dataset."""
+    from segcore.data import discover
+    index = discover(root)
+    if index.layout != 'multimodal' or len({c.lower() for c in index.channel_names or ()} & BRATS_CHANNELS) < 3: return None
+    seen = set()
+    for case in [c for c in index.cases if c.label is not None][:n_labels]:
+        seen |= {int(v) for v in np.unique(np.asarray(read_image(case.label).array))}
+    et = 4 if 4 in seen else 3
+    return {'whole_tumour': [1, 2, et], 'tumour_core': [1, et], 'enhancing_tumour': [et]}
+
 def find_regions(root) -> dict | None:
-    "The regions of the dataset in folder `root` (its `dataset.json`, see `dataset_regions`); None without any."
+    """The regions of the dataset in folder `root`: its `dataset.json` (`dataset_regions`), or, without one, BraTS'
+    for BraTS-named channel files (`brats_regions`); None without any."""
     from segcore.data import read_dataset_json, dataset_meta
-    if root is None or not (Path(root) / 'dataset.json').is_file(): return None
+    if root is None: return None
+    if not (Path(root) / 'dataset.json').is_file(): return brats_regions(root) if Path(root).is_dir() else None
     meta = read_dataset_json(Path(root), [])
     return dataset_regions(meta, dataset_meta(Path(root), [])['classes'], Path(root) / 'dataset.json')
 
-# %% ../nbs/15b_regions.ipynb 13
+# %% ../nbs/15b_regions.ipynb 15
 def region_masks(label: np.ndarray, regions: dict) -> dict:
     "{region: bool mask (*S)} of a label map `label` (*S): the voxels holding any of the region's label values."
     label = np.asarray(label)
     return {k: np.isin(label, v) for k, v in regions.items()}
 
-# %% ../nbs/15b_regions.ipynb 15
+# %% ../nbs/15b_regions.ipynb 17
 def region_order(regions: dict, class_order=None, path='dataset.json') -> tuple:
     """(`regions` in the order their labels are written back, the label value each writes), as nnU-Net's
     `regions_class_order`: `class_order` (one label value per region, in the order of `regions`) when the dataset
@@ -91,7 +110,7 @@ def region_order(regions: dict, class_order=None, path='dataset.json') -> tuple:
                               f'later regions written over earlier ones (got {class_order})', 'bad_dataset_json')
     return {k: regions[k] for k in names}, list(class_order)
 
-# %% ../nbs/15b_regions.ipynb 18
+# %% ../nbs/15b_regions.ipynb 20
 def labels_to_regions(label: np.ndarray, regions: dict) -> np.ndarray:
     "Region masks (R, *S) uint8 of a label map `label` (*S), one channel per region of `regions`, in its order."
     return np.stack(list(region_masks(label, regions).values())).astype(np.uint8)
@@ -104,7 +123,7 @@ def regions_to_labels(probs, class_order, threshold: float = 0.5) -> np.ndarray:
     for p, v in zip(probs, class_order): out[p > threshold] = v
     return out
 
-# %% ../nbs/15b_regions.ipynb 20
+# %% ../nbs/15b_regions.ipynb 22
 def find_region_order(root) -> tuple:
     """(regions in write order, their label values) of the dataset in folder `root` (`find_regions`, and its
     dataset.json `regions_class_order` if any, see `region_order`); (None, None) without regions."""
@@ -114,7 +133,7 @@ def find_region_order(root) -> tuple:
     order = read_dataset_json(Path(root), []).get('regions_class_order')
     return region_order(regions, order, Path(root) / 'dataset.json')
 
-# %% ../nbs/15b_regions.ipynb 21
+# %% ../nbs/15b_regions.ipynb 23
 def hd95_penalty(shape, spacing, empty_hd95='diagonal') -> float:
     "HD95 (mm) of a region empty in exactly one map: the image diagonal (`'diagonal'`, BraTS' rule) or a number."
     if empty_hd95 == 'diagonal': return float(np.linalg.norm(np.asarray(shape) * np.asarray(spacing, float)))
@@ -132,7 +151,7 @@ def region_metrics(pred_label, ref_label, regions: dict, spacing=None, empty_hd9
         out[k] = {'dice': float(dice(pm, rm)), 'hd95': hd95_penalty(p.shape, spacing, empty_hd95) if np.isnan(h) else h}
     return out
 
-# %% ../nbs/15b_regions.ipynb 26
+# %% ../nbs/15b_regions.ipynb 28
 REGION_RULES = ('both empty -> Dice 1, HD95 0; exactly one empty -> Dice 0, HD95 = the image diagonal in mm '
                 "(BraTS' 373.13 mm on its 240x240x155 1 mm grid); HD95 is MONAI's 95th-percentile Hausdorff distance")
 
@@ -145,7 +164,7 @@ def region_summary(per_case: dict, regions: dict, seed: int = 0) -> dict:
     return {k: {'labels': list(v), **{m: describe([res[k][m] for res in per_case.values()], seed=seed)
                                       for m in ('dice', 'hd95')}} for k, v in regions.items()}
 
-# %% ../nbs/15b_regions.ipynb 29
+# %% ../nbs/15b_regions.ipynb 31
 def folder_region_metrics(preds: dict, refs: dict, cases, regions: dict) -> dict:
     "{case: `region_metrics`} of the label files `preds[case]` against `refs[case]` for `cases`."
     out = {}
@@ -162,7 +181,7 @@ def add_regions(out: dict, per_case: dict, regions: dict) -> dict:
     out['summary']['region_rules'] = REGION_RULES
     return {**out, 'regions': region_summary(per_case, regions), 'region_cases': region_rows(per_case)}
 
-# %% ../nbs/15b_regions.ipynb 30
+# %% ../nbs/15b_regions.ipynb 32
 def region_lines(out: dict) -> list:
     "Printable lines, one per region, of an evaluation `out` with `regions` (none without)."
     return [f"region {k} (labels {', '.join(map(str, v['labels']))}): Dice {format_ci(v['dice'], 4)}; "

@@ -31,8 +31,16 @@ def pytest_configure(config):
         os.environ['SEGCORE_TEST_COUNTS'] = tempfile.mkdtemp(prefix='segcore-test-counts-')
 
 
+# The longest files first (each runs whole journeys or trainings), so that `make test`'s two workers end together.
+FIRST = ('test_journey_fields.py', 'test_journey_2d.py', 'test_journey.py', 'test_train.py', 'test_hpo.py',
+         'test_hpo_postgres.py', 'test_2d.py', 'test_brats.py', 'test_predict.py')
+
+
 def pytest_collection_modifyitems(config, items):
-    "Tests marked `slow` run only with SEGCORE_SLOW=1 (they do not fit CI's time)."
+    """The longest files first (`FIRST`; the sort is stable, so a file's tests keep their order). Tests marked `slow`
+    run only with SEGCORE_SLOW=1 (they do not fit CI's time)."""
+    rank = {name: i for i, name in enumerate(FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(FIRST)))
     if os.environ.get('SEGCORE_SLOW') == '1': return
     for item in items:
         if 'slow' in item.keywords: item.add_marker(pytest.mark.skip(reason='slow: set SEGCORE_SLOW=1 to run it'))
