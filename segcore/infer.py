@@ -425,6 +425,9 @@ def choose_run_postprocessing(run_dir, data=None, device='auto', progress=True) 
     threshold = _tuned_threshold(fg, refs) if pred.spec['out_channels'] == 2 else None
     if threshold is not None: preds = [binary_mask(p, threshold['threshold']) for p in fg]
     post, report = choose_postprocessing(preds, refs, list(range(1, pred.spec['out_channels'])), spacings=spacings)
+    if list(pred.values) != list(range(len(pred.values))):      # classes 0..K-1 stand for label values (BraTS 0/1/2/4)
+        report = [{**r, 'label value': int(pred.values[r['class']]) if r.get('class') is not None else None}
+                  for r in report]
     if threshold is not None:
         post = Postprocessor([{'name': 'binary_threshold', 'params': {'threshold': threshold['threshold']}}]
                              + post.to_dict()['steps'])

@@ -57,7 +57,7 @@ def brats_run(brats, tmp_path_factory):
 def test_labels_0124_train_as_classes_and_are_written_back(brats, brats_run):
     import csv, torch
     run, pred = brats_run
-    ck = torch.load(run / 'best.pt', map_location='cpu', weights_only=False)
+    ck = torch.load(run / 'best.pt', map_location='cpu', weights_only=True)
     assert ck['classes'] == [0, 1, 2, 3] and ck['label_values'] == [0, 1, 2, 4]
     assert ck['model_spec']['out_channels'] == 4 and ck['class_names']['3'] == 'enhancing tumour'
     written = set()
@@ -73,6 +73,16 @@ def test_labels_0124_train_as_classes_and_are_written_back(brats, brats_run):
     m0 = read_image(pred / 'phantom_000.nii.gz').array
     assert int(rows[2]['voxels']) == int((m0 == 4).sum())
 
+
+
+def test_postprocessing_report_names_label_values(brats_run, tmp_path):
+    "Post-processing is chosen on the model's classes 0..3; its report says which label value (0/1/2/4) each is."
+    import shutil
+    run = tmp_path / 'run'
+    shutil.copytree(brats_run[0], run)
+    segcore('postprocess', '--model', run, '--quiet')
+    report = read_json(run / 'postprocessing_report.json')['report']
+    assert report and all(r['label value'] == {1: 1, 2: 2, 3: 4}[r['class']] for r in report)
 
 def _monai_regions(pred, ref, spacing):
     "Region Dice and HD95 of two label maps by MONAI on the BraTS region masks."
