@@ -70,7 +70,8 @@ def brats_regions(root, n_labels: int = 3) -> dict | None:
     necrotic core 1 and oedema 2 in both. None for any other dataset."""
     from segcore.data import discover
     index = discover(root)
-    if index.layout != 'multimodal' or len({c.lower() for c in index.channel_names or ()} & BRATS_CHANNELS) < 3: return None
+    sequences = {c.lower() for c in index.channel_names or ()} & BRATS_CHANNELS
+    if index.layout != 'multimodal' or len(sequences) < 3: return None
     seen = set()
     for case in [c for c in index.cases if c.label is not None][:n_labels]:
         seen |= {int(v) for v in np.unique(np.asarray(read_image(case.label).array))}
