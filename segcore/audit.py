@@ -80,16 +80,19 @@ def _header_geometry(path) -> tuple | None:
         return None
 
 def geometry_findings(geoms: dict, min_cases=5) -> list:
-    "`geometry_outlier` findings for entries of `geoms` {(case, file): (shape, spacing)} unlike the rest."
+    """`geometry_outlier` findings for entries of `geoms` {(case, file): (shape, spacing)} unlike the rest. When no
+    spacing is shared by half the files (CT series: every scan its own), spacing is no outlier: one `spacing_varies`
+    finding says so (the plan resamples to its target spacing)."""
     if len(geoms) < min_cases: return []
     sp = Counter(tuple(round(s, 3) for s in g[1]) for g in geoms.values())
     modal_sp, n_modal = sp.most_common(1)[0]
+    varies = n_modal < len(geoms) / 2
     shapes = np.array([g[0] for g in geoms.values() if len(g[0]) == len(modal_sp)], float)
     med = np.median(shapes, 0) if len(shapes) else None
     out = []
     for (case, file), (shape, spacing) in geoms.items():
         why = []
-        if len(spacing) != len(modal_sp) or not np.allclose(spacing, modal_sp, rtol=0.01, atol=1e-3):
+        if len(spacing) != len(modal_sp) or not (varies or np.allclose(spacing, modal_sp, rtol=0.01, atol=1e-3)):
             why.append('spacing')
         if (
             med is not None
@@ -106,6 +109,12 @@ def geometry_findings(geoms: dict, min_cases=5) -> list:
                                f'geometry {_fmt(shape)} voxels at {_fmt(spacing)} mm is {unlike} '
                                f'(typical: {_fmt(med)} voxels at {_fmt(modal_sp)} mm, {n_modal} files); '
                                f'{" and ".join(why)} differ', 'warning'))
+    if varies:
+        same_dims = [g[1] for g in geoms.values() if len(g[1]) == len(modal_sp)]
+        lo, hi = np.min(same_dims, 0), np.max(same_dims, 0)
+        out.append(Finding(None, None, 'spacing_varies', f'voxel spacing varies across the {len(geoms)} files '
+                           f'({_fmt(lo)} to {_fmt(hi)} mm; the most common is shared by {n_modal}): each case is '
+                           "resampled to the plan's target spacing", 'info'))
     return out
 
 def dataset_findings(rows: list) -> list:
@@ -136,7 +145,7 @@ def dataset_findings(rows: list) -> list:
                                sev))
     return out
 
-# %% ../nbs/03_audit.ipynb 9
+# %% ../nbs/03_audit.ipynb 11
 def _regular_sizes(files) -> dict:
     "{path: size} of the regular files among `files`; FIFOs, devices, sockets and missing files are left out."
     out = {}
@@ -173,7 +182,7 @@ def data_fingerprint(root, files: list, max_bytes=2 << 30) -> dict:
     h = hashlib.sha256(os.fsencode('\n'.join(f'{name(f)}\t{sizes[f]}' for f in files))).hexdigest()
     return {'sha256': h, 'kind': 'names+sizes', 'bytes': total, 'files': len(files)}
 
-# %% ../nbs/03_audit.ipynb 11
+# %% ../nbs/03_audit.ipynb 13
 def _guarded(what: str, fn, *args) -> list:
     "The findings of `fn(*args)`, or one `internal_error` finding if it fails (the audit still reports every case)."
     try: return fn(*args)
@@ -222,7 +231,7 @@ def audit(root, layout: str | None = None, expected_ndim: int | None = None, pro
     }
     return report
 
-# %% ../nbs/03_audit.ipynb 13
+# %% ../nbs/03_audit.ipynb 15
 _CSS = ('.error{background:#fde2e2}.warning{background:#fff4d6}.info{background:#eef5ff}'
         '.cards span{display:inline-block;border:1px solid #ccc;border-radius:6px;padding:8px 14px;margin:4px}')
 _FINDING_COLS = ('severity', 'kind', 'case', 'file', 'message')
