@@ -4,7 +4,7 @@
 
 # %% ../nbs/15b_regions.ipynb 3
 from __future__ import annotations
-import re
+import functools, re
 from pathlib import Path
 import numpy as np
 from .core import DataError
@@ -78,12 +78,17 @@ def brats_regions(root, n_labels: int = 3) -> dict | None:
     et = 4 if 4 in seen else 3
     return {'whole_tumour': [1, 2, et], 'tumour_core': [1, et], 'enhancing_tumour': [et]}
 
+@functools.lru_cache(maxsize=8)
+def _brats_once(root: str) -> dict | None:
+    "`brats_regions` of a folder, worked out once per process (the journey asks for every case)."
+    return brats_regions(root) if Path(root).is_dir() else None
+
 def find_regions(root) -> dict | None:
     """The regions of the dataset in folder `root`: its `dataset.json` (`dataset_regions`), or, without one, BraTS'
     for BraTS-named channel files (`brats_regions`); None without any."""
     from segcore.data import read_dataset_json, dataset_meta
     if root is None: return None
-    if not (Path(root) / 'dataset.json').is_file(): return brats_regions(root) if Path(root).is_dir() else None
+    if not (Path(root) / 'dataset.json').is_file(): return _brats_once(str(Path(root).resolve()))
     meta = read_dataset_json(Path(root), [])
     return dataset_regions(meta, dataset_meta(Path(root), [])['classes'], Path(root) / 'dataset.json')
 
