@@ -46,7 +46,7 @@ def region_run(brats, tmp_path_factory):
 def test_region_run_checkpoint_and_summary(region_run):
     import torch
     run, _, out = region_run
-    ck = torch.load(run / 'best.pt', map_location='cpu', weights_only=False)
+    ck = torch.load(run / 'best.pt', map_location='cpu', weights_only=True)
     assert ck['region_training'] is True and ck['regions'] == BRATS and ck['regions_class_order'] == [2, 1, 4]
     assert ck['model_spec']['out_channels'] == 3 and ck['classes'] == [0, 1, 2] and ck['label_values'] == [0, 1, 2, 4]
     v = read_json(run / 'summary.json')['validation']
