@@ -87,25 +87,38 @@ def load_prepared(cases: list, index: DatasetIndex | None, target_spacing=None, 
     out = {}
     for c in tqdm(cases, desc='preprocess', disable=not progress, leave=False):
         key = prep_key(c.files, target_spacing, normalization) if cache_dir else None
-        path = Path(cache_dir) / f'{c.case_id}-{key}.npz' if cache_dir else None
-        if path is not None and path.exists():
-            z = np.load(path)
-            lab = z['label'] if z['label'].size else None
-            out[c.case_id] = Prepared(c.case_id, z['image'], lab, z['affine'], tuple(z['source_shape']),
-                                      z['source_affine'])
+        base = Path(cache_dir) / f'{c.case_id}-{key}' if cache_dir else None
+        if base is not None and (hit := _cached(base, c.case_id)) is not None:
+            out[c.case_id] = hit
             continue
         p = prepare_case(c, index, target_spacing, normalization)
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, suffix='.npz')
-            os.close(fd)
-            np.savez(tmp, image=p.image, label=p.label if p.label is not None else np.zeros(0, np.uint8),
-                     affine=p.affine, source_shape=np.array(p.source_shape), source_affine=p.source_affine)
-            os.replace(tmp, path)
+        if base is not None:
+            base.parent.mkdir(parents=True, exist_ok=True)
+            _save(Path(f'{base}.image.npy'), p.image)
+            _save(Path(f'{base}.label.npy'), p.label if p.label is not None else np.zeros(0, np.uint8))
+            _save(Path(f'{base}.meta.npz'), dict(affine=p.affine, source_shape=np.array(p.source_shape),
+                                                 source_affine=p.source_affine))       # written last: complete
+            p = _cached(base, c.case_id)            # memory-mapped: the first run holds no more than later ones
         out[c.case_id] = p
     return out
 
-# %% ../nbs/12_pipeline.ipynb 15
+def _save(path: Path, a) -> None:
+    "An array as `.npy` (or a dict of arrays as `.npz`) at `path`, atomically."
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=path.suffix)
+    with os.fdopen(fd, 'wb') as f:
+        if isinstance(a, dict): np.savez(f, **a)
+        else: np.save(f, a)
+    os.replace(tmp, path)
+
+def _cached(base: Path, case_id: str) -> Prepared | None:
+    "The cached `Prepared` at `base`, image and label memory-mapped read-only; None when it is not (all) there."
+    meta, img, lab = (Path(f'{base}.{s}') for s in ('meta.npz', 'image.npy', 'label.npy'))
+    if not (meta.exists() and img.exists() and lab.exists()): return None
+    z, label = np.load(meta), np.load(lab, mmap_mode='r')
+    return Prepared(case_id, np.load(img, mmap_mode='r'), label if label.size else None, z['affine'],
+                    tuple(z['source_shape']), z['source_affine'])
+
+# %% ../nbs/12_pipeline.ipynb 17
 def _fg_index(label: np.ndarray, max_per_class=20000, seed=0) -> dict:
     "class -> array of foreground voxel coordinates (subsampled deterministically to `max_per_class`)."
     out = {}
@@ -186,7 +199,7 @@ class PatchSampler:
             labs.append(lab)
         return torch.stack(imgs), torch.stack(labs)[:, None].long()
 
-# %% ../nbs/12_pipeline.ipynb 22
+# %% ../nbs/12_pipeline.ipynb 24
 def predict_logits_batch(model, images: torch.Tensor, patch_size, device='cpu', overlap=0.5, sw_batch_size=4,
                          amp_dtype=None) -> torch.Tensor:
     """Logits (N, K, *S) for N preprocessed images of one shape (N, C, *S), by Gaussian-weighted sliding
@@ -211,6 +224,7 @@ def predict_logits_batch(model, images: torch.Tensor, patch_size, device='cpu', 
 def predict_logits(model, image: np.ndarray | torch.Tensor, patch_size, device='cpu', overlap=0.5, sw_batch_size=4,
                    amp_dtype=None) -> torch.Tensor:
     "Logits (K, *S) for one preprocessed image (C, *S), by Gaussian-weighted sliding windows."
+    if isinstance(image, np.memmap): image = np.array(image)        # a cached case: read it (torch wants it writable)
     return predict_logits_batch(model, torch.as_tensor(image)[None], patch_size, device, overlap, sw_batch_size,
                                 amp_dtype)[0]
 
