@@ -13,7 +13,7 @@ from .core import DataError, SYNTHETIC_NOTE, atomic_write_bytes, atomic_write_te
 from .io import write_nifti
 
 # %% auto 0
-__all__ = ['phantom_case_3d', 'phantom_case_2d', 'write_phantom_dataset']
+__all__ = ['phantom_case_3d', 'phantom_case_2d', 'phantom_in_place', 'write_phantom_dataset']
 
 # %% ../nbs/05_phantom.ipynb 5
 def _smooth_field(rng, shape, sigma) -> np.ndarray:
@@ -171,6 +171,21 @@ def _phantom_meta(n_cases, dim, seed, files) -> dict:
         'generator': {'n_cases': n_cases, 'dim': dim, 'seed': seed, 'version': _GENERATOR_VERSION},
     }
 
+def phantom_in_place(out: Path, want: dict, overwrite: bool) -> bool:
+    """True when `out` already holds the phantom its generator record `want` describes; a `DataError` when its
+    `dataset.json` is not a segcore phantom's (and `overwrite` is off); else False, the old `dataset.json` removed
+    (from then until the end of writing the folder is visibly incomplete)."""
+    meta_path = out / 'dataset.json'
+    if not meta_path.exists(): return False
+    try: old = json.loads(meta_path.read_text())
+    except (OSError, ValueError): old = None
+    if isinstance(old, dict) and old.get('generator') == want and not overwrite: return True
+    if not overwrite and not (isinstance(old, dict) and old.get('name') == 'SegcorePhantom'):
+        raise DataError(meta_path, 'exists and is not a segcore phantom dataset; refusing to overwrite it '
+                        '(pass overwrite=True or choose another folder)', kind='exists')
+    meta_path.unlink()
+    return False
+
 def write_phantom_dataset(out, n_cases: int = 24, dim: int = 3, seed: int = 0, overwrite: bool = False,
                           progress: bool = True) -> Path:
     "Write a SYNTHETIC phantom dataset of `n_cases` (MSD layout for `dim`=3, PNG images/masks for `dim`=2) to `out`."
@@ -178,15 +193,8 @@ def write_phantom_dataset(out, n_cases: int = 24, dim: int = 3, seed: int = 0, o
     if dim not in (2, 3): raise ValueError(f'dim must be 2 or 3, got {dim!r}')
     if n_cases < 1: raise ValueError(f'n_cases must be at least 1, got {n_cases!r}')
     want = {'n_cases': int(n_cases), 'dim': int(dim), 'seed': int(seed), 'version': _GENERATOR_VERSION}
+    if phantom_in_place(out, want, overwrite): return out
     meta_path = out / 'dataset.json'
-    if meta_path.exists():
-        try: old = json.loads(meta_path.read_text())
-        except (OSError, ValueError): old = None
-        if old is not None and old.get('generator') == want and not overwrite: return out
-        if not overwrite and not (isinstance(old, dict) and old.get('name') == 'SegcorePhantom'):
-            raise DataError(meta_path, 'exists and is not a segcore phantom dataset; refusing to overwrite it '
-                            '(pass overwrite=True or choose another folder)', kind='exists')
-        meta_path.unlink()                  # from here until the end the folder is visibly incomplete
     img_dir, lab_dir = ('imagesTr', 'labelsTr') if dim == 3 else ('images', 'masks')
     ext = '.nii.gz' if dim == 3 else '.png'
     files = [(f'{img_dir}/phantom_{i:03d}{ext}', f'{lab_dir}/phantom_{i:03d}{ext}') for i in range(n_cases)]

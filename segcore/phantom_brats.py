@@ -4,14 +4,13 @@
 
 # %% ../nbs/05c_phantom_brats.ipynb 3
 from __future__ import annotations
-import json
 from pathlib import Path
 import numpy as np
 from scipy import ndimage
 from tqdm import tqdm
-from .core import DataError, SYNTHETIC_NOTE, atomic_write_text, atomic_write_json
+from .core import SYNTHETIC_NOTE, atomic_write_text, atomic_write_json
 from .io import write_nifti
-from .phantom import _smooth_field, _bias_field, _rician, _case_seed
+from .phantom import _smooth_field, _bias_field, _rician, _case_seed, phantom_in_place
 
 # %% auto 0
 __all__ = ['BRATS_MODALITIES', 'BRATS_LABELS', 'BRATS_REGIONS', 'brats_phantom_case', 'write_brats_phantom']
@@ -101,15 +100,8 @@ def write_brats_phantom(out, n_cases: int = 8, seed: int = 0, shape=(48, 56, 48)
     out, shape = Path(out), tuple(int(s) for s in shape)
     if n_cases < 1: raise ValueError(f'n_cases must be at least 1, got {n_cases!r}')
     meta = _brats_meta(int(n_cases), int(seed), shape)
+    if phantom_in_place(out, meta['generator'], overwrite): return out
     meta_path = out / 'dataset.json'
-    if meta_path.exists():
-        try: old = json.loads(meta_path.read_text())
-        except (OSError, ValueError): old = None
-        if isinstance(old, dict) and old.get('generator') == meta['generator'] and not overwrite: return out
-        if not overwrite and not (isinstance(old, dict) and old.get('name') == 'SegcorePhantom'):
-            raise DataError(meta_path, 'exists and is not a segcore phantom dataset; refusing to overwrite it '
-                            '(pass overwrite=True or choose another folder)', kind='exists')
-        meta_path.unlink()                  # from here until the end the folder is visibly incomplete
     names = [f'phantom_{i:03d}' for i in range(n_cases)]
     for i, c in enumerate(tqdm(names, desc='phantom brats', unit='case', disable=not progress)):
         ims, lab, aff = brats_phantom_case(_case_seed(seed, i), shape)

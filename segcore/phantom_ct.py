@@ -4,14 +4,14 @@
 
 # %% ../nbs/05b_phantom_ct.ipynb 3
 from __future__ import annotations
-import csv, io, json
+import csv, io
 from pathlib import Path
 import numpy as np
 from scipy import ndimage
-from .core import DataError, SYNTHETIC_NOTE, atomic_write_text, atomic_write_json
+from .core import SYNTHETIC_NOTE, atomic_write_text, atomic_write_json
 from .io import make_affine, lps_ras_flip, write_itk
 from .data import LUNA_COLUMNS
-from .phantom import _case_seed
+from .phantom import _case_seed, phantom_in_place
 
 # %% auto 0
 __all__ = ['phantom_case_ct', 'write_ct_phantom']
@@ -151,19 +151,6 @@ def _ct_meta(n_cases: int, seed: int, shape, uids) -> dict:
             'labels': {'0': 'background', '1': 'nodule'}, 'numTraining': n_cases, 'numTest': 0, 'series': uids,
             'generator': {'kind': 'ct', 'n_cases': n_cases, 'seed': seed, 'shape': list(shape), 'version': _CT_VERSION}}
 
-def _check_target(out: Path, want: dict, overwrite: bool) -> bool:
-    "True when `out` already holds this very phantom; a `DataError` when it holds something else (not overwritten)."
-    meta_path = out / 'dataset.json'
-    if not meta_path.exists(): return False
-    try: old = json.loads(meta_path.read_text())
-    except (OSError, ValueError): old = None
-    if isinstance(old, dict) and old.get('generator') == want and not overwrite: return True
-    if not overwrite and not (isinstance(old, dict) and old.get('name') == 'SegcorePhantom'):
-        raise DataError(meta_path, 'exists and is not a segcore phantom dataset; refusing to overwrite it '
-                        '(pass overwrite=True or choose another folder)', kind='exists')
-    meta_path.unlink()                  # from here until the end the folder is visibly incomplete
-    return False
-
 # %% ../nbs/05b_phantom_ct.ipynb 25
 def write_ct_phantom(out, n_cases: int = 8, seed: int = 0, shape=(80, 80, 40), overwrite: bool = False) -> Path:
     "Write a SYNTHETIC chest CT dataset of `n_cases` series in the LUNA16 layout to `out`; returns `out`."
@@ -171,7 +158,7 @@ def write_ct_phantom(out, n_cases: int = 8, seed: int = 0, shape=(80, 80, 40), o
     if n_cases < 1: raise ValueError(f'n_cases must be at least 1, got {n_cases!r}')
     shape = tuple(int(s) for s in shape)
     want = {'kind': 'ct', 'n_cases': int(n_cases), 'seed': int(seed), 'shape': list(shape), 'version': _CT_VERSION}
-    if _check_target(out, want, overwrite): return out
+    if phantom_in_place(out, want, overwrite): return out
     ann, cand, uids = [], [], [_ct_uid(seed, i) for i in range(n_cases)]
     for i, uid in enumerate(uids):
         case = phantom_case_ct(_case_seed(seed, i), shape, 0 if i % 4 == 3 else None)
