@@ -12,8 +12,8 @@ from .core import SegcoreError, atomic_write_json, atomic_write_text, environmen
 from .page import esc, page
 
 # %% auto 0
-__all__ = ['monai_tta_reference', 'bench_infer', 'bench_metrics', 'bench_data', 'plan_epochs', 'HeldoutCurve', 'bench_train',
-           'write_bench', 'synthetic_pair', 'write_synthetic_pairs', 'bench_eval_memory']
+__all__ = ['monai_tta_reference', 'bench_infer', 'bench_metrics', 'bench_data', 'HeldoutCurve', 'bench_train', 'write_bench',
+           'synthetic_pair', 'write_synthetic_pairs', 'bench_eval_memory']
 
 # %% ../nbs/22_bench.ipynb 8
 def _sync(device):
@@ -192,15 +192,6 @@ def bench_data(config=None, steps: int = 10, warmup: int = 2, out=None, profile:
             **({'phase_ms': _phase_ms(tr, steps)} if phases else {})}
 
 # %% ../nbs/22_bench.ipynb 25
-def plan_epochs(cfg, budget_s: float) -> dict:
-    """Overrides that fit a whole schedule (warm-up, cosine) into `budget_s` seconds of training steps, from the
-    step rate measured on this machine (a few steps after a warm-up): a run that stops on a time limit
-    instead would end mid-schedule at a high learning rate."""
-    rate = bench_data(cfg, steps=5, warmup=2, dummy=False, phases=False)['real_steps_per_s']
-    epochs = max(1, int(budget_s * rate // cfg.iterations_per_epoch))
-    return {'epochs': epochs, 'warmup_epochs': min(cfg.warmup_epochs, epochs // 10),
-            'val_every': max(1, min(cfg.val_every, epochs // 5)), '_steps_per_s': rate}
-
 class HeldoutCurve:
     "A trainer's validation hook: held-out mean foreground Dice of the current weights, its own time counted apart."
     def __init__(self, cfg):
@@ -232,21 +223,17 @@ class HeldoutCurve:
                            'heldout_ci_low': lo, 'heldout_ci_high': hi, 'n_heldout': len(d)})
         self.seconds += time.perf_counter() - t0
 
-# %% ../nbs/22_bench.ipynb 29
+# %% ../nbs/22_bench.ipynb 27
 def bench_train(out, config=None, profile: str | None = None, goal: float | None = None, budget_s: float | None = None,
                 **overrides) -> dict:
     """Train with a held-out scoring hook at every validation: the time-to-Dice curve (training seconds,
     held-out mean foreground Dice), and with `goal` the training seconds until the held-out Dice first reached it.
-    With `budget_s`, the number of epochs is planned so the schedule fits that many seconds (`plan_epochs`).
+    With `budget_s`, the trainer plans the schedule to fit that many seconds (config `budget_s`).
     `train_seconds` counts the training steps; `wall_seconds` the whole run (data loading, validation,
     checkpoints) less the held-out scoring, which only this benchmark does."""
     from segcore.config import load_config
     from segcore.train import Trainer
-    cfg = load_config(profile, file=config, overrides=overrides)
-    plan = plan_epochs(cfg, budget_s) if budget_s else None
-    if plan:
-        cfg = load_config(profile, file=config,
-                          overrides={**overrides, **{k: v for k, v in plan.items() if not k.startswith('_')}})
+    cfg = load_config(profile, file=config, overrides={**overrides, **({'budget_s': budget_s} if budget_s else {})})
     hook = HeldoutCurve(cfg)
     t0 = time.perf_counter()
     hook.trainer = t = Trainer(cfg, out, progress=True, on_validation=hook)
@@ -256,18 +243,19 @@ def bench_train(out, config=None, profile: str | None = None, goal: float | None
     for c in curve: c['train_seconds'] = float(cum[c['epoch'] - 1])
     reached = next((c for c in curve if goal is not None and c['heldout_dice'] >= goal), None)
     last = curve[-1] if curve else None
-    return {'kind': 'train', 'device': s['device'], 'config': cfg.to_dict(), 'curve': curve,
+    b = s.get('budget') or {}
+    return {'kind': 'train', 'device': s['device'], 'config': t.cfg.to_dict(), 'curve': curve,
             'train_seconds': s['train_seconds'], 'samples_per_s': s['samples_per_s'],
             'final_heldout_dice': last['heldout_dice'] if last else None,
             'final_heldout_ci95': [last['heldout_ci_low'], last['heldout_ci_high']] if last else None,
             'n_heldout': last['n_heldout'] if last else 0,
             'split': 'held-out test split (patient-grouped; never used for training or model selection)',
-            'goal_dice': goal, 'seconds_to_goal': reached['train_seconds'] if reached else None, 'wall_seconds': wall,
-            'budget_s': budget_s, 'planned_epochs': plan['epochs'] if plan else None,
-            'planned_steps_per_s': plan['_steps_per_s'] if plan else None,
+            'goal_dice': goal, 'seconds_to_goal': reached['train_seconds'] if reached else None,
+            'wall_seconds': wall,
+            'budget_s': budget_s, 'planned_epochs': b.get('epochs'), 'planned_steps_per_s': b.get('planned_steps_per_s'),
             'best_val_dice': s['validation']['mean_foreground_dice'], 'status': s['status'], 'run': str(out)}
 
-# %% ../nbs/22_bench.ipynb 31
+# %% ../nbs/22_bench.ipynb 29
 def _device_info() -> dict:
     "The device the benchmark ran on: CUDA name, memory and version, or the CPU, its cores and torch threads."
     import os, platform
@@ -314,7 +302,7 @@ def write_bench(result: dict, out_dir='reports/benchmarks', command: str | None 
             + (_curve_svg(pd.DataFrame(result['curve']), result.get('goal_dice')) if result.get('curve') else ''))
     return j, atomic_write_text(out_dir / f'{stem}.html', page(f'segcore bench {result["kind"]}', body))
 
-# %% ../nbs/22_bench.ipynb 34
+# %% ../nbs/22_bench.ipynb 32
 _SYNTHETIC = 'segcore synthetic benchmark image: generated ellipse masks, not real data'
 
 def synthetic_pair(i: int, size=(64, 64), seed: int = 0) -> tuple:
@@ -345,7 +333,7 @@ def write_synthetic_pairs(root, start: int, stop: int, size=(64, 64), seed: int 
             Image.fromarray(a).save(d / f'case_{i:07d}.png', pnginfo=info)
     return dirs
 
-# %% ../nbs/22_bench.ipynb 38
+# %% ../nbs/22_bench.ipynb 36
 _EVAL_CHILD = """
 import json, resource, sys, time
 from segcore.evaluate import evaluate_folders
@@ -373,7 +361,7 @@ def _eval_child(pred, ref, warm: tuple) -> dict:
     if p.returncode: raise SegcoreError(f'the evaluation child failed: {p.stderr.strip().splitlines()[-1:]}')
     return json.loads(p.stdout.strip().splitlines()[-1])
 
-# %% ../nbs/22_bench.ipynb 40
+# %% ../nbs/22_bench.ipynb 38
 def bench_eval_memory(n_images=(1000, 20000), size=(64, 64), out=None, seed: int = 0, progress: bool = True,
                       command: str | None = None) -> dict:
     """Peak RSS, seconds and images/s of `evaluate_folders` on N synthetic 2D pairs of `size` (H, W), a fresh child

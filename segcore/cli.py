@@ -178,6 +178,10 @@ def _print_trained(s: dict, out):
     print(f"{s['status']}: {s['epochs_run']} epochs in {s['train_seconds']:.0f} s on {s['device']}; "
           f"validation ({v['split']}) n={v['n']}: mean foreground Dice {v['mean_foreground_dice']:.4f} "
           f"(95% CI {v['ci95'][0]:.4f}-{v['ci95'][1]:.4f})" + (' [SYNTHETIC]' if s['data']['synthetic'] else ''))
+    b = s.get('budget') or {}
+    if b: print(f"  budget {b['budget_s']:g} s planned as {b['steps']} steps; training took {b['train_seconds']:.0f} s")
+    for e in s.get('events', []):
+        if e['message'].startswith('WARNING'): print(f"segcore train: {e['message']}", file=sys.stderr)
     if v.get('per_patient'):
         p = v['per_patient']
         lo, hi = p['per_patient_ci95']

@@ -25,8 +25,8 @@ from .stats import bootstrap_ci, seed_summary, class_counts, grouped, patient_di
 from .regions import find_region_order, regions_to_labels
 
 # %% auto 0
-__all__ = ['FINISHED', 'build_optimizer', 'warmup_cosine', 'build_scheduler', 'Interrupted', 'is_oom', 'Trainer', 'train',
-           'train_seeds']
+__all__ = ['FINISHED', 'BUDGET_PLANNED', 'build_optimizer', 'warmup_cosine', 'build_scheduler', 'Interrupted', 'is_oom',
+           'Trainer', 'budget_schedule', 'train', 'train_seeds']
 
 # %% ../nbs/13_train.ipynb 5
 def build_optimizer(cfg: TrainConfig, params, device) -> torch.optim.Optimizer:
@@ -108,6 +108,7 @@ class Trainer:
         self.elapsed = 0.0                  # training seconds of the run's earlier sessions
         self.micro_batches = 1              # micro-batches per step, doubled at each out-of-memory back-off
         self.status = 'completed'           # or 'early_stopped', 'time_limit'
+        self.budget_plan = None             # budget_s: the measured step rate and the schedule planned from it
         self.events = []                    # resume, back-off and signal messages, kept in the summary
         # this session (`session`)
         self.t_start = None
@@ -421,7 +422,10 @@ def over_time(self: Trainer) -> bool:
 def decide_stop(self: Trainer, row: dict, over_time: bool):
     "Set the run's status (early stopping, time limit); the final row carries it."
     if self.cfg.early_stopping and self.bad_vals >= self.cfg.early_stopping: self.status = 'early_stopped'
-    if over_time and self.epoch + 1 < self.cfg.epochs: self.status = 'time_limit'
+    if over_time and self.epoch + 1 < self.cfg.epochs:
+        self.status = 'time_limit'
+        self.log_event(f'WARNING: time_limit_s={self.cfg.time_limit_s:g} s cut the schedule after epoch '
+                       f'{self.epoch + 1} of {self.cfg.epochs}: the model is not the one the config describes')
     if self.status != 'completed' or self.epoch + 1 == self.cfg.epochs: row['status'] = self.status
 
 @patch
@@ -511,6 +515,7 @@ def start(self: Trainer):
     self.setup_data()                          # a data error stops the run before its folder is made
     self.run.path.mkdir(parents=True, exist_ok=True)
     self.setup_model()
+    self.plan_budget()                         # budget_s: the schedule planned from a measured step rate
     save_config(self.cfg, self.run.file('config'))
     if self.plan is not None: self.run.write_json('plan', self.plan)
     self.epoch, self.step, self.acc, self.history = 0, 0, _fresh_acc(), []
@@ -540,6 +545,59 @@ def session(self: Trainer):
         if self.tensorboard: self.tensorboard.close()
 
 # %% ../nbs/13_train.ipynb 40
+BUDGET_PLANNED = ('epochs', 'warmup_epochs', 'val_every')       # the config keys a time budget sets
+
+def budget_schedule(cfg: TrainConfig, steps_per_s: float) -> dict:
+    """The schedule fitting `cfg.budget_s` seconds of steps at `steps_per_s`: the whole epochs that fit (at least
+    one), warm-up and validation interval in the proportions of the config's own schedule."""
+    epochs = max(1, int(cfg.budget_s * steps_per_s // cfg.iterations_per_epoch))
+    scale = epochs / max(cfg.epochs, 1)
+    return {'epochs': epochs, 'warmup_epochs': min(round(cfg.warmup_epochs * scale), epochs // 2),
+            'val_every': max(1, min(epochs, round(cfg.val_every * scale)))}
+
+@patch
+def measure_step_rate(self: Trainer, warmup: int = 2, steps: int = 6, max_s: float = 20.0) -> float:
+    "Training steps/s of this run's real steps after `warmup` (at most `max_s` seconds of timed steps)."
+    self.model.train()
+    for i in range(warmup): self.train_step(*self.augment(*self.sample_batch()), i)
+    t0, n = time.perf_counter(), 0
+    while n < steps and (n == 0 or time.perf_counter() - t0 < max_s):
+        self.train_step(*self.augment(*self.sample_batch()), warmup + n)
+        n += 1
+    return n / (time.perf_counter() - t0)
+
+@patch
+def plan_budget(self: Trainer):
+    "With `budget_s`: plan the schedule once (or keep the run's), then set the model up afresh from its seed."
+    cfg = self.cfg
+    if not cfg.budget_s: return
+    if self.run.has('last') and self.run.has('config'):
+        saved = self.run.config().to_dict()
+        planned = {k: saved[k] for k in BUDGET_PLANNED}
+    else:
+        rate = self.measure_step_rate()
+        planned = budget_schedule(cfg, rate)
+        self.budget_plan = {'steps_per_s': rate, **planned}
+        self.log_event(f"budget {cfg.budget_s:g} s at {rate:.2f} steps/s measured: {planned['epochs']} epochs of "
+                       f"{cfg.iterations_per_epoch} steps (warm-up {planned['warmup_epochs']}, "
+                       f"validation every {planned['val_every']})")
+    self.cfg = dataclasses.replace(cfg, **planned)
+    self.setup_model()
+
+@patch
+def budget_summary(self: Trainer, seconds: float) -> dict:
+    "The summary's `budget` (with `budget_s`): the plan and the training seconds it took; an overrun is said loudly."
+    b = self.cfg.budget_s
+    if not b: return {}
+    over = seconds > 1.2 * b
+    msg = (f'WARNING: training took {seconds:.0f} s, {seconds / b:.1f}x its budget of {b:g} s (the machine was '
+           'slower than when the schedule was planned); the whole planned schedule ran')
+    if over and all(e['message'] != msg for e in self.events): self.log_event(msg)
+    return {'budget': {'budget_s': b, 'epochs': self.cfg.epochs, 'steps': self.cfg.epochs * self.cfg.iterations_per_epoch,
+                       'train_seconds': seconds, 'overran': over,
+                       'planned_steps_per_s': (self.budget_plan or {}).get('steps_per_s')}}
+
+# %% ../nbs/13_train.ipynb 42
 @patch
 def per_patient_validation(self: Trainer, rows: list, fg: list) -> dict:
     """`{'per_patient': …}` when validation cases group into patients (2D slices): each patient's slices pooled
@@ -586,7 +644,7 @@ def finish(self: Trainer) -> dict:
                'validation': {'split': split, 'n': len(rows), 'mean_foreground_dice': mean, 'ci95': [lo, hi],
                               'dice_per_class': per_class, **self.per_patient_validation(rows, fg),
                               **self.region_validation(rows)},
-               'train_seconds': sec,
+               'train_seconds': sec, **self.budget_summary(sec),
                'samples_per_s': sum(r['samples_per_s'] * r['seconds'] for r in self.history) / max(sec, 1e-9),
                'n_train_cases': len(self.train_ids), 'parameters': self.n_params, 'model': self.network_spec(),
                'device': str(self.device) + gpu, 'amp': str(self.amp),
@@ -596,12 +654,12 @@ def finish(self: Trainer) -> dict:
     self.run.write_json('summary', summary)
     return summary
 
-# %% ../nbs/13_train.ipynb 42
+# %% ../nbs/13_train.ipynb 44
 def train(cfg: TrainConfig, run_dir, progress=True, on_validation=None, plan=None) -> dict:
     "Train (or resume) `cfg` (made from the data's `plan`, saved beside it) into `run_dir`; returns the run summary."
     return Trainer(cfg, run_dir, progress, on_validation, plan).fit()
 
-# %% ../nbs/13_train.ipynb 52
+# %% ../nbs/13_train.ipynb 56
 def train_seeds(cfg: TrainConfig, out, n_seeds: int, progress=True, plan=None) -> dict:
     """Train `cfg` with seeds `cfg.seed … cfg.seed + n_seeds - 1` (same data split) into `out/seed-K`, and
     write `out/seeds_summary.json`: validation Dice per seed and their mean ± sd (the reproducibility check).
