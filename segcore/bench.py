@@ -251,8 +251,8 @@ def bench_train(out, config=None, profile: str | None = None, goal: float | None
             'n_heldout': last['n_heldout'] if last else 0,
             'split': 'held-out test split (patient-grouped; never used for training or model selection)',
             'goal_dice': goal, 'seconds_to_goal': reached['train_seconds'] if reached else None,
-            'wall_seconds': wall,
-            'budget_s': budget_s, 'planned_epochs': b.get('epochs'), 'planned_steps_per_s': b.get('planned_steps_per_s'),
+            'wall_seconds': wall, 'budget_s': budget_s, 'planned_epochs': b.get('epochs'),
+            'planned_steps_per_s': b.get('planned_steps_per_s'),
             'best_val_dice': s['validation']['mean_foreground_dice'], 'status': s['status'], 'run': str(out)}
 
 # %% ../nbs/22_bench.ipynb 29

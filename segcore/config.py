@@ -107,7 +107,8 @@ PROFILES = {
     'full-baseline': _FULL,
     'full-short': {**_FULL, **dict(epochs=40, iterations_per_epoch=50, warmup_epochs=4,
                                    val_every=1000)},
-    'smoke-baseline': {**_QUICK, **dict(model_size='tiny', epochs=2, iterations_per_epoch=2, batch_size=2, val_every=1)},
+    'smoke-baseline': {**_QUICK, **dict(model_size='tiny', epochs=2, iterations_per_epoch=2, batch_size=2,
+                                        val_every=1)},
     'smoke-short': {**_QUICK, **dict(model_size='tiny', epochs=1, iterations_per_epoch=2, batch_size=2,
                                      val_every=1000)},
 }

@@ -593,7 +593,8 @@ def budget_summary(self: Trainer, seconds: float) -> dict:
     msg = (f'WARNING: training took {seconds:.0f} s, {seconds / b:.1f}x its budget of {b:g} s (the machine was '
            'slower than when the schedule was planned); the whole planned schedule ran')
     if over and all(e['message'] != msg for e in self.events): self.log_event(msg)
-    return {'budget': {'budget_s': b, 'epochs': self.cfg.epochs, 'steps': self.cfg.epochs * self.cfg.iterations_per_epoch,
+    steps = self.cfg.epochs * self.cfg.iterations_per_epoch
+    return {'budget': {'budget_s': b, 'epochs': self.cfg.epochs, 'steps': steps,
                        'train_seconds': seconds, 'overran': over,
                        'planned_steps_per_s': (self.budget_plan or {}).get('steps_per_s')}}
 
