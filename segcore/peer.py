@@ -74,16 +74,20 @@ def score_folder(pred_dir, split: PeerSplit) -> dict:
 
 # %% ../nbs/22a_peer.ipynb 15
 def _budgeted_config(data, budget_s: float, seed: int = 0, profile: str = 'quick', **overrides) -> tuple:
-    """(`TrainConfig`, plan): `profile` on the data's plan, its schedule planned into `budget_s` seconds of training
-    steps (`bench.plan_epochs`, from the measured step rate), no time limit. `overrides`: config keys (tests)."""
+    """(`TrainConfig`, plan, measured steps/s): `profile` on the data's plan, its schedule planned into
+    `budget_s` seconds of training steps (`bench.plan_epochs`, from the measured step rate; when less than one
+    epoch fits, one shorter epoch), no time limit. `overrides`: config keys (tests)."""
     from segcore.bench import plan_epochs
     from segcore.config import load_config
     from segcore.plan import plan_dataset
     plan = plan_dataset(data, 5, 0.2, 0)
     base = {'data': str(data), 'seed': seed, 'fold': 0, 'n_folds': 5, 'test_fraction': 0.2, 'split_seed': 0,
             **overrides}
-    planned = plan_epochs(load_config(profile, overrides=base, plan=plan), budget_s)
+    cfg = load_config(profile, overrides=base, plan=plan)
+    planned = plan_epochs(cfg, budget_s)
     over = {k: v for k, v in planned.items() if not k.startswith('_')}
+    fit = int(budget_s * planned['_steps_per_s'])
+    if fit < cfg.iterations_per_epoch: over['iterations_per_epoch'] = max(1, fit)   # under one epoch: a shorter one
     cfg = load_config(profile, overrides={**base, **over, 'time_limit_s': None}, plan=plan)
     return cfg, plan, planned['_steps_per_s']
 
@@ -126,7 +130,7 @@ def segcore_point(split: PeerSplit, budget_s: float, work, seed: int = 0, profil
     sc = score_folder(work / 'pred', split)
     return {'budget_s': float(budget_s), 'train_seconds': s['train_seconds'], **sc,
             'steps': s['epochs_run'] * cfg.iterations_per_epoch, 'predict_seconds': pred_s, 'plan_seconds': plan_s,
-            'epochs': s['epochs_run'], 'seed': seed, 'run': str(work / 'run'),
+            'planned_steps_per_s': rate, 'epochs': s['epochs_run'], 'seed': seed, 'run': str(work / 'run'),
             'notes': f"profile {profile}: {cfg.epochs} epochs × {cfg.iterations_per_epoch} steps (batch "
                      f"{cfg.batch_size}, patch {'×'.join(map(str, cfg.patch_size))}) planned from a measured "
                      f"{rate:.2f} steps/s so the warm-up + cosine schedule ends within the budget; training seconds "
@@ -277,9 +281,12 @@ def _comparison_rows(result: dict) -> list:
              'n cases': str(c['n_paired'])} for c in result.get('comparisons', [])]
 
 def _notes_html(result: dict) -> str:
-    "Each method's notes (the distinct notes of its points), as a list."
-    items = [f'<li><b>{esc(NAMES[m])}</b>: {esc(n)}</li>' for m in NAMES
-             for n in dict.fromkeys(p.get('notes', '') for p in result.get(m) or []) if n]
+    "Each method's notes, as a list: each distinct note once, with the budgets (s) it applies to."
+    items = []
+    for m in NAMES:
+        by_note = {}
+        for p in result.get(m) or []: by_note.setdefault(p.get('notes', ''), []).append(f"{p['budget_s']:g}")
+        items += [f'<li><b>{esc(NAMES[m])}</b> ({esc(", ".join(b))} s): {esc(n)}</li>' for n, b in by_note.items() if n]
     return f'<h2>Notes</h2><ul>{"".join(items)}</ul>' if items else ''
 
 # %% ../nbs/22a_peer.ipynb 34
@@ -293,8 +300,9 @@ def peer_body(result: dict) -> str:
     import pandas as pd
     from segcore.report import table_html
     v = ', '.join(f'{k} {x}' for k, x in (result.get('versions') or {}).items() if x)
+    dev = _device_text(result.get('device') or result.get('device_info') or {})
     head = (f"<h1>segcore against its peers: time to Dice</h1><p>{esc(result['data'])} · "
-            f"{esc(_device_text(result.get('device') or {}))} · {esc(v)} · {esc(result.get('date', ''))}</p>"
+            f"{esc(dev)} · {esc(v)} · {esc(result.get('date', ''))}</p>"
             f"<p><b>Split</b>: {esc(result['split'])}. n = {result['n_train']} training, {result['n_val']} "
             f"validation, {result['n_heldout']} held-out cases. Held-out Dice: the mean over cases of each "
             "case's mean foreground Dice, with a bootstrap 95 % CI over cases.</p>")

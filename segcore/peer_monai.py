@@ -121,12 +121,12 @@ def monai_predict(state: dict, n_classes: int, split: PeerSplit, out, progress: 
     return time.perf_counter() - t0
 
 # %% ../nbs/22c_peer_monai.ipynb 8
-def _notes(lr: float, budget: float, load_s: float) -> str:
+def _notes(lr: float, load_s: float) -> str:
     return (f"MONAI 3D segmentation tutorial script: UNet (16–256, four stride-2 levels, 2 residual units, batch norm),"
             f" DiceCELoss, Adam lr {lr:g} constant (no schedule), crops {'×'.join(map(str, CROP))} × 4 per volume, "
-            f"batch {BATCH} volumes; the weights snapshotted when one run's training seconds passed {budget:g} s "
-            f"(legitimate because the script has no schedule: a run stopped at {budget:g} s is the first "
-            f"{budget:g} s of the longer run); training seconds count the batches (random crops, flips) and the "
+            f"batch {BATCH} volumes; each point is the weights snapshotted when one run's training seconds passed its "
+            "budget (legitimate because the script has no schedule: a run stopped at B s is the first B s of the "
+            "longer run); training seconds count the batches (random crops, flips) and the "
             f"steps, not loading and caching the volumes ({load_s:.1f} s); last weights (no model selection); "
             "prediction: sliding_window_inference (overlap 0.25), argmax")
 
@@ -141,5 +141,5 @@ def monai_points(split: PeerSplit, budgets, work, lr: float = 1e-3, seed: int = 
         pred_s = monai_predict(s['state'], n_classes, split, out, progress)
         points.append({'budget_s': s['budget_s'], 'train_seconds': s['train_seconds'], **score_folder(out, split),
                        'steps': s['steps'], 'predict_seconds': pred_s, 'load_seconds': load_s, 'lr': lr,
-                       'seed': seed, 'crop': list(CROP), 'batch': BATCH, 'notes': _notes(lr, s['budget_s'], load_s)})
+                       'seed': seed, 'crop': list(CROP), 'batch': BATCH, 'notes': _notes(lr, load_s)})
     return points

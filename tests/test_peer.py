@@ -123,10 +123,22 @@ def test_segcore_point_trains_the_peer_split(phantom, tmp_path):
     f = RunDir(tmp_path / 'w' / 'run').splits().fold(0)          # the trainer's own split is the peer split
     assert (sorted(f.train), sorted(f.val)) == (sorted(sp.train), sorted(sp.val))
     assert p['n_heldout'] == len(sp.heldout) and sorted(p['per_case']) == sorted(sp.heldout)
-    assert p['steps'] == p['epochs'] * 2 and p['ci95'][0] <= p['heldout_dice'] <= p['ci95'][1]
+    assert p['steps'] in (p['epochs'] * 2, 1) and p['ci95'][0] <= p['heldout_dice'] <= p['ci95'][1]
     assert p['train_seconds'] > 0 and p['predict_seconds'] > 0 and 'planned' in p['notes']
     other = peer.PeerSplit(sp.data, sp.train[1:], sp.val + sp.train[:1], sp.heldout, sp.index, sp.sha256)
     with pytest.raises(SegcoreError, match='another split'): peer._check_same_split(tmp_path / 'w' / 'run', other)
+
+
+def test_budget_under_one_epoch_plans_one_shorter_epoch(phantom, monkeypatch):
+    import segcore.bench
+    data, _ = phantom
+    rate = {'epochs': 1, 'warmup_epochs': 0, 'val_every': 1, '_steps_per_s': 0.2}       # 12 steps fit in 60 s
+    monkeypatch.setattr(segcore.bench, 'plan_epochs', lambda cfg, budget_s: rate)
+    cfg, _, r = peer._budgeted_config(data, 60, profile='quick')
+    assert (cfg.epochs, cfg.iterations_per_epoch, cfg.time_limit_s, r) == (1, 12, None, 0.2)
+    monkeypatch.setattr(segcore.bench, 'plan_epochs', lambda cfg, budget_s: {**rate, 'epochs': 4, '_steps_per_s': 2})
+    cfg, _, _ = peer._budgeted_config(data, 60, profile='quick')
+    assert (cfg.epochs, cfg.iterations_per_epoch) == (4, 25)                               # the profile's epochs
 
 
 def test_monai_points_end_to_end(phantom, tmp_path):
