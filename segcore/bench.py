@@ -294,6 +294,9 @@ def write_bench(result: dict, out_dir='reports/benchmarks', command: str | None 
     stem = f"{result['kind']}-{now:%Y%m%dT%H%M%SZ}"
     j = atomic_write_json(out_dir / f'{stem}.json', rec)
     flat = {k: v for k, v in rec.items() if isinstance(v, (int, float, str)) and k != 'format'}
+    if result['kind'] == 'peer':                     # segcore against nnU-Net / MONAI: its own page (segcore.peer)
+        from segcore.peer import peer_body
+        return j, atomic_write_text(out_dir / f'{stem}.html', page('segcore bench peer', peer_body(rec)))
     v = rec['environment']['versions']
     body = (f'<h1>segcore bench {esc(result["kind"])}</h1><p>{esc(json.dumps(rec["device_info"]))} · {esc(rec["date"])}'
             f' · torch {esc(v.get("torch", "?"))} · monai {esc(v.get("monai", "?"))}</p>'

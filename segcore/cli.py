@@ -440,7 +440,8 @@ def _hpo_worker_args(s):
 
 # %% ../nbs/07_cli.ipynb 42
 def cmd_bench(a) -> int:
-    "`segcore bench KIND`: measure training, inference, data, metric or evaluation speed/memory; JSON + HTML reports."
+    """`segcore bench KIND`: measure training, inference, data, metric or evaluation speed/memory, or segcore against
+    its peers (`peer`: nnU-Net v2, the MONAI tutorial); JSON + HTML reports."""
     from segcore import bench
     from segcore.config import parse_override
     check_output(a.out, [a.data, a.model, a.config], 'benchmark folder')
@@ -457,13 +458,25 @@ def cmd_bench(a) -> int:
         r = bench.bench_eval_memory(a.n, size=a.size)
     elif a.kind == 'data':
         r = bench.bench_data(a.config, steps=a.steps, profile=a.profile, **ov)
+    elif a.kind == 'peer':
+        r = _bench_peer(a)
     else:
         if not a.run: raise SegcoreError('bench train needs --run RUN (the training folder)')
-        r = bench.bench_train(a.run, a.config, profile=a.profile, goal=a.goal, budget_s=a.budget_s, **ov)
+        if len(a.budget_s or []) > 1: raise SegcoreError('bench train takes one --budget-s value')
+        r = bench.bench_train(a.run, a.config, profile=a.profile, goal=a.goal,
+                              budget_s=a.budget_s[0] if a.budget_s else None, **ov)
     j, h = bench.write_bench(r, a.out, command=' '.join(['segcore', 'bench', *sys.argv[2:]]))
     print(json.dumps({k: v for k, v in r.items() if not isinstance(v, (list, dict))}, indent=1))
     print(f'written: {j} and {h}')
     return 0
+
+def _bench_peer(a) -> dict:
+    "`segcore bench peer`: segcore against nnU-Net v2 and/or the MONAI tutorial script (`segcore.peer.bench_peer`)."
+    from segcore.peer import PEERS, bench_peer
+    if not a.data: raise SegcoreError('bench peer needs --data DATA (a dataset folder)')
+    if not Path(a.data).is_dir(): raise DataError(a.data, 'no dataset folder here', 'missing')
+    return bench_peer(a.data, a.against or PEERS, a.budget_s or (60, 300, 600, 1200), a.work, a.seed,
+                      progress=not a.quiet)
 
 def _counts(s: str) -> list:
     "Comma-separated whole numbers ≥ 1 (`1000,20000`) as a list of ints."
@@ -474,7 +487,7 @@ def _counts(s: str) -> list:
 
 @command('bench', cmd_bench, 'speed benchmarks side by side with a reference (JSON + HTML under reports/benchmarks/)')
 def _bench_args(s):
-    s.add_argument('kind', choices=('train', 'infer', 'data', 'metrics', 'eval'))
+    s.add_argument('kind', choices=('train', 'infer', 'data', 'metrics', 'eval', 'peer'))
     s.add_argument('--data')
     s.add_argument('--model', help='run folder (infer)')
     s.add_argument('--run', help='training folder (train)')
@@ -486,8 +499,14 @@ def _bench_args(s):
     s.add_argument('--repeats', type=int, default=1)
     s.add_argument('--steps', type=int, default=20)
     s.add_argument('--goal', type=float, help='held-out Dice to reach (train): the seconds it took are reported')
-    s.add_argument('--budget-s', type=float,
-                   help='training seconds (train): epochs planned from the measured step rate so the schedule fits')
+    s.add_argument('--budget-s', type=float, nargs='+', metavar='S',
+                   help='training seconds (train: one; peer: one or more, default 60 300 600 1200): epochs planned '
+                        'from the measured step rate so the schedule fits')
+    s.add_argument('--against', action='append', metavar='PEER',
+                   help='peer: nnunet and/or monai (repeatable or comma-separated; default both)')
+    s.add_argument('--work', help='peer: folder of the runs and points.json (default: the cache; resumable)')
+    s.add_argument('--seed', type=int, default=0, help='peer: training seed')
+    s.add_argument('--quiet', action='store_true')
     s.add_argument('--n', type=_counts, default=[1000, 20000], metavar='N1,N2,…',
                    help='numbers of synthetic image pairs to evaluate (eval), e.g. 1000,20000')
     s.add_argument('--size', type=_counts, default=[64, 64], metavar='H,W', help='synthetic image size (eval)')
