@@ -104,7 +104,7 @@ def test_prepare_failure_names_the_log(hippo_split, tmp_path):
 
 @pytest.mark.slow
 def test_nnunet_point_tiny(hippo_split, nnunet_py, tmp_path):
-    "nnU-Net end to end on 10 real cases for a 20 s budget: planned, trained on fold 0 only, held-out predicted, scored."
+    "nnU-Net end to end on 10 real cases, 20 s budget: planned, trained on fold 0 only, held-out predicted, scored."
     data = tmp_path / 'tiny'
     for c in (hippo_split.train + hippo_split.val)[:10]:
         case = hippo_split.index.case(c)
