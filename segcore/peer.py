@@ -75,21 +75,14 @@ def score_folder(pred_dir, split: PeerSplit) -> dict:
 # %% ../nbs/22a_peer.ipynb 15
 def _budgeted_config(data, budget_s: float, seed: int = 0, profile: str = 'quick', **overrides) -> tuple:
     """(`TrainConfig`, plan, measured steps/s): `profile` on the data's plan, its schedule planned into
-    `budget_s` seconds of training steps (`bench.plan_epochs`, from the measured step rate; when less than one
-    epoch fits, one shorter epoch), no time limit. `overrides`: config keys (tests)."""
-    from segcore.bench import plan_epochs
+    `budget_s` seconds of training steps (config `budget_s`: the trainer plans it from its measured step rate; when
+    less than one epoch fits, one shorter epoch). `overrides`: config keys (tests)."""
     from segcore.config import load_config
     from segcore.plan import plan_dataset
     plan = plan_dataset(data, 5, 0.2, 0)
     base = {'data': str(data), 'seed': seed, 'fold': 0, 'n_folds': 5, 'test_fraction': 0.2, 'split_seed': 0,
             **overrides}
-    cfg = load_config(profile, overrides=base, plan=plan)
-    planned = plan_epochs(cfg, budget_s)
-    over = {k: v for k, v in planned.items() if not k.startswith('_')}
-    fit = int(budget_s * planned['_steps_per_s'])
-    if fit < cfg.iterations_per_epoch: over['iterations_per_epoch'] = max(1, fit)   # under one epoch: a shorter one
-    cfg = load_config(profile, overrides={**base, **over, 'time_limit_s': None}, plan=plan)
-    return cfg, plan, planned['_steps_per_s']
+    return load_config(profile, overrides={**base, 'budget_s': float(budget_s)}, plan=plan), plan
 
 # %% ../nbs/22a_peer.ipynb 16
 def _predict_heldout(run, split: PeerSplit, out, progress: bool = True) -> float:
@@ -120,11 +113,13 @@ def segcore_point(split: PeerSplit, budget_s: float, work, seed: int = 0, profil
     held-out cases into `work/pred` and score them: one point (`budget_s`, `train_seconds`, `heldout_dice`, `ci95`,
     `n_heldout`, `per_case`, `steps`, `predict_seconds`, `notes`). `overrides`: config keys (tests)."""
     from segcore.train import train
+    from segcore.rundir import RunDir
     work = Path(work)
     t0 = time.perf_counter()
-    cfg, plan, rate = _budgeted_config(split.data, budget_s, seed, profile, **overrides)
+    cfg, plan = _budgeted_config(split.data, budget_s, seed, profile, **overrides)
     plan_s = time.perf_counter() - t0
     s = train(cfg, work / 'run', progress=progress, plan=plan)
+    cfg, rate = RunDir(work / 'run').config(), s['budget']['planned_steps_per_s']      # the planned schedule
     _check_same_split(work / 'run', split)
     pred_s = _predict_heldout(work / 'run', split, work / 'pred', progress)
     sc = score_folder(work / 'pred', split)

@@ -545,14 +545,17 @@ def session(self: Trainer):
         if self.tensorboard: self.tensorboard.close()
 
 # %% ../nbs/13_train.ipynb 40
-BUDGET_PLANNED = ('epochs', 'warmup_epochs', 'val_every')       # the config keys a time budget sets
+BUDGET_PLANNED = ('epochs', 'iterations_per_epoch', 'warmup_epochs', 'val_every')   # what a time budget sets
 
 def budget_schedule(cfg: TrainConfig, steps_per_s: float) -> dict:
-    """The schedule fitting `cfg.budget_s` seconds of steps at `steps_per_s`: the whole epochs that fit (at least
-    one), warm-up and validation interval in the proportions of the config's own schedule."""
-    epochs = max(1, int(cfg.budget_s * steps_per_s // cfg.iterations_per_epoch))
+    """The schedule fitting `cfg.budget_s` seconds of steps at `steps_per_s`: the whole epochs that fit, warm-up
+    and validation interval in the proportions of the config's own schedule; under one epoch, one shorter epoch."""
+    steps = max(1, int(cfg.budget_s * steps_per_s))
+    its = min(cfg.iterations_per_epoch, steps)
+    epochs = steps // its
     scale = epochs / max(cfg.epochs, 1)
-    return {'epochs': epochs, 'warmup_epochs': min(round(cfg.warmup_epochs * scale), epochs // 2),
+    return {'epochs': epochs, 'iterations_per_epoch': its, 'warmup_epochs': min(round(cfg.warmup_epochs * scale),
+                                                                                epochs // 2),
             'val_every': max(1, min(epochs, round(cfg.val_every * scale)))}
 
 @patch
@@ -579,7 +582,7 @@ def plan_budget(self: Trainer):
         planned = budget_schedule(cfg, rate)
         self.budget_plan = {'steps_per_s': rate, **planned}
         self.log_event(f"budget {cfg.budget_s:g} s at {rate:.2f} steps/s measured: {planned['epochs']} epochs of "
-                       f"{cfg.iterations_per_epoch} steps (warm-up {planned['warmup_epochs']}, "
+                       f"{planned['iterations_per_epoch']} steps (warm-up {planned['warmup_epochs']}, "
                        f"validation every {planned['val_every']})")
     self.cfg = dataclasses.replace(cfg, **planned)
     self.setup_model()

@@ -129,16 +129,12 @@ def test_segcore_point_trains_the_peer_split(phantom, tmp_path):
     with pytest.raises(SegcoreError, match='another split'): peer._check_same_split(tmp_path / 'w' / 'run', other)
 
 
-def test_budget_under_one_epoch_plans_one_shorter_epoch(phantom, monkeypatch):
-    import segcore.bench
+def test_segcore_budget_is_planned_by_the_trainer(phantom):
+    "segcore's side passes the budget to the trainer (`budget_s`), which plans the whole schedule; nothing cuts it."
     data, _ = phantom
-    rate = {'epochs': 1, 'warmup_epochs': 0, 'val_every': 1, '_steps_per_s': 0.2}       # 12 steps fit in 60 s
-    monkeypatch.setattr(segcore.bench, 'plan_epochs', lambda cfg, budget_s: rate)
-    cfg, _, r = peer._budgeted_config(data, 60, profile='quick')
-    assert (cfg.epochs, cfg.iterations_per_epoch, cfg.time_limit_s, r) == (1, 12, None, 0.2)
-    monkeypatch.setattr(segcore.bench, 'plan_epochs', lambda cfg, budget_s: {**rate, 'epochs': 4, '_steps_per_s': 2})
-    cfg, _, _ = peer._budgeted_config(data, 60, profile='quick')
-    assert (cfg.epochs, cfg.iterations_per_epoch) == (4, 25)                               # the profile's epochs
+    cfg, plan = peer._budgeted_config(data, 60, profile='quick')
+    assert (cfg.budget_s, cfg.time_limit_s, cfg.fold, cfg.test_fraction) == (60.0, None, 0, 0.2)
+    assert cfg.patch_size == plan['config']['patch_size']             # the profile on the data's plan
 
 
 def test_monai_points_end_to_end(phantom, tmp_path):
