@@ -222,7 +222,9 @@ def cmd_train(a) -> int:
     except Interrupted as e:
         print(f'segcore train: {e}', file=sys.stderr)
         return 143
-    if a.seeds <= 1: _print_trained(r, a.out)
+    if a.seeds <= 1:
+        _print_trained(r, a.out)
+        if r['status'] == 'diverged': return 1
     else:
         from segcore.stats import format_mean_sd
         print(f"{a.seeds} seeds: validation mean foreground Dice {format_mean_sd(r['mean_foreground_dice'], 4)}")

@@ -172,7 +172,7 @@ def field(self: Study) -> str | None:
     return 'regions' if find_regions(self.index.root) else None
 
 # %% ../nbs/21_study.ipynb 18
-_FINISHED = ('completed', 'time_limit', 'early_stopped')
+_FINISHED = ('completed', 'time_limit', 'early_stopped', 'diverged')
 
 @patch
 def train(self: Study, name: str, kind: str = 'short', **extra) -> dict:

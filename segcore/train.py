@@ -53,7 +53,7 @@ def build_scheduler(cfg: TrainConfig, opt, steps_per_epoch: int):
     return None
 
 # %% ../nbs/13_train.ipynb 8
-FINISHED = ('completed', 'time_limit', 'early_stopped')
+FINISHED = ('completed', 'time_limit', 'early_stopped', 'diverged')
 
 class Interrupted(SegcoreError):
     "Training stopped by a signal after saving a checkpoint; rerunning the same command resumes."
@@ -422,7 +422,11 @@ def over_time(self: Trainer) -> bool:
 def decide_stop(self: Trainer, row: dict, over_time: bool):
     "Set the run's status (early stopping, time limit); the final row carries it."
     if self.cfg.early_stopping and self.bad_vals >= self.cfg.early_stopping: self.status = 'early_stopped'
-    if over_time and self.epoch + 1 < self.cfg.epochs:
+    if not math.isfinite(row['train_loss']):
+        self.status = 'diverged'
+        self.log_event(f"WARNING: the training loss is {row['train_loss']} in epoch {self.epoch + 1}: training "
+                       f'diverged and stopped (amp {self.cfg.amp}, lr {self.cfg.lr:g}; try amp=none or a lower lr)')
+    elif over_time and self.epoch + 1 < self.cfg.epochs:
         self.status = 'time_limit'
         self.log_event(f'WARNING: time_limit_s={self.cfg.time_limit_s:g} s cut the schedule after epoch '
                        f'{self.epoch + 1} of {self.cfg.epochs}: the model is not the one the config describes')

@@ -234,3 +234,13 @@ def test_time_limit_cut_is_loud(tmp_path):
     s = read_json(out / 'summary.json')
     assert s['status'] == 'time_limit' and s['epochs_run'] == 1
     assert 'WARNING: time_limit_s=0.01 s cut the schedule after epoch 1 of 6' in r.stderr
+
+
+def test_diverged_training_stops_loudly(tmp_path):
+    "A loss that turns NaN (here: SGD at lr 1e6, unclipped) stops the run as `diverged`, exit 1, said on stderr."
+    out = tmp_path / 'nan'
+    r = segcore(*_train_cmd(out)[1:], '--set', 'lr=1e6', '--set', 'grad_clip=null', '--set', 'optimizer=sgd',
+                check=False)
+    s = read_json(out / 'summary.json')
+    assert r.returncode == 1 and s['status'] == 'diverged' and s['epochs_run'] < 6
+    assert 'training diverged and stopped' in r.stderr
