@@ -263,7 +263,9 @@ def _device_info() -> dict:
         p = torch.cuda.get_device_properties(0)
         return {'type': 'cuda', 'name': p.name, 'memory_gb': round(p.total_memory / 2**30, 1),
                 'cuda': torch.version.cuda}
-    return {'type': 'cpu', 'name': platform.processor() or platform.machine(), 'cores': os.cpu_count(),
+    try: name = next(ln.split(':', 1)[1].strip() for ln in open('/proc/cpuinfo') if ln.startswith('model name'))
+    except (OSError, StopIteration): name = platform.processor() or platform.machine()
+    return {'type': 'cpu', 'name': name, 'cores': os.cpu_count(),
             'torch_threads': torch.get_num_threads()}
 
 def _curve_svg(c, goal=None) -> str:

@@ -182,15 +182,13 @@ def _check_request(against, budgets) -> tuple:
     return against, budgets
 
 # %% ../nbs/22a_peer.ipynb 27
-def _versions(methods) -> dict:
-    "Versions of segcore, torch, monai, and nnunetv2 when it ran."
-    from importlib.metadata import PackageNotFoundError, version
+def _versions(nnunet_points: list) -> dict:
+    "Versions of segcore, torch and monai here, and nnU-Net's venv's (nnunetv2, its torch) from its points."
+    from importlib.metadata import version
     import segcore
-    out = {'segcore': segcore.__version__}
-    for pkg in ('torch', 'monai', *(['nnunetv2'] if 'nnunet' in methods else [])):
-        try: out[pkg] = version(pkg)
-        except PackageNotFoundError: out[pkg] = None
-    return out
+    out = {'segcore': segcore.__version__, 'torch': version('torch'), 'monai': version('monai')}
+    nn = next((p['versions'] for p in nnunet_points if p.get('versions')), None)
+    return {**out, **({f'nnunet_venv_{k}': v for k, v in nn.items()} if nn else {})}
 
 def _run_points(split, against, budgets, work: Path, seed: int, progress: bool):
     "Compute and save every point not yet in `work/points.json`."
@@ -232,7 +230,7 @@ def bench_peer(data, against=PEERS, budgets=(60, 300, 600, 1200), work=None, see
                      f'({len(split.train)} training, {len(split.val)} validation cases); the {len(split.heldout)} '
                      'held-out cases (20 %) were never trained, selected or tuned on',
             'n_train': len(split.train), 'n_val': len(split.val), 'n_heldout': len(split.heldout),
-            'device': _device_info(), 'versions': _versions(('segcore', *against)), 'work': str(work),
+            'device': _device_info(), 'versions': _versions(pts['nnunet']), 'work': str(work),
             'date': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')}
 
 # %% ../nbs/22a_peer.ipynb 32
@@ -272,7 +270,8 @@ def _point_rows(result: dict) -> list:
 def _comparison_rows(result: dict) -> list:
     "One row of text per matched budget and peer: Dice ratio segcore/peer, paired difference with CI, n."
     return [{'budget s': f"{c['budget_s']:.0f}", 'peer': NAMES[c['peer']], 'Dice ratio segcore / peer':
-             f"{c['ratio']:.3f}", 'paired difference segcore − peer': _ci(c['diff'], c['diff_ci95']),
+             f"{c['ratio']:.3f}" if c['ratio'] is not None and np.isfinite(c['ratio']) else '— (peer Dice 0)',
+             'paired difference segcore − peer': _ci(c['diff'], c['diff_ci95']),
              'n cases': str(c['n_paired'])} for c in result.get('comparisons', [])]
 
 def _notes_html(result: dict) -> str:
