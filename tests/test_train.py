@@ -215,14 +215,15 @@ def test_bad_config_or_output_folder_is_refused_before_any_work(tmp_path):
 
 def test_budget_plans_the_schedule_and_an_overrun_is_loud(tmp_path):
     """`budget_s` turns a wall-time budget into a whole schedule up front; it never cuts one. A budget too small for
-    even one epoch still trains that epoch in full, and the run says loudly on stderr that it overran."""
+    even one step still trains one, and the run says loudly on stderr that it overran."""
     out = tmp_path / 'budget'
     r = segcore(*_train_cmd(out)[1:], '--set', 'budget_s=0.01')
     s = read_json(out / 'summary.json')
     cfg = read_json(out / 'config.json')
     assert s['status'] == 'completed' and s['epochs_run'] == cfg['epochs'] == s['budget']['epochs'] == 1
+    assert cfg['iterations_per_epoch'] == s['budget']['steps'] == 1          # under one epoch: one shorter epoch
     assert s['budget']['overran'] and s['budget']['planned_steps_per_s'] > 0
-    assert 'budget 0.01 s planned as 4 steps' in r.stdout
+    assert 'budget 0.01 s planned as 1 steps' in r.stdout
     assert 'WARNING: training took' in r.stderr and 'its budget of 0.01 s' in r.stderr
     assert any(e['message'].startswith('budget 0.01 s at ') for e in s['events'])
 
