@@ -12,8 +12,8 @@ from .core import SegcoreError, atomic_write_json, atomic_write_text, environmen
 from .page import esc, page
 
 # %% auto 0
-__all__ = ['monai_tta_reference', 'bench_infer', 'bench_metrics', 'bench_data', 'HeldoutCurve', 'bench_train', 'write_bench',
-           'synthetic_pair', 'write_synthetic_pairs', 'bench_eval_memory']
+__all__ = ['monai_tta_reference', 'bench_infer', 'bench_metrics', 'bench_data', 'HeldoutCurve', 'bench_train', 'figure_svg',
+           'write_bench', 'synthetic_pair', 'write_synthetic_pairs', 'bench_eval_memory']
 
 # %% ../nbs/22_bench.ipynb 8
 def _sync(device):
@@ -151,11 +151,7 @@ def _bench_trainer(cfg, out=None):
 def _steps_per_s(tr, get, steps: int, warmup: int) -> float:
     "Training steps per second of trainer `tr` on the batches `get()` returns, after `warmup` steps."
     for i in range(warmup): tr.train_step(*get(), i)
-    _sync(tr.device)
-    t0 = time.perf_counter()
-    for i in range(steps): tr.train_step(*get(), i)
-    _sync(tr.device)
-    return steps / (time.perf_counter() - t0)
+    return tr.steps_per_s(get, steps)
 
 def _phase_ms(tr, steps: int) -> dict:
     "Mean milliseconds of sampling, augmentation and optimiser step of real steps, each timed on its own."
@@ -268,9 +264,19 @@ def _device_info() -> dict:
     return {'type': 'cpu', 'name': name, 'cores': os.cpu_count(),
             'torch_threads': torch.get_num_threads()}
 
+def figure_svg(fig) -> str:
+    "A matplotlib figure as inline SVG text (static, a few kB: benchmark pages stay small and offline); closes it."
+    import io
+    import matplotlib.pyplot as plt
+    buf = io.StringIO()
+    fig.savefig(buf, format='svg', bbox_inches='tight')
+    plt.close(fig)
+    svg = buf.getvalue()
+    return svg[svg.index('<svg'):]
+
 def _curve_svg(c, goal=None) -> str:
-    "The time-to-Dice curve as an inline SVG (static, a few kB: benchmark pages stay small and offline)."
-    import io, matplotlib
+    "The time-to-Dice curve as an inline SVG."
+    import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(6.5, 3.6))
@@ -280,11 +286,7 @@ def _curve_svg(c, goal=None) -> str:
     ax.set(xlabel='training wall seconds', ylabel='mean foreground Dice', ylim=(0, 1))
     ax.grid(alpha=0.3)
     ax.legend(loc='lower right')
-    buf = io.StringIO()
-    fig.savefig(buf, format='svg', bbox_inches='tight')
-    plt.close(fig)
-    svg = buf.getvalue()
-    return svg[svg.index('<svg'):]
+    return figure_svg(fig)
 
 def write_bench(result: dict, out_dir='reports/benchmarks', command: str | None = None) -> tuple:
     "Write `<kind>-<time>.json` and `.html` (a `segcore.page`) under `out_dir`; returns their paths."

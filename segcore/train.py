@@ -107,7 +107,7 @@ class Trainer:
         self.bad_vals = 0                   # validations since the best one (early stopping)
         self.elapsed = 0.0                  # training seconds of the run's earlier sessions
         self.micro_batches = 1              # micro-batches per step, doubled at each out-of-memory back-off
-        self.status = 'completed'           # or 'early_stopped', 'time_limit'
+        self.status = 'completed'           # or 'early_stopped', 'diverged', 'time_limit'
         self.budget_plan = None             # budget_s: the measured step rate and the schedule planned from it
         self.events = []                    # resume, back-off and signal messages, kept in the summary
         # this session (`session`)
@@ -420,7 +420,7 @@ def over_time(self: Trainer) -> bool:
 
 @patch
 def decide_stop(self: Trainer, row: dict, over_time: bool):
-    "Set the run's status (early stopping, time limit); the final row carries it."
+    "Set the run's status (early stopping, a diverged loss, time limit); the final row carries it."
     if self.cfg.early_stopping and self.bad_vals >= self.cfg.early_stopping: self.status = 'early_stopped'
     if not math.isfinite(row['train_loss']):
         self.status = 'diverged'
@@ -566,19 +566,27 @@ def budget_schedule(cfg: TrainConfig, steps_per_s: float) -> dict:
             'val_every': max(1, min(epochs, round(cfg.val_every * scale)))}
 
 @patch
+def steps_per_s(self: Trainer, get, steps: int, first: int = 0, max_s: float = math.inf) -> float:
+    """Optimiser steps/s over `steps` steps (numbered from `first`; stopped once `max_s` seconds have passed) on the
+    batches `get()` returns, timed between device synchronisations."""
+    def sync():
+        if self.device.type == 'cuda': torch.cuda.synchronize()
+    sync()
+    t0, n = time.perf_counter(), 0
+    while n < steps and (n == 0 or time.perf_counter() - t0 < max_s):
+        self.train_step(*get(), first + n)
+        n += 1
+    sync()
+    return n / (time.perf_counter() - t0)
+
+@patch
 def measure_step_rate(self: Trainer, warmup: int = 5, steps: int = 5, windows: int = 2, max_s: float = 10.0) -> float:
     """Training steps/s of this run's real steps after `warmup`: the faster of `windows` timed windows of `steps`
     (each at most `max_s` seconds); the first steps after a warm-up still run slow, which would plan too few."""
+    def real(): return self.augment(*self.sample_batch())
     self.model.train()
-    for i in range(warmup): self.train_step(*self.augment(*self.sample_batch()), i)
-    rates = []
-    for _ in range(windows):
-        t0, n = time.perf_counter(), 0
-        while n < steps and (n == 0 or time.perf_counter() - t0 < max_s):
-            self.train_step(*self.augment(*self.sample_batch()), warmup + n)
-            n += 1
-        rates.append(n / (time.perf_counter() - t0))
-    return max(rates)
+    for i in range(warmup): self.train_step(*real(), i)
+    return max(self.steps_per_s(real, steps, warmup, max_s) for _ in range(windows))
 
 @patch
 def plan_budget(self: Trainer):
