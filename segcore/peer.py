@@ -238,7 +238,8 @@ NAMES = {'segcore': 'segcore', 'nnunet': 'nnU-Net v2', 'monai': 'MONAI tutorial'
 
 def peer_svg(result: dict) -> str:
     "Held-out mean foreground Dice (95 % CI bars) against training seconds (log axis), one line per method: SVG."
-    import io, matplotlib
+    import matplotlib
+    from segcore.bench import figure_svg
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(6.5, 3.8))
@@ -252,11 +253,7 @@ def peer_svg(result: dict) -> str:
     ax.set(xlabel='training seconds (log)', ylabel='held-out mean foreground Dice', ylim=(0, 1))
     ax.grid(alpha=0.3, which='both')
     ax.legend(loc='lower right')
-    buf = io.StringIO()
-    fig.savefig(buf, format='svg', bbox_inches='tight')
-    plt.close(fig)
-    svg = buf.getvalue()
-    return svg[svg.index('<svg'):]
+    return figure_svg(fig)
 
 # %% ../nbs/22a_peer.ipynb 33
 def _ci(d, ci) -> str: return f'{d:.3f} (95 % CI {ci[0]:.3f}–{ci[1]:.3f})'
