@@ -198,7 +198,7 @@ def _run_points(split, against, budgets, work: Path, seed: int, progress: bool):
     if 'nnunet' in against:
         from segcore.peer_nnunet import nnunet_point
         for b in [b for b in budgets if _done(work, 'nnunet', b, seed) is None]:
-            p = nnunet_point(split, b, work / 'nnunet' / f'b{b:g}-s{seed}', seed=seed, progress=progress)
+            p = nnunet_point(split, b, work / 'nnunet', seed=seed, progress=progress)    # one plan, per-budget runs
             _add_point(work, 'nnunet', seed, p)
     todo = [b for b in budgets if _done(work, 'monai', b, seed) is None]
     if 'monai' in against and todo:
