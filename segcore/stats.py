@@ -11,8 +11,9 @@ import scipy.stats
 from .core import natural_key
 
 # %% auto 0
-__all__ = ['bootstrap_ci', 'describe', 'format_ci', 'rank_biserial', 'holm', 'paired_comparison', 'compare_table', 'paired_frame',
-           'seed_summary', 'format_mean_sd', 'class_counts', 'patient_dice', 'patient_summary', 'grouped']
+__all__ = ['MDE_FACTOR', 'bootstrap_ci', 'describe', 'format_ci', 'rank_biserial', 'holm', 'paired_comparison', 'compare_table',
+           'paired_frame', 'seed_summary', 'format_mean_sd', 'seed_case_bootstrap', 'plateau_steps', 'class_counts',
+           'patient_dice', 'patient_summary', 'grouped']
 
 # %% ../nbs/16_stats.ipynb 7
 def _scipy_rng_kw(seed) -> dict:
@@ -199,6 +200,45 @@ def format_mean_sd(d, digits: int = 3) -> str:
     return f"{_fmt(d['mean'], digits)} ± {_fmt(d['sd'], digits)} ({n} seeds)"
 
 # %% ../nbs/16_stats.ipynb 40
+MDE_FACTOR = float(scipy.stats.norm.ppf(0.975) + scipy.stats.norm.ppf(0.8))   # ≈ 2.80: α 0.05 two-sided, power 0.8
+
+def seed_case_bootstrap(a, b, n_boot: int = 4000, seed: int = 0, alpha: float = 0.05) -> dict:
+    """Paired (by case) comparison of arms `a` and `b`, `(S_a, N)` and `(S_b, N)` per-case values (rows: seeds,
+    columns: the same N cases; a 1-D array is one seed). Cases with a NaN in either arm are left out. {'diff': mean a -
+    mean b, 'ci95', 'se', 'mde', 'n_cases', 'n_seeds': [S_a, S_b]}; the CI resamples cases and each arm's seeds."""
+    a, b = np.atleast_2d(np.asarray(a, float)), np.atleast_2d(np.asarray(b, float))
+    if a.shape[1] != b.shape[1]: raise ValueError(f'both arms need the same cases (columns): {a.shape} vs {b.shape}')
+    keep = ~(np.isnan(a).any(0) | np.isnan(b).any(0))
+    a, b = a[:, keep], b[:, keep]
+    n, nan = a.shape[1], float('nan')
+    if n == 0: return dict(diff=nan, ci95=[nan, nan], se=nan, mde=nan, n_cases=0, n_seeds=[len(a), len(b)])
+    rng = np.random.default_rng(seed)
+    cases = rng.integers(0, n, (n_boot, n))
+    def replicate(x):                     # (n_boot,) mean over resampled seeds of the means over resampled cases
+        per_seed = x[:, cases].mean(2).T                      # (n_boot, S)
+        return np.take_along_axis(per_seed, rng.integers(0, len(x), (n_boot, len(x))), 1).mean(1)
+    reps = replicate(a) - replicate(b)
+    lo, hi = np.quantile(reps, [alpha / 2, 1 - alpha / 2])
+    se = float(reps.std(ddof=1))
+    return dict(diff=float(a.mean() - b.mean()), ci95=[float(lo), float(hi)], se=se, mde=MDE_FACTOR * se,
+                n_cases=n, n_seeds=[len(a), len(b)])
+
+# %% ../nbs/16_stats.ipynb 45
+def plateau_steps(steps, dice, frac: float = 0.97, tail: int = 3) -> dict:
+    """First of `steps` (increasing) where `dice` reaches `frac` of the plateau (mean of the last `tail` values):
+    {'steps', 'plateau', 'target', 'spread' (max - min of the tail), 'points'}. NaN values are dropped."""
+    s, d = np.asarray(steps, float), np.asarray(dice, float)
+    if s.shape != d.shape or s.ndim != 1: raise ValueError('steps and dice must be two 1-D sequences of one length')
+    ok = ~np.isnan(d)
+    s, d = s[ok], d[ok]
+    if len(d) < tail: raise ValueError(f'need at least {tail} validation points to read a plateau, got {len(d)}')
+    if np.any(np.diff(s) <= 0): raise ValueError('steps must increase')
+    plateau = float(d[-tail:].mean())
+    target = frac * plateau
+    return dict(steps=int(s[np.argmax(d >= target)]), plateau=plateau, target=target,
+                spread=float(d[-tail:].max() - d[-tail:].min()), points=len(d))
+
+# %% ../nbs/16_stats.ipynb 49
 def class_counts(pred: np.ndarray, ref: np.ndarray, classes=None) -> dict:
     """{class: (TP, FP, FN)} of label maps `pred` and `ref` (same shape `(H, W[, D])`, integer values) for each value
     in `classes` (default: every non-zero value either holds)."""
