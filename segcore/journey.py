@@ -136,12 +136,15 @@ def _drop_stderr(nb):
                             if not (o.get('output_type') == 'stream' and o.get('name') == 'stderr')]
     return nb
 
-def render_html(nb_path, html_path, header: str = '') -> Path:
-    "Render an executed notebook to offline HTML: inputs hidden, stderr dropped, `header` on top."
+def render_html(nb_path, html_path, header: str = '', title: str | None = None) -> Path:
+    """Render an executed notebook to offline HTML: inputs hidden, stderr dropped, `header` on top, `title` as the
+    page title; plotly.js is not inlined but loaded from `plotly.min.js` beside the page (written once)."""
     import nbformat
-    from segcore.report import notebook_html
+    from segcore.report import notebook_html, externalise_plotly
     nb = _drop_stderr(nbformat.read(str(nb_path), as_version=4))
-    return atomic_write_text(html_path, notebook_html(nb, header, exclude_input=True))
+    html_path = Path(html_path)
+    page = notebook_html(nb, header, exclude_input=True, title=title)
+    return atomic_write_text(html_path, externalise_plotly(page, html_path.parent))
 
 def _header(run: dict, rec: dict) -> str:
     "The bar on top of a stage page (the synthetic-data banner is the notebook's own first output)."
@@ -254,7 +257,7 @@ def _run_stage(k: str, out: Path, run: dict, params: dict, kdir: Path, quiet: bo
     "Execute and render stage `k`; print its outcome; returns its record."
     rec = execute_stage(k, out, params, kdir, quiet)
     nb = out / rec['notebook']
-    if nb.exists(): render_html(nb, out / rec['html'], _header(run, rec))
+    if nb.exists(): render_html(nb, out / rec['html'], _header(run, rec), f"{k} · {rec['title']} · segcore journey")
     msg = f"stage {k}: {rec['status']} in {rec['seconds']:.0f} s" + (f" — {rec['summary']}" if rec.get('summary')
                                                                       else '')
     if rec['status'] == 'failed':

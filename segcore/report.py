@@ -7,13 +7,14 @@ from __future__ import annotations
 import html as _html, re
 import numpy as np
 import pandas as pd
-from .core import SegcoreError
+from pathlib import Path
+from .core import SegcoreError, atomic_write_text
 from .stats import bootstrap_ci
 
 # %% auto 0
-__all__ = ['notebook_html', 'plotly_html', 'show_plotly', 'md', 'fmt_ci', 'ci_row', 'class_table', 'table_html', 'show_table',
-           'training_curves', 'per_case_plot', 'best_median_worst', 'best_slice', 'display_image', 'five_panel',
-           'uncertainty_overlay', 'image_panels']
+__all__ = ['PLOTLY_JS', 'notebook_html', 'plotly_html', 'show_plotly', 'md', 'externalise_plotly', 'fmt_ci', 'ci_row',
+           'class_table', 'table_html', 'show_table', 'training_curves', 'per_case_plot', 'best_median_worst',
+           'best_slice', 'display_image', 'five_panel', 'uncertainty_overlay', 'image_panels']
 
 # %% ../nbs/20_report.ipynb 5
 _EXTERNAL = re.compile(
@@ -21,13 +22,13 @@ _EXTERNAL = re.compile(
 )
 
 
-def notebook_html(nb, header: str = '', config=None, **exporter) -> str:
+def notebook_html(nb, header: str = '', config=None, title: str | None = None, **exporter) -> str:
     """A notebook node as one offline HTML page: nbconvert's lab template, no prompts, no network scripts, `header`
-    first in the body."""
+    first in the body, `title` as the page's `<title>` (nbconvert's default: "Notebook")."""
     from nbconvert import HTMLExporter
     exp = HTMLExporter(template_name='lab', exclude_input_prompt=True, exclude_output_prompt=True, **exporter,
                        **({'config': config} if config is not None else {}))
-    body, _ = exp.from_notebook_node(nb)
+    body, _ = exp.from_notebook_node(nb, resources={'metadata': {'name': title}} if title else None)
     return re.sub(r'(<body[^>]*>)', lambda m: m.group(1) + header, _EXTERNAL.sub('', body), count=1)
 
 # %% ../nbs/20_report.ipynb 9
@@ -52,6 +53,19 @@ def md(text: str):
     display(Markdown(text))
 
 # %% ../nbs/20_report.ipynb 13
+PLOTLY_JS = 'plotly.min.js'
+_INLINE_PLOTLY = re.compile(r'<script[^>]*>\s*/\*\*\s*\n\* plotly\.js v[0-9][^\n]*\n.*?</script>', re.S)
+
+def externalise_plotly(html: str, folder) -> str:
+    """`html` with every inlined plotly.js bundle replaced by `<script src="plotly.min.js">`, the bundle written
+    (atomically, when absent or different) into `folder`, where the page will lie."""
+    m = _INLINE_PLOTLY.search(html)
+    if not m: return html
+    js, f = m.group(0)[m.group(0).index('>') + 1:-len('</script>')], Path(folder) / PLOTLY_JS
+    if not f.is_file() or f.stat().st_size != len(js.encode()) or f.read_text() != js: atomic_write_text(f, js)
+    return _INLINE_PLOTLY.sub(lambda _: f'<script src="{PLOTLY_JS}"></script>', html)
+
+# %% ../nbs/20_report.ipynb 16
 def fmt_ci(mean, lo, hi, digits: int = 3) -> str:
     "'0.861 (0.846–0.870)'."
     if mean is None or not np.isfinite(mean): return 'n/a'
@@ -78,7 +92,7 @@ def class_table(
         rows.append({'metric': m, 'class': 'mean foreground', **ci_row(per_case, seed), 'split': split})
     return pd.DataFrame(rows)
 
-# %% ../nbs/20_report.ipynb 16
+# %% ../nbs/20_report.ipynb 19
 def table_html(df: pd.DataFrame, caption: str | None = None, digits: int = 4, index: bool = False) -> str:
     "A compact HTML table (floats rounded to `digits`)."
     fmt = {c: (lambda x, d=digits: '' if pd.isna(x) else f'{x:.{d}g}' if abs(x) < 1e-3 and x != 0 else f'{x:.{d}f}')
@@ -92,7 +106,7 @@ def show_table(df: pd.DataFrame, caption: str | None = None, digits: int = 4, in
     from IPython.display import HTML, display
     display(HTML(table_html(df, caption, digits, index)))
 
-# %% ../nbs/20_report.ipynb 19
+# %% ../nbs/20_report.ipynb 22
 def training_curves(history):
     "Plotly figure: training loss and validation Dice per class against epoch (history rows or a DataFrame)."
     from plotly.subplots import make_subplots
@@ -131,7 +145,7 @@ def best_median_worst(scores: pd.Series) -> list:
     s = s.iloc[np.lexsort((s.index.astype(str), s.values))]
     return [('best', s.index[-1]), ('median', s.index[len(s) // 2]), ('worst', s.index[0])]
 
-# %% ../nbs/20_report.ipynb 23
+# %% ../nbs/20_report.ipynb 26
 def best_slice(label: np.ndarray, axis: int = 0) -> int:
     "Index along `axis` of the slice with the most foreground (the middle one if the label is empty)."
     area = (np.asarray(label) > 0).sum(axis=tuple(i for i in range(label.ndim) if i != axis))
@@ -166,7 +180,7 @@ def _overlay(ax, img, lab, title, n_classes, flat: bool = False):
     ax.set_title(title, fontsize=9)
     ax.axis('off')
 
-# %% ../nbs/20_report.ipynb 25
+# %% ../nbs/20_report.ipynb 28
 def five_panel(image, ref, a, b, names=('A', 'B'), title: str = '', axis: int = 0, scores: tuple | None = None):
     """Matplotlib figure image · ground truth · A · B · difference: a 2D image itself, a volume's slice with the most
     reference foreground along `axis`."""
@@ -216,7 +230,7 @@ def uncertainty_overlay(image, pred, unc, title: str = '', axis: int = 0, name: 
     fig.tight_layout()
     return fig
 
-# %% ../nbs/20_report.ipynb 29
+# %% ../nbs/20_report.ipynb 32
 def image_panels(items, axis: int = 0):
     "Figure with two rows: the image, and the image with its label, of each `(title, image (C, *S), label (*S))`."
     import matplotlib.pyplot as plt

@@ -29,11 +29,14 @@ def test_every_stage_runs_and_is_rendered(journey):
     assert hpo['parameters'] == {'trials': 3} and hpo['summary'].startswith('3 trials')  # a stage parameter (CLI)
     idx = (journey / 'index.html').read_text()
     assert 'SYNTHETIC DATA' in idx
+    assert (journey / 'plotly.min.js').read_text()[:40].count('plotly.js v') == 1    # one copy beside the pages
     for page in STAGE_PAGES:
         html = (journey / f'{page}.html').read_text()
         assert f'href="{page}.html"' in idx and f'href="notebooks/{page}.ipynb"' in idx
         assert 'href="notebooks/' in html and 'href="index.html"' in html          # the executed notebook is linked
         assert 'SYNTHETIC DATA' in html, page
+        assert f'<title>{page[:2]} · ' in html, f'{page}: no page title'
+        assert 'plotly.js v' not in html and len(html) < 1_500_000, f'{page}: plotly.js inlined ({len(html)} bytes)'
         assert 'study = Study(' not in html, f'{page}: code is shown to supervisors'
         assert '<script src="http' not in html and "<script src='http" not in html, f'{page}: external script'
         nb = json.loads((journey / 'notebooks' / f'{page}.ipynb').read_text())
