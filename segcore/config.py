@@ -102,14 +102,15 @@ PROFILES = {
     # the one tiny config of the tests and notebook examples: a few seconds on a CPU
     'tiny': dict(model_size='tiny', patch_size=[16, 16, 16], batch_size=2, iterations_per_epoch=3, epochs=2,
                  val_every=1, tensorboard=False),
-    # the journey's two budgets per study profile (see `STUDY_PROFILES`): `baseline` for the reference model,
-    # `short` for every ablation arm and HPO trial
-    'quick-baseline': {**_QUICK, **dict(epochs=16, iterations_per_epoch=25, val_every=4)},
+    # the journey's two budgets per study profile (see `STUDY_PROFILES`): `baseline` for the reference model, the
+    # whole profile validated often (its curve fixes the short budget in steps: `Study.fix_short_budget`), `short`
+    # for every ablation arm and HPO trial (the epochs here apply only until stage 02 has fixed them)
+    'quick-baseline': {**_QUICK, **dict(val_every=2)},
     'quick-short': {**_QUICK, **dict(epochs=8, iterations_per_epoch=10, warmup_epochs=1, val_every=1000)},
     'full-baseline': _FULL,
     'full-short': {**_FULL, **dict(epochs=40, iterations_per_epoch=50, warmup_epochs=4,
                                    val_every=1000)},
-    'smoke-baseline': {**_QUICK, **dict(model_size='tiny', epochs=2, iterations_per_epoch=2, batch_size=2,
+    'smoke-baseline': {**_QUICK, **dict(model_size='tiny', epochs=3, iterations_per_epoch=2, batch_size=2,
                                         val_every=1)},
     'smoke-short': {**_QUICK, **dict(model_size='tiny', epochs=1, iterations_per_epoch=2, batch_size=2,
                                      val_every=1000)},

@@ -12,9 +12,10 @@ from fastcore.basics import patch
 from .core import SegcoreError, check_output, injected_faults, atomic_write_json, to_json
 
 # %% auto 0
-__all__ = ['COMPARE_COLUMNS', 'checkout_dir', 'config_file', 'data_provenance', 'derived_banner', 'Study', 'audit_stage',
-           'plan_table', 'geometry_figure', 'label_table', 'case_gallery', 'channel_panels', 'history_frame',
-           'seed_spread', 'run_card', 'load_ablation', 'ablation_for', 'matched_budget', 'fit_patch', 'ablation',
+__all__ = ['SHORT_BUDGET', 'COMPARE_COLUMNS', 'checkout_dir', 'config_file', 'data_provenance', 'derived_banner', 'Study',
+           'audit_stage', 'plan_table', 'geometry_figure', 'label_table', 'case_gallery', 'channel_panels',
+           'history_frame', 'seed_spread', 'run_card', 'validation_curve', 'short_budget_figure', 'short_budget_md',
+           'load_ablation', 'ablation_for', 'matched_budget', 'fit_patch', 'seed_run', 'ablation', 'seed_table',
            'augment_table', 'compact', 'ablation_verdict', 'ablation_record', 'case_patients', 'groups_into_patients',
            'per_patient', 'patient_table', 'case_predictions', 'visual_comparison', 'show_ablation',
            'heldout_comparison', 'hpo_stage', 'hpo_figures', 'default_tta', 'tta_study', 'method_table', 'field_case',
@@ -61,6 +62,8 @@ def derived_banner(text: str) -> str:
     return f'<p style="background:#8a5a00;color:#fff;padding:10px;font-weight:bold">DERIVED DATA — {esc(text)}</p>'
 
 # %% ../nbs/21_study.ipynb 11
+SHORT_BUDGET = 'short_budget.json'       # the ablations' budget in steps, fixed by stage 02 (`fix_short_budget`)
+
 class Study:
     "Where a journey stage writes, which data and split it uses, and the training budgets of its profile."
     def __init__(self, out, data=None, profile: str = 'quick', seed: int = 0, stage: str | None = None,
@@ -109,17 +112,30 @@ class Study:
         p = self.out / 'plan.json'
         return read_plan(p) if p.exists() else None
 
+    def fixed_budget(self, kind: str = 'short') -> dict:
+        """The epochs stage 02 fixed for the short budget from the baseline's curve (`OUT/short_budget.json`, see
+        `fix_short_budget`): {'epochs', 'warmup_epochs'}; {} for the baseline, or before stage 02 has run."""
+        from segcore.config import PROFILES, TrainConfig
+        p = self.out / SHORT_BUDGET
+        if kind != 'short' or not p.exists(): return {}
+        e = int(json.loads(p.read_text())['epochs'])
+        w = PROFILES[self.training_profile(kind)].get('warmup_epochs', TrainConfig.warmup_epochs)
+        return {'epochs': e, 'warmup_epochs': min(w, e - 1)}
+
     def config(self, kind: str = 'short', **extra):
-        "The `TrainConfig` of a budget kind: the data's plan, its training profile, the study's keys, `extra`."
+        """The `TrainConfig` of a budget kind: the data's plan, its training profile, the short budget stage 02 fixed,
+        the study's keys, `extra`."""
         from segcore.config import load_config
-        return load_config(self.training_profile(kind), overrides=self._run_keys(**extra), plan=self.plan(),
+        keys = self._run_keys(**{**self.fixed_budget(kind), **extra})
+        return load_config(self.training_profile(kind), overrides=keys, plan=self.plan(),
                            source=f'study {self.profile}, {kind} budget')
 
     def overrides(self, kind: str = 'short', **extra) -> dict:
         "The same config as one override dict (plan, profile, then the study's keys): an HPO study's stored base."
         from segcore.config import PROFILES
         planned = (self.plan() or {}).get('config', {})
-        return {**planned, **PROFILES[self.training_profile(kind)], **self._run_keys(**extra)}
+        return {**planned, **PROFILES[self.training_profile(kind)],
+                **self._run_keys(**{**self.fixed_budget(kind), **extra})}
 
     def run_dir(self, name: str) -> Path:
         "The folder of run `name`: `OUT/runs/<name>`."
@@ -364,6 +380,57 @@ def run_card(study: Study, name: str, label: str | None = None) -> dict:
             '95% CI': f"{v['ci95'][0]:.3f}–{v['ci95'][1]:.3f}"}
 
 # %% ../nbs/21_study.ipynb 33
+def validation_curve(study: Study, name: str) -> pd.DataFrame:
+    "Run `name`'s validations: `steps` (training steps done) and `dice` (mean foreground Dice), in order."
+    h, ipe = history_frame(study, name), study.run(name).config().iterations_per_epoch
+    if 'val_dice_mean' not in h: raise SegcoreError(f'run {name!r} has no validation in its history')
+    v = h.dropna(subset=['val_dice_mean'])
+    return pd.DataFrame({'steps': (v['epoch'] * ipe).astype(int), 'dice': v['val_dice_mean'].astype(float)},
+                        ).reset_index(drop=True)
+
+@patch
+def fix_short_budget(self: Study, name: str = 'baseline', frac: float = 0.97) -> dict:
+    """Fix the short budget (ablation arms, HPO trials) from run `name`'s validation curve: the first validation at
+    `frac` of its plateau, in whole epochs of the short profile. Written to `OUT/short_budget.json` and returned:
+    `stats.plateau_steps`'s keys, 'frac', 'run', 'epochs', 'iterations_per_epoch', 'train_steps', 'curve'."""
+    from segcore.stats import plateau_steps
+    c = validation_curve(self, name)
+    p = plateau_steps(c['steps'], c['dice'], frac)
+    (self.out / SHORT_BUDGET).unlink(missing_ok=True)                 # the profile's own epochs per step
+    ipe = self.config('short').iterations_per_epoch
+    epochs = max(1, -(-p['steps'] // ipe))
+    rec = {**p, 'frac': frac, 'run': name, 'epochs': epochs, 'iterations_per_epoch': ipe,
+           'train_steps': epochs * ipe, 'curve': c.to_dict('list')}
+    atomic_write_json(self.out / SHORT_BUDGET, rec)
+    return rec
+
+# %% ../nbs/21_study.ipynb 37
+def short_budget_figure(sb: dict):
+    "Plotly figure of the baseline's validation curve, 97 % of its plateau and the short budget it fixed."
+    import plotly.graph_objects as go
+    c = sb['curve']
+    fig = go.Figure(go.Scatter(x=c['steps'], y=c['dice'], mode='lines+markers', name='baseline, validation'))
+    fig.add_hline(y=sb['target'], line_dash='dash', annotation_text=f"{sb['frac']:.0%} of plateau {sb['plateau']:.3f}")
+    fig.add_vline(x=sb['steps'], line_dash='dot', annotation_text=f"short budget: {sb['train_steps']} steps")
+    fig.update_layout(xaxis_title='training steps of the baseline', yaxis_title='validation mean foreground Dice',
+                      height=360, margin=dict(t=30), showlegend=False)
+    return fig
+
+def short_budget_md(sb: dict, n_val: int | None = None) -> str:
+    "What the short budget is and where it came from, in words."
+    n = f' (n = {n_val} validation cases)' if n_val else ''
+    text = (f"**Ablation arms and HPO trials train {sb['train_steps']} steps** ({sb['epochs']} epochs × "
+            f"{sb['iterations_per_epoch']}). The baseline's validation Dice{n} first reached {sb['frac']:.0%} of its "
+            f"plateau ({sb['plateau']:.3f}, the mean of its last three validations) after {sb['steps']} steps. Each "
+            "arm is a complete schedule of that length (warm-up and cosine), so it reaches at least what the baseline "
+            "had at that step mid-schedule. The budget is fixed in steps, from the data: a slower machine takes longer "
+            "and trains the same steps.")
+    if sb['spread'] > 0.02:
+        text += (f" **Caveat:** the baseline's last three validations still differ by {sb['spread']:.3f}: its curve "
+                 "had not flattened, so the plateau, and this budget, are lower bounds.")
+    return text
+
+# %% ../nbs/21_study.ipynb 40
 _ABLATION_KEYS = {'prefix', 'baseline', 'match', 'arms'}
 
 def load_ablation(name) -> dict:
@@ -382,7 +449,7 @@ def load_ablation(name) -> dict:
     if d['match'] not in ('steps', 'time'): raise bad(f"match must be 'steps' or 'time' (got {d['match']!r})")
     return {'name': p.stem, 'arms': arms, 'baseline': d['baseline'], 'prefix': str(d['prefix']), 'match': d['match']}
 
-# %% ../nbs/21_study.ipynb 35
+# %% ../nbs/21_study.ipynb 42
 def ablation_for(study: Study, name):
     "The ablation a stage trains on the study's data: `<name>_2d` for 2D data when that file exists, else `name`."
     if study.dims == 2 and not Path(str(name)).suffix:
@@ -390,7 +457,7 @@ def ablation_for(study: Study, name):
         if p.exists(): return p
     return name
 
-# %% ../nbs/21_study.ipynb 39
+# %% ../nbs/21_study.ipynb 46
 def _slug(s: str) -> str: return re.sub(r'[^a-z0-9]+', '-', s.lower()).strip('-')
 
 def matched_budget(study: Study, name: str, seconds: float, **extra) -> dict:
@@ -421,26 +488,55 @@ def fit_patch(study: Study, overrides: dict) -> dict:
         return overrides if m == 1 else {**overrides, 'patch_size': p}
     return overrides
 
-def ablation(study: Study, arms: dict, prefix: str, baseline: str | None = None, match: str = 'steps') -> dict:
-    """Train every arm at the short budget (in order), then per-case validation Dice, model cards and paired tests
-    against the baseline arm (by default the first arm without overrides); `match` as in the ablation files."""
+def seed_run(name: str, seed: int, first: int) -> str:
+    "The run of arm `name` trained with `seed`: `name` itself for the study's seed `first`, else `name-seed<seed>`."
+    return name if seed == first else f'{name}-seed{seed}'
+
+def ablation(study: Study, arms: dict, prefix: str, baseline: str | None = None, match: str = 'steps',
+             seeds: int | None = None) -> dict:
+    """Train every arm at the short budget (in order) with `seeds` seeds (default: the study profile's), then
+    per-case validation Dice (each case's mean over the seeds: `per_case`; per seed: `per_seed`), model cards (first
+    seed), paired tests against the baseline arm (by default the first arm without overrides) and the comparison
+    over cases and seeds (`seed_table`); `match` as in the ablation files."""
     from segcore.stats import compare_table
     if match not in ('steps', 'time'): raise SegcoreError(f"match must be 'steps' or 'time' (got {match!r})")
     baseline = baseline or next(k for k, v in arms.items() if not v)
+    seeds = [study.seed + k for k in range(seeds or study.budget['seeds'])]
     arms = {label: fit_patch(study, ov) for label, ov in arms.items()}
     names = {label: 'short-baseline' if not ov else f'{prefix}-{_slug(label)}' for label, ov in arms.items()}
     target = study.train(names[baseline], 'short', **arms[baseline])['train_seconds']
     for label, ov in arms.items():
         if match == 'time' and ov and 'epochs' not in ov:
             ov = {**ov, **matched_budget(study, names[label], target, **ov)}
-        study.train(names[label], 'short', **ov)
-    per_case = study.per_case(names)
+        for s in seeds: study.train(seed_run(names[label], s, seeds[0]), 'short', **ov, seed=s)
+    per_seed = {label: study.per_case({s: seed_run(n, s, seeds[0]) for s in seeds}) for label, n in names.items()}
+    per_case = pd.DataFrame({label: d.mean(axis=1) for label, d in per_seed.items()})
     cards = pd.DataFrame([run_card(study, n, label) for label, n in names.items()])
     table = compare_table(per_case, baseline)
     return {'names': names, 'per_case': per_case, 'cards': cards, 'table': table.reset_index(names=f'vs {baseline}'),
-            'baseline': baseline, 'arms': arms}
+            'baseline': baseline, 'arms': arms, 'seeds': seeds, 'per_seed': per_seed,
+            'seed_table': seed_table(per_seed, baseline)}
 
-# %% ../nbs/21_study.ipynb 41
+def seed_table(per_seed: dict, baseline: str) -> pd.DataFrame:
+    """Each arm against `baseline` over cases and seeds (`stats.seed_case_bootstrap`), `per_seed` = {arm: cases ×
+    seeds frame}: difference with 95 % CI, the smallest detectable effect, the sd of the arm's mean over its seeds,
+    and the finding: 'better', 'worse' (CI clear of 0) or 'not detected'."""
+    from segcore.stats import seed_case_bootstrap
+    b, rows = per_seed[baseline], []
+    for arm, a in per_seed.items():
+        if arm == baseline: continue
+        cases = a.index.intersection(b.index)
+        r = seed_case_bootstrap(a.loc[cases].T.values, b.loc[cases].T.values)
+        finding = 'better' if r['ci95'][0] > 0 else 'worse' if r['ci95'][1] < 0 else 'not detected'
+        rows.append({'arm': arm, 'n cases': r['n_cases'], 'seeds': r['n_seeds'][0], 'baseline': float(b.values.mean()),
+                     'arm Dice': float(a.values.mean()), 'difference': r['diff'], 'ci_low': r['ci95'][0],
+                     'ci_high': r['ci95'][1], 'smallest detectable': r['mde'],
+                     'arm seed sd': float(a.mean().std(ddof=1)) if a.shape[1] > 1 else float('nan'),
+                     'finding': finding})
+    return pd.DataFrame(rows, columns=['arm', 'n cases', 'seeds', 'baseline', 'arm Dice', 'difference', 'ci_low',
+                                       'ci_high', 'smallest detectable', 'arm seed sd', 'finding'])
+
+# %% ../nbs/21_study.ipynb 48
 def _spatial(a, d: int) -> list:
     axes = ['rows (up–down)', 'columns (left–right)'] if d == 2 else [f'axis {k}' for k in range(d)]
     out = [f'flip {axes[k]} p {p:g}' for k, p in a._flips(d)]
@@ -467,7 +563,7 @@ def augment_table(study: Study, name='augmentation') -> pd.DataFrame:
                      'intensity': ', '.join(inten) or 'none'})
     return pd.DataFrame(rows)
 
-# %% ../nbs/21_study.ipynb 46
+# %% ../nbs/21_study.ipynb 53
 COMPARE_COLUMNS = ['n', 'mean_baseline', 'mean', 'mean_diff', 'diff_ci_low', 'diff_ci_high', 'wilcoxon_p',
                    'wilcoxon_p_holm', 't_p_holm', 'rank_biserial', 'd_z', 'note']
 
@@ -480,26 +576,45 @@ def _spread_note(diff: float, sd: float | None) -> str:
     if abs(diff) > 2 * sd: return '; larger than twice the seed spread'
     return f'; within twice the seed spread (sd {sd:.4f})'
 
+def _budget_line(study: Study) -> str:
+    "Where the short budget came from, in one sentence."
+    p = study.out / SHORT_BUDGET
+    if not p.exists(): return (f" Budget: the `{study.training_profile('short')}` profile's steps (stage 02 has not "
+                               "fixed a budget from the baseline's curve in this folder).")
+    sb = json.loads(p.read_text())
+    return (f" Budget: {sb['train_steps']} steps per arm, fixed by stage 02 where the baseline reached "
+            f"{sb['frac']:.0%} of its validation plateau ({sb['plateau']:.3f}).")
+
+_FINDING = {'better': 'better than', 'worse': 'worse than', 'not detected': 'no difference detected from'}
+
 def ablation_verdict(result: dict, spread_sd: float | None = None) -> str:
-    "One sentence per arm: difference with CI, Holm-adjusted p, and whether it exceeds the seed spread."
-    lines = []
-    for _, r in result['table'].iterrows():
-        sig = r['wilcoxon_p_holm'] < 0.05 and r['p_meaningful']
-        lines.append(f"- **{r.iloc[0]}**: {r['mean_diff']:+.4f} Dice vs {result['baseline']} (95 % CI "
-                     f"{r['diff_ci_low']:+.4f} to {r['diff_ci_high']:+.4f}, n={int(r['n'])}, Wilcoxon p (Holm) = "
-                     f"{r['wilcoxon_p_holm']:.3g}) — {'a' if sig else 'no'} significant difference"
-                     + _spread_note(r['mean_diff'], spread_sd))
+    """One sentence per arm: the difference over cases and seeds with its CI and the smallest detectable effect, the
+    finding, and the Holm-adjusted Wilcoxon p of the seed-mean per case."""
+    lines, wil = [], result['table'].set_index(result['table'].columns[0])['wilcoxon_p_holm']
+    for _, r in result['seed_table'].iterrows():
+        lines.append(f"- **{r['arm']}**: {r['difference']:+.4f} Dice vs {result['baseline']} (95 % CI over "
+                     f"{int(r['n cases'])} cases and {int(r['seeds'])} seeds each: {r['ci_low']:+.4f} to "
+                     f"{r['ci_high']:+.4f}; smallest detectable effect {r['smallest detectable']:.4f}; Wilcoxon p "
+                     f"(Holm, seed means per case) = {wil[r['arm']]:.3g}) — **{_FINDING[r['finding']]} the baseline**"
+                     + _spread_note(r['difference'], spread_sd))
     return '\n'.join(lines)
 
 def ablation_record(result: dict) -> tuple:
-    "The stage record of an ablation: (summary line, metrics: mean validation Dice per arm and n)."
-    t = result['table']
-    best = t.sort_values('mean_diff').iloc[-1] if len(t) else None
-    line = (f"{len(result['names'])} arms; best vs baseline: {best.iloc[0]} {best['mean_diff']:+.4f} "
-            f"(Holm p {best['wilcoxon_p_holm']:.3g})" if best is not None else 'baseline only')
-    return line, {'arms': {m: float(v) for m, v in result['per_case'].mean().items()}, 'n_val': len(result['per_case'])}
+    """The stage record of an ablation: (summary line naming the arms found better or worse, or that none was;
+    metrics: mean validation Dice per arm, n, seeds, and each arm's difference, CI and smallest detectable effect)."""
+    t = result['seed_table']
+    if not len(t): return 'baseline only', {'arms': {m: float(v) for m, v in result['per_case'].mean().items()},
+                                             'n_val': len(result['per_case']), 'seeds': len(result['seeds'])}
+    found = [f"{r['arm']} {r['finding']} ({r['difference']:+.4f}, CI {r['ci_low']:+.4f} to {r['ci_high']:+.4f})"
+             for _, r in t.iterrows() if r['finding'] != 'not detected']
+    line = (f"{len(result['names'])} arms × {len(result['seeds'])} seeds; " + ('; '.join(found) if found else
+            f"no arm differs detectably from the baseline (smallest detectable {t['smallest detectable'].min():.4f})"))
+    diffs = {r['arm']: {'diff': r['difference'], 'ci95': [r['ci_low'], r['ci_high']], 'mde': r['smallest detectable'],
+                        'finding': r['finding']} for _, r in t.iterrows()}
+    return line, {'arms': {m: float(v) for m, v in result['per_case'].mean().items()}, 'n_val': len(result['per_case']),
+                  'seeds': len(result['seeds']), 'vs_baseline': diffs}
 
-# %% ../nbs/21_study.ipynb 48
+# %% ../nbs/21_study.ipynb 55
 def case_patients(study: Study) -> dict:
     "case id → patient id, from the study's split (stage 01)."
     return dict(study.splits().case_patients)
@@ -532,7 +647,7 @@ def patient_table(study: Study, per_case: pd.DataFrame, split: str, what: str = 
         rows[0]['pooled per-patient Dice (segcore.evaluate)'] = got
     return pd.DataFrame(rows)
 
-# %% ../nbs/21_study.ipynb 53
+# %% ../nbs/21_study.ipynb 60
 def case_predictions(study: Study, runs: dict, cases: list, tta: str = 'none', uncertainty: bool = False) -> dict:
     """{case: {'image', 'label', 'spacing', label: prediction … , '<label>_maps': uncertainty}} for run folders `runs`
     = {label: name}."""
@@ -565,16 +680,24 @@ def visual_comparison(study: Study, result: dict) -> list:
         plt.show()
     return picks
 
-# %% ../nbs/21_study.ipynb 56
+# %% ../nbs/21_study.ipynb 63
 _ARMS_MD = """## Arms and their cost
 
-Same split (validation fold 0) and seed; only the keys shown differ (and, where the budget is matched
-in time, the number of steps)."""
+Same split (validation fold 0) and seeds; only the keys shown differ (and, where the budget is matched
+in time, the number of steps). Every arm is trained with each of the study's seeds; the cards show the first."""
 
-_PAIRED_MD = """## Paired comparison with the baseline
+_SEEDS_MD = """## Findings over cases and seeds
 
-Per validation case, each arm minus the baseline: mean difference with bootstrap 95 % CI, Wilcoxon
-signed-rank and paired t (Holm-adjusted over the arms), effect sizes (rank-biserial, d_z)."""
+Each arm minus the baseline, over the validation cases (paired) and the seeds of both arms: a bootstrap that
+resamples cases and seeds together, so the 95 % CI carries both the case mix and the training noise. The smallest
+detectable effect is what this study could have found (α 0.05, power 0.8): a difference below it is *not
+detected*, which is not the same as *no effect*."""
+
+_PAIRED_MD = """## Paired comparison per case
+
+Per validation case, each arm's Dice (the mean over its seeds) minus the baseline's: mean difference with
+bootstrap 95 % CI over cases, Wilcoxon signed-rank and paired t (Holm-adjusted over the arms), effect sizes
+(rank-biserial, d_z)."""
 
 _PATIENT_MD = """Several validation cases come from one patient, so the cases are not independent and the per-case
 p-values above are too optimistic. The same comparison on the patients' mean Dice (each patient counted
@@ -604,13 +727,17 @@ def show_ablation(study: Study, name) -> dict:
     from segcore.stats import compare_table
     ab = load_ablation(ablation_for(study, name))
     res = ablation(study, ab['arms'], ab['prefix'], ab['baseline'], ab['match'])
-    md(_ARMS_MD + (f' {study.dims}D data: the arms of `{ab["name"]}.yaml`.' if study.dims == 2 else ''))
+    md(_ARMS_MD + (f' {study.dims}D data: the arms of `{ab["name"]}.yaml`.' if study.dims == 2 else '')
+       + _budget_line(study) + (" The other arms get the baseline's training seconds on this machine (their steps "
+                                "from their measured step rate)." if ab['match'] == 'time' else ''))
     if study.field: md(_RANKED_MD[study.field])
     show_table(res['cards'].assign(changes=[json.dumps(res['arms'][m]) for m in res['cards']['method']]),
                'short budget; validation fold, mean foreground Dice with bootstrap 95 % CI')
-    md(_PAIRED_MD)
-    show_table(compact(res['table']), f"paired per case, n = {len(res['per_case'])} validation cases")
+    md(_SEEDS_MD)
+    show_table(res['seed_table'], f"over {len(res['per_case'])} validation cases × {len(res['seeds'])} seeds per arm")
     md(ablation_verdict(res, (study.stage_metrics('02') or {}).get('seed_sd')))
+    md(_PAIRED_MD)
+    show_table(compact(res['table']), f"paired per case (seed means), n = {len(res['per_case'])} validation cases")
     if groups_into_patients(study):
         pp = per_patient(study, res['per_case'])
         res['n_val_patients'] = len(pp)
@@ -629,7 +756,7 @@ def show_ablation(study: Study, name) -> dict:
     study.record(line, **metrics, ablation=ab['name'])
     return res
 
-# %% ../nbs/21_study.ipynb 60
+# %% ../nbs/21_study.ipynb 67
 def heldout_comparison(study: Study, run_a, run_b, names: tuple) -> dict:
     "Two runs evaluated on the held-out split, paired per case: both summaries, the comparison and the per-case Dice."
     from segcore.evaluate import evaluate_run
@@ -683,7 +810,7 @@ def hpo_figures(st) -> dict:
         figs['parameter importances'] = f'parameter importances need at least 2 completed trials (have {len(done)})'
     return figs
 
-# %% ../nbs/21_study.ipynb 65
+# %% ../nbs/21_study.ipynb 72
 def default_tta(study: Study) -> str:
     "The TTA of stage 07: 'd4' (flips and 90° rotations) for 2D images, 'flips' for 3D volumes."
     return 'd4' if study.dims == 2 else 'flips'
@@ -731,7 +858,7 @@ def method_table(df: pd.DataFrame, value: str, baseline: str) -> pd.DataFrame:
     wide = df.groupby(['case', 'method'])[value].mean().unstack('method')
     return compact(compare_table(wide, baseline).reset_index(names=f'vs {baseline}'))
 
-# %% ../nbs/21_study.ipynb 68
+# %% ../nbs/21_study.ipynb 75
 def field_case(study: Study, case, lc, labels: dict, probs: dict) -> dict:
     """{method: one held-out case's field result}: for FROC data `luna_case` of each method's foreground probability
     `probs[method]` (K, *S); for region data `region_metrics` of each label map `labels[method]`; {} otherwise."""
@@ -794,7 +921,7 @@ def region_table(regions: dict, split: str, method: str | None = None) -> pd.Dat
             for k, v in regions.items() for m in ('dice', 'hd95')]
     return pd.DataFrame(rows)
 
-# %% ../nbs/21_study.ipynb 72
+# %% ../nbs/21_study.ipynb 79
 _ABBR = {'whole_tumour': 'WT', 'tumour_core': 'TC', 'enhancing_tumour': 'ET'}
 
 _FROC_MD = """## Nodule detection: FROC (LUNA16)
@@ -842,7 +969,7 @@ def show_field(ev: dict) -> tuple:
                                            'Dice and HD95 (mm) with bootstrap 95 % CI')
     return field_line(ev), {k: ev[k] for k in ('froc', 'regions') if k in ev}
 
-# %% ../nbs/21_study.ipynb 73
+# %% ../nbs/21_study.ipynb 80
 def show_tta_field(r: dict) -> tuple:
     """Stage 07: the field metric of each method of `tta_study` result `r` (FROC curves and scores; region tables);
     returns (summary fragment, record {'froc' | 'regions': {method: …}}), ('', {}) for data without one."""
