@@ -14,7 +14,7 @@ from .study import checkout_dir, data_provenance, derived_banner
 
 # %% auto 0
 __all__ = ['STAGES', 'check_stages', 'profile_record', 'journey_notebooks', 'execute_stage', 'render_html', 'git_commit',
-           'index_html', 'run_journey', 'stage_parameters']
+           'findings_html', 'index_html', 'run_journey', 'stage_parameters']
 
 # %% ../nbs/21a_journey.ipynb 5
 STAGES = {
@@ -188,6 +188,35 @@ def _stage_row(s: dict) -> str:
             f'<td>{esc(_status(s))}</td><td class="num">{sec}</td><td>{esc(s.get("summary") or "")}</td>'
             f'<td>{links}</td></tr>')
 
+def _ci3(ci) -> str:
+    return f'{ci[0]:+.3f} to {ci[1]:+.3f}' if ci and all(v is not None for v in ci) else 'n/a'
+
+def findings_html(run: dict) -> str:
+    """The index's findings box, from the stage records: the baseline's held-out Dice (stage 02), each ablation arm
+    (stages 03–05) found better or worse than the baseline with its difference, 95 % CI, n and seeds, and what the
+    study could not detect (the smallest effect it could have). Empty before any of those stages has run."""
+    done = {s['stage']: s.get('metrics') or {} for s in run['stages'] if s.get('status') == 'done'}
+    found, missed = [], []
+    m2 = done.get('02', {})
+    if m2.get('test_dice') is not None:
+        ci = m2.get('test_ci95') or [float('nan')] * 2
+        found.append(f"Baseline: held-out mean foreground Dice <b>{m2['test_dice']:.3f}</b> (95 % CI {ci[0]:.3f}–"
+                     f"{ci[1]:.3f}, n = {m2.get('test_n')} cases of the patient-grouped held-out split).")
+    for k in ('03', '04', '05'):
+        m = done.get(k, {})
+        for arm, r in (m.get('vs_baseline') or {}).items():
+            where = f"{esc(STAGES[k][1].lower())}, n = {m.get('n_val')} validation cases × {m.get('seeds')} seeds"
+            if r.get('finding') in ('better', 'worse'):
+                found.append(f"<b>{esc(arm)}</b> is {r['finding']} than the baseline: {r['diff']:+.3f} Dice (95 % CI "
+                             f"{_ci3(r.get('ci95'))}; {where}).")
+            else: missed.append(f"{esc(arm)} ({where}): no difference detected; effects smaller than "
+                                f"{r.get('mde', float('nan')):.3f} Dice could not have been detected.")
+    if not found and not missed: return ''
+    lists = ''.join(f'<li>{x}</li>' for x in found)
+    lost = f"<p><b>What this study could not detect</b></p><ul>{''.join(f'<li>{x}</li>' for x in missed)}</ul>"
+    return ('<div style="border:2px solid #2a6;padding:4px 14px;margin:12px 0;background:#f4fbf6"><h2>Findings</h2>'
+            f"<ul>{lists}</ul>{lost if missed else ''}</div>")
+
 def index_html(run: dict) -> str:
     "The journey's `index.html`: provenance, then one row per stage with status, time, summary and links."
     d, env = run['data'], run['environment']
@@ -209,10 +238,10 @@ def index_html(run: dict) -> str:
     body = ((synthetic_banner() if d.get('synthetic') else derived_banner(d['provenance']['text']) if derived else '')
             + '<h1>segcore journey</h1>'
             + (notice(f'<b>Stage {", ".join(failed)} failed</b>; finished stages are kept below.') if failed else '')
-            + f'{prov}<table><tr>{head}</tr>{rows}</table>{foot}')
+            + f'{prov}{findings_html(run)}<table><tr>{head}</tr>{rows}</table>{foot}')
     return page(f'segcore journey: {Path(d["path"]).name}', body)
 
-# %% ../nbs/21a_journey.ipynb 22
+# %% ../nbs/21a_journey.ipynb 24
 def _device() -> str:
     "The device the stages will train on, in words."
     try:
@@ -266,7 +295,7 @@ def _run_stage(k: str, out: Path, run: dict, params: dict, kdir: Path, quiet: bo
     print(msg, flush=True)
     return rec
 
-# %% ../nbs/21a_journey.ipynb 23
+# %% ../nbs/21a_journey.ipynb 25
 def run_journey(data=None, out='reports/latest', profile: str = 'quick', stages=None, seed: int = 0,
                 quiet: bool = False, params: dict | None = None) -> dict:
     """Execute the journey notebooks on `data` into `out`: each stage's executed notebook, its HTML, `index.html`
@@ -309,7 +338,7 @@ def run_journey(data=None, out='reports/latest', profile: str = 'quick', stages=
     print(f'report: {out / "index.html"}')
     return run
 
-# %% ../nbs/21a_journey.ipynb 25
+# %% ../nbs/21a_journey.ipynb 27
 def stage_parameters(items) -> dict:
     """`['06.trials=24', '06.space=segresnet']` → `{'06': {'trials': 24, 'space': 'segresnet'}}` (values read as
     YAML), checked against the names in each stage notebook's `parameters` cell."""

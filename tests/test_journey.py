@@ -30,6 +30,8 @@ def test_every_stage_runs_and_is_rendered(journey):
     idx = (journey / 'index.html').read_text()
     assert 'SYNTHETIC DATA' in idx
     assert (journey / 'plotly.min.js').read_text()[:40].count('plotly.js v') == 1    # one copy beside the pages
+    assert '<h2>Findings</h2>' in idx and 'held-out mean foreground Dice <b>' in idx       # the findings box
+    assert idx.count('could not have been detected') + idx.count('than the baseline:') >= 1   # arms' findings
     for page in STAGE_PAGES:
         html = (journey / f'{page}.html').read_text()
         assert f'href="{page}.html"' in idx and f'href="notebooks/{page}.ipynb"' in idx
@@ -50,6 +52,10 @@ def test_report_content_a_supervisor_expects(journey):
         return (journey / f'{p}.html').read_text()
     p2 = page('02_baseline')
     assert 'Seed spread' in p2 and 'bit-identical' in p2                      # the reproducibility section
+    sb = read_json(journey / 'short_budget.json')                             # the budget fixed from the curve
+    assert f"train {sb['train_steps']} steps" in p2 and len(sb['curve']['steps']) == 3
+    assert 'Findings over cases and seeds' in page('03_loss_ablation')
+    assert 'smallest detectable' in page('04_augmentation_ablation')
     assert 'held-out test Dice' in p2 and '95% CI' in p2 and 'plotly-graph-div' in p2
     for p in ('03_loss_ablation', '04_augmentation_ablation', '05_architectures'):
         h = page(p)
