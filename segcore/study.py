@@ -14,8 +14,8 @@ from .core import SegcoreError, check_output, injected_faults, atomic_write_json
 # %% auto 0
 __all__ = ['SHORT_BUDGET', 'COMPARE_COLUMNS', 'checkout_dir', 'config_file', 'data_provenance', 'derived_banner', 'Study',
            'audit_stage', 'plan_table', 'geometry_figure', 'label_table', 'case_gallery', 'channel_panels',
-           'history_frame', 'seed_spread', 'run_card', 'validation_curve', 'short_budget_figure', 'short_budget_md',
-           'load_ablation', 'ablation_for', 'matched_budget', 'fit_patch', 'seed_run', 'ablation', 'seed_table',
+           'history_frame', 'seed_run', 'seed_spread', 'run_card', 'validation_curve', 'short_budget_figure',
+           'short_budget_md', 'load_ablation', 'ablation_for', 'matched_budget', 'fit_patch', 'ablation', 'seed_table',
            'augment_table', 'compact', 'ablation_verdict', 'ablation_record', 'case_patients', 'groups_into_patients',
            'per_patient', 'patient_table', 'case_predictions', 'visual_comparison', 'show_ablation',
            'heldout_comparison', 'hpo_stage', 'hpo_figures', 'default_tta', 'tta_study', 'method_table', 'field_case',
@@ -354,11 +354,15 @@ def history_frame(study: Study, name: str) -> pd.DataFrame:
     "The training history of run `name`, one row per epoch."
     return pd.DataFrame(study.run(name).history())
 
+def seed_run(name: str, seed: int, first: int) -> str:
+    "The run of arm `name` trained with `seed`: `name` itself for the study's seed `first`, else `name-seed<seed>`."
+    return name if seed == first else f'{name}-seed{seed}'
+
 def seed_spread(study: Study, n: int | None = None) -> dict:
     "Train the short baseline with n seeds, and one config twice; per-seed Dice, mean ± sd and the repeat check."
     from segcore.stats import seed_summary
     n = n or study.budget['seeds']
-    names = {study.seed + k: 'short-baseline' if k == 0 else f'short-baseline-seed{study.seed + k}' for k in range(n)}
+    names = {s: seed_run('short-baseline', s, study.seed) for s in range(study.seed, study.seed + n)}
     per = {s: study.train(name, 'short', seed=s)['validation']['mean_foreground_dice'] for s, name in names.items()}
     e = max(1, study.config('short').epochs // 5)            # the repeat check: one short config trained twice
     rep = [study.train(f'repeat-{k}', 'short', epochs=e)['validation']['mean_foreground_dice'] for k in 'ab']
@@ -487,10 +491,6 @@ def fit_patch(study: Study, overrides: dict) -> dict:
         except SegcoreError: continue
         return overrides if m == 1 else {**overrides, 'patch_size': p}
     return overrides
-
-def seed_run(name: str, seed: int, first: int) -> str:
-    "The run of arm `name` trained with `seed`: `name` itself for the study's seed `first`, else `name-seed<seed>`."
-    return name if seed == first else f'{name}-seed{seed}'
 
 def ablation(study: Study, arms: dict, prefix: str, baseline: str | None = None, match: str = 'steps',
              seeds: int | None = None) -> dict:
