@@ -85,14 +85,15 @@ def _budgeted_config(data, budget_s: float, seed: int = 0, profile: str = 'quick
     return load_config(profile, overrides={**base, 'budget_s': float(budget_s)}, plan=plan), plan
 
 # %% ../nbs/22a_peer.ipynb 16
-def _predict_heldout(run, split: PeerSplit, out, progress: bool = True) -> float:
-    "Write `out/<case>.nii.gz` for every held-out case with the run's `Predictor` (its defaults); the seconds taken."
+def _predict_heldout(run, split: PeerSplit, out, progress: bool = True, tta: str = 'none') -> float:
+    """Write `out/<case>.nii.gz` for every held-out case with the `Predictor` of `run` (a run folder, or a list: their
+    ensemble) and `tta`; the seconds taken."""
     from tqdm.auto import tqdm
     from segcore.infer import Predictor, read_channels
     from segcore.io import write_mask_like
     t0, out = time.perf_counter(), Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    pred = Predictor(run)
+    pred = Predictor(run, tta=tta)
     for c in tqdm(split.heldout, desc='predict held-out', disable=not progress, leave=False):
         imgs = split.index.case(c).images
         v = read_channels(imgs if len(imgs) > 1 else imgs[0])
