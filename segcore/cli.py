@@ -12,7 +12,7 @@ from .config import PROFILES, STUDY_PROFILES
 # %% auto 0
 __all__ = ['COMMANDS', 'command', 'build_parser', 'cmd_audit', 'check_report', 'cmd_split', 'cmd_plan', 'cmd_phantom',
            'cmd_fetch', 'planned_config', 'cmd_train', 'cmd_evaluate', 'cmd_predict', 'cmd_postprocess', 'cmd_hpo',
-           'cmd_hpo_worker', 'cmd_bench', 'cmd_docs', 'cmd_journey', 'main']
+           'cmd_hpo_worker', 'cmd_bench', 'cmd_docs', 'cmd_journey', 'cmd_reports', 'main']
 
 # %% ../nbs/07_cli.ipynb 6
 COMMANDS = {}     # name -> (help, handler, function adding the arguments), in `segcore --help` order
@@ -546,6 +546,18 @@ def _journey_args(s):
     s.add_argument('--param', action='append', metavar='STAGE.NAME=VALUE',
                    help="a stage notebook's parameter, e.g. 06.trials=24 (repeatable)")
     s.add_argument('--quiet', action='store_true')
+
+def cmd_reports(a) -> int:
+    "`segcore reports`: (re)write the index of a reports folder, linking every journey and page in it."
+    from segcore.journey import write_reports_index
+    root = Path(a.root)
+    if not root.is_dir(): raise SegcoreError(f'{root}: no such reports folder')
+    print(f'index: {write_reports_index(root)}')
+    return 0
+
+@command('reports', cmd_reports, 'write the index of a reports folder (every journey, benchmark and study page)')
+def _reports_args(s):
+    s.add_argument('root', nargs='?', default='reports')
 
 # %% ../nbs/07_cli.ipynb 53
 def main(argv=None) -> int:

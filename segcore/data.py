@@ -17,7 +17,8 @@ from .io import file_problem, open_regular, read_limits, IMAGE2D_EXTS, image_2d_
 __all__ = ['LABEL_DIRS', 'LABEL_SUFFIX', 'CHANNEL_SUFFIX', 'IGNORED_NAMES', 'LUNA_COLUMNS', 'LAYOUTS', 'MAX_2D_CLASS', 'Finding',
            'Case', 'DatasetIndex', 'read_dataset_json', 'dataset_meta', 'discover_msd', 'discover_paired',
            'discover_patient_slices', 'patient_from_stem', 'read_luna_annotations', 'discover_luna16', 'luna16_mask',
-           'discover_multimodal', 'detect_layout', 'discover', 'LoadedCase', 'check_case', 'load_case']
+           'discover_multimodal', 'detect_layout', 'labels_from_notes', 'discover', 'LoadedCase', 'check_case',
+           'load_case']
 
 # %% ../nbs/02_data.ipynb 5
 @dataclass
@@ -609,6 +610,22 @@ def _paired_dirs(root: Path) -> tuple:
         raise DataError(root, f'paired layout needs an images/ folder and a {"/, ".join(LABEL_DIRS)}/ folder')
     return names['images'], lab
 
+_LABELS_LINE = re.compile(r'^\s*labels?\s*:\s*(.+)$', re.I | re.M)
+
+def labels_from_notes(root: Path) -> dict | None:
+    """Class value → name from a `Labels:` line of the folder's `SOURCE.md` or `README.md` (`Labels: 0 background,
+    1 anterior hippocampus, 2 posterior hippocampus.`), for data without a `dataset.json` that declares them; None
+    when no such line names at least one foreground class."""
+    for name in ('SOURCE.md', 'README.md'):
+        p = root / name
+        if not p.is_file() or p.stat().st_size > 1_000_000: continue
+        m = _LABELS_LINE.search(p.read_text(errors='replace'))
+        if not m: continue
+        pairs = re.findall(r'(?:^|[,;])\s*(\d{1,3})\s*[:=]?\s*([A-Za-z][^,;]*?)\s*\.?\s*(?=[,;]|$)', m.group(1))
+        out = {int(v): n.strip() for v, n in pairs if int(v) <= 255}
+        if any(v > 0 for v in out): return dict(sorted(out.items()))
+    return None
+
 def _discover_layout(root: Path, layout: str, findings: list) -> DatasetIndex:
     if layout == 'msd': return discover_msd(root, findings)
     if layout == 'paired': return discover_paired(root, findings, *_paired_dirs(root))
@@ -631,6 +648,7 @@ def discover(root, layout: str | None = None, patient_pattern: str | None = None
     idx = _discover_layout(root, layout, [])
     if rx is not None: _apply_patient_pattern(idx, rx, 'the patient_pattern argument' if given else 'dataset.json')
     if idx.channel_names is None: idx.channel_names = _channels_2d(idx)
+    if idx.classes is None: idx.classes = labels_from_notes(root)
     for c in idx.cases:
         if c.label is None and c.layout != 'luna16':
             idx.findings.append(Finding(c.case_id, _rel(c.images[0], root), 'image_without_label',
@@ -640,7 +658,7 @@ def discover(root, layout: str | None = None, patient_pattern: str | None = None
                                     'warning'))
     return idx
 
-# %% ../nbs/02_data.ipynb 32
+# %% ../nbs/02_data.ipynb 34
 @dataclass
 class LoadedCase:
     "Arrays of one case: `image` `(C, *spatial)` float32, `label` `(*spatial)` uint8 or None, `affine`."
@@ -681,7 +699,7 @@ def _check_case(case: Case, classes, n_channels, expected_ndim) -> tuple:
 def _finding(case: Case, file, kind: str, msg: str, severity: str = 'error') -> Finding:
     return Finding(case.case_id, str(file), kind, msg, severity)
 
-# %% ../nbs/02_data.ipynb 34
+# %% ../nbs/02_data.ipynb 36
 def _check_images(case: Case, n_channels: int | None, expected_ndim: int | None) -> tuple:
     "(image (C, *S) float32 or None, the first volume, findings) for the image files of `case`."
     found, vols = [], []
@@ -725,7 +743,7 @@ def _check_images(case: Case, n_channels: int | None, expected_ndim: int | None)
         return None, ref, [_finding(case, case.images[0], 'nonfinite', msg)]
     return img, ref, found
 
-# %% ../nbs/02_data.ipynb 36
+# %% ../nbs/02_data.ipynb 38
 MAX_2D_CLASS = 15   # a 2D mask without declared classes holds 0/255 or class indices 0..MAX_2D_CLASS
 
 def _read_label(path: Path) -> Volume:
@@ -776,7 +794,7 @@ def _check_label(case: Case, ref: Volume, classes: dict | None) -> tuple:
     info = [bad('label_dtype', f'label stored as {la.dtype}; read as integers', 'info')] if odd else []
     return la.astype(np.uint8), info
 
-# %% ../nbs/02_data.ipynb 38
+# %% ../nbs/02_data.ipynb 40
 def load_case(case: Case, index: DatasetIndex | None = None, expected_ndim: int | None = None) -> LoadedCase:
     "Load `case` (classes and channels from `index`); raise `DataError` naming the file on the first error."
     classes = index.classes if index is not None else None

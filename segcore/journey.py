@@ -14,7 +14,8 @@ from .study import checkout_dir, data_provenance, derived_banner
 
 # %% auto 0
 __all__ = ['STAGES', 'check_stages', 'profile_record', 'journey_notebooks', 'execute_stage', 'render_html', 'git_commit',
-           'findings_html', 'index_html', 'run_journey', 'stage_parameters']
+           'findings_html', 'index_html', 'stage_card', 'run_journey', 'stage_parameters', 'reports_index_html',
+           'write_reports_index']
 
 # %% ../nbs/21a_journey.ipynb 5
 STAGES = {
@@ -153,11 +154,16 @@ def _header(run: dict, rec: dict) -> str:
         er = rec.get('error') or {}
         fail = notice(f'This stage <b>failed</b> at cell {esc(er.get("cell"))}: {esc(er.get("ename"))}: '
                       f'{esc(er.get("evalue"))}. What ran before the failure is shown below.')
-    return top_bar(f'{fail}<a href="index.html">← journey index</a> · stage {esc(rec["stage"])}: '
-                   f'<b>{esc(rec["title"])}</b> · <a href="{esc(rec["notebook"])}">executed notebook (code and outputs)'
-                   f'</a> · profile {esc(run["profile"])} · seed {esc(run["seed"])} · data <code>'
-                   f'{esc(run["data"]["path"])}</code> · commit <code>{esc((run.get("git_commit") or "unknown")[:12])}'
-                   '</code>')
+    keys = list(STAGES)
+    i = keys.index(rec['stage']) if rec['stage'] in keys else -1
+    near = [(keys[j], arrow) for j, arrow in ((i - 1, '← '), (i + 1, '')) if i >= 0 and 0 <= j < len(keys)]
+    nav = ' · '.join(f'<a href="{STAGES[k][0]}.html">{a}{k} {esc(STAGES[k][1])}{" →" if not a else ""}</a>'
+                     for k, a in near)
+    return top_bar(f'{fail}<a href="index.html">journey index</a>{" · " + nav if nav else ""}<br>stage '
+                   f'{esc(rec["stage"])}: <b>{esc(rec["title"])}</b> · <a href="{esc(rec["notebook"])}">executed '
+                   f'notebook (code and outputs)</a> · profile {esc(run["profile"])} · seed {esc(run["seed"])} · data '
+                   f'<code>{esc(run["data"]["path"])}</code> · commit '
+                   f'<code>{esc((run.get("git_commit") or "unknown")[:12])}</code>')
 
 # %% ../nbs/21a_journey.ipynb 19
 def git_commit(cwd=None) -> str | None:
@@ -191,26 +197,55 @@ def _stage_row(s: dict) -> str:
 def _ci3(ci) -> str:
     return f'{ci[0]:+.3f} to {ci[1]:+.3f}' if ci and all(v is not None for v in ci) else 'n/a'
 
+def _baseline_lines(m: dict) -> list:
+    "Stage 02's result: the held-out Dice with CI and n (and the seed spread at the short budget)."
+    if m.get('test_dice') is None: return []
+    ci = m.get('test_ci95') or [float('nan')] * 2
+    out = [f"Baseline: held-out mean foreground Dice <b>{m['test_dice']:.3f}</b> (95 % CI {ci[0]:.3f}–{ci[1]:.3f}, "
+           f"n = {m.get('test_n')} cases of the patient-grouped held-out split)."]
+    if m.get('seed_sd') is not None and m.get('short_steps'):
+        out.append(f"Seed spread at the short budget ({m['short_steps']} steps, the ablations' budget): sd "
+                   f"{m['seed_sd']:.4f} Dice (validation fold, one value per seed).")
+    return out
+
+def _arm_lines(k: str, m: dict) -> tuple:
+    "(found, not detected) lines of ablation stage `k`'s arms: difference, 95 % CI, n × seeds; the unconverged."
+    found, missed = [], []
+    for arm, r in (m.get('vs_baseline') or {}).items():
+        where = f"{esc(STAGES[k][1].lower())}, n = {m.get('n_val')} validation cases × {m.get('seeds')} seeds"
+        if r.get('finding') in ('better', 'worse'):
+            found.append(f"<b>{esc(arm)}</b> is {r['finding']} than the baseline: {r['diff']:+.3f} Dice (95 % CI "
+                         f"{_ci3(r.get('ci95'))}; {where}).")
+        else: missed.append(f"{esc(arm)} ({where}): no difference detected; effects smaller than "
+                            f"{r.get('mde', float('nan')):.3f} Dice could not have been detected.")
+    missed += [f"{esc(arm)} ({esc(STAGES[k][1].lower())}): not converged at this budget on this machine, so not "
+               "compared." for arm in m.get('not_converged') or []]
+    return found, missed
+
+def _hpo_lines(m: dict) -> list:
+    """Stage 06: the best trial against the profile's baseline on the held-out split, and the rank check (does the
+    short budget rank the trials as twice the steps does?)."""
+    out, vb = [], m.get('heldout_vs_baseline')
+    if vb: out.append(f"HPO: the best trial (short budget) against the profile's baseline, held-out: "
+                      f"{vb['mean_diff']:+.3f} Dice (95 % CI {_ci3([vb['diff_ci_low'], vb['diff_ci_high']])}, "
+                      f"n = {vb['n']} cases).")
+    if not m.get('rank_n') or m['rank_n'] < 2: return out
+    rho = f"Spearman rho {m['rank_rho']:+.2f}, " if m.get('rank_rho') is not None else ''
+    return out + [f"HPO at the short budget: retrained with twice the steps, the {m['rank_n']} best trials kept "
+                  f"{'their best' if m.get('rank_same_best') else 'not their best'} trial ({rho}validation fold; "
+                  f"{m['rank_n']} trials make this a check, not a test)."]
+
 def findings_html(run: dict) -> str:
     """The index's findings box, from the stage records: the baseline's held-out Dice (stage 02), each ablation arm
-    (stages 03–05) found better or worse than the baseline with its difference, 95 % CI, n and seeds, and what the
-    study could not detect (the smallest effect it could have). Empty before any of those stages has run."""
+    (stages 03–05) found better or worse than the baseline with its difference, 95 % CI, n and seeds, the HPO rank
+    check, and what the study could not detect (the smallest effect it could have, the arms not converged). Empty
+    before any of those stages has run."""
     done = {s['stage']: s.get('metrics') or {} for s in run['stages'] if s.get('status') == 'done'}
-    found, missed = [], []
-    m2 = done.get('02', {})
-    if m2.get('test_dice') is not None:
-        ci = m2.get('test_ci95') or [float('nan')] * 2
-        found.append(f"Baseline: held-out mean foreground Dice <b>{m2['test_dice']:.3f}</b> (95 % CI {ci[0]:.3f}–"
-                     f"{ci[1]:.3f}, n = {m2.get('test_n')} cases of the patient-grouped held-out split).")
+    found, missed = _baseline_lines(done.get('02', {}))[:1], []
     for k in ('03', '04', '05'):
-        m = done.get(k, {})
-        for arm, r in (m.get('vs_baseline') or {}).items():
-            where = f"{esc(STAGES[k][1].lower())}, n = {m.get('n_val')} validation cases × {m.get('seeds')} seeds"
-            if r.get('finding') in ('better', 'worse'):
-                found.append(f"<b>{esc(arm)}</b> is {r['finding']} than the baseline: {r['diff']:+.3f} Dice (95 % CI "
-                             f"{_ci3(r.get('ci95'))}; {where}).")
-            else: missed.append(f"{esc(arm)} ({where}): no difference detected; effects smaller than "
-                                f"{r.get('mde', float('nan')):.3f} Dice could not have been detected.")
+        f, x = _arm_lines(k, done.get(k, {}))
+        found, missed = found + f, missed + x
+    found += _hpo_lines(done.get('06', {}))
     if not found and not missed: return ''
     lists = ''.join(f'<li>{x}</li>' for x in found)
     lost = f"<p><b>What this study could not detect</b></p><ul>{''.join(f'<li>{x}</li>' for x in missed)}</ul>"
@@ -242,6 +277,36 @@ def index_html(run: dict) -> str:
     return page(f'segcore journey: {Path(d["path"]).name}', body)
 
 # %% ../nbs/21a_journey.ipynb 24
+_CAVEATS = {
+    '01': 'The findings are about files, geometry and intensities; they do not check the quality of the labels.',
+    '02': ('One model on one patient-grouped split: the CI is over held-out cases, not over training runs (the seed '
+           'spread is measured at the short budget).'),
+    '03': ('Arms at the short budget stage 02 fixed, on the validation fold; "not detected" means smaller than the '
+           'smallest detectable effect, not "no effect".'),
+    '05': ("Each architecture gets the baseline's training seconds on this machine: its steps, and on a much slower "
+           'machine the verdict, depend on the machine; architectures that had not converged are not compared.'),
+    '06': ('Trials at the short budget on the validation fold; the held-out split is read once, for the best trial '
+           'against the short baseline.'),
+    '07': 'Held-out split; the post-processing was chosen on the validation fold before the held-out split was read.',
+    '08': 'Timings on this machine, which is shared: read the ratios, not the absolute speeds.',
+}
+_CAVEATS['04'] = _CAVEATS['03']
+
+def stage_card(rec: dict) -> str:
+    """The headline card on top of a finished stage's page: its result (with n, split and 95 % CI where the stage
+    records them: the baseline's held-out Dice, the arms' findings, the HPO rank check), else its summary; and the
+    caveat to read it with. Empty for a stage that did not finish."""
+    if rec.get('status') != 'done': return ''
+    k, m = rec['stage'], rec.get('metrics') or {}
+    lines = (_baseline_lines(m) if k == '02' else sum(_arm_lines(k, m), []) if k in ('03', '04', '05') else
+             _hpo_lines(m) if k == '06' else [])
+    if k in ('03', '04', '05', '06') and rec.get('summary'): lines = [esc(rec['summary'])] + lines
+    lines = lines or [esc(rec.get('summary') or '')]
+    return ('<div style="font-family:system-ui,sans-serif;border:2px solid #2a6;padding:2px 14px;margin:10px 20px;'
+            f'background:#f4fbf6"><p><b>Result</b></p><ul>{"".join(f"<li>{x}</li>" for x in lines)}</ul>'
+            f'<p style="color:#555"><b>Caveat:</b> {esc(_CAVEATS.get(k, ""))}</p></div>')
+
+# %% ../nbs/21a_journey.ipynb 27
 def _device() -> str:
     "The device the stages will train on, in words."
     try:
@@ -286,7 +351,11 @@ def _run_stage(k: str, out: Path, run: dict, params: dict, kdir: Path, quiet: bo
     "Execute and render stage `k`; print its outcome; returns its record."
     rec = execute_stage(k, out, params, kdir, quiet)
     nb = out / rec['notebook']
-    if nb.exists(): render_html(nb, out / rec['html'], _header(run, rec), f"{k} · {rec['title']} · segcore journey")
+    if nb.exists():
+        title = f"{k} · {rec['title']} · segcore journey"
+        render_html(nb, out / rec['html'], _header(run, rec) + stage_card(rec), title)
+        from segcore.report import externalise_plotly_notebook
+        externalise_plotly_notebook(nb, out)          # the executed notebook loads the pages' one plotly.min.js too
     msg = f"stage {k}: {rec['status']} in {rec['seconds']:.0f} s" + (f" — {rec['summary']}" if rec.get('summary')
                                                                       else '')
     if rec['status'] == 'failed':
@@ -295,7 +364,7 @@ def _run_stage(k: str, out: Path, run: dict, params: dict, kdir: Path, quiet: bo
     print(msg, flush=True)
     return rec
 
-# %% ../nbs/21a_journey.ipynb 25
+# %% ../nbs/21a_journey.ipynb 28
 def run_journey(data=None, out='reports/latest', profile: str = 'quick', stages=None, seed: int = 0,
                 quiet: bool = False, params: dict | None = None) -> dict:
     """Execute the journey notebooks on `data` into `out`: each stage's executed notebook, its HTML, `index.html`
@@ -338,7 +407,7 @@ def run_journey(data=None, out='reports/latest', profile: str = 'quick', stages=
     print(f'report: {out / "index.html"}')
     return run
 
-# %% ../nbs/21a_journey.ipynb 27
+# %% ../nbs/21a_journey.ipynb 30
 def stage_parameters(items) -> dict:
     """`['06.trials=24', '06.space=segresnet']` → `{'06': {'trials': 24, 'space': 'segresnet'}}` (values read as
     YAML), checked against the names in each stage notebook's `parameters` cell."""
@@ -357,3 +426,50 @@ def stage_parameters(items) -> dict:
                                + ' (data, out, profile and seed have their own options)')
         out.setdefault(st, {})[name] = val
     return out
+
+# %% ../nbs/21a_journey.ipynb 35
+_TITLE = re.compile(r'<title>(.*?)</title>', re.S | re.I)
+
+def _journey_row(folder: Path, root: Path) -> str | None:
+    "One row of the reports index for the journey in `folder` (None when it is not one)."
+    try: run = json.loads((folder / 'run.json').read_text())
+    except (OSError, ValueError): return None
+    if run.get('format') != 'segcore-journey/1' or not (folder / 'index.html').is_file(): return None
+    st = {s['stage']: s for s in run.get('stages', [])}
+    m2, done = (st.get('02') or {}).get('metrics') or {}, sum(s.get('status') == 'done' for s in st.values())
+    ci = m2.get('test_ci95') or [float('nan')] * 2
+    dice = (f"{m2['test_dice']:.3f} ({ci[0]:.3f}–{ci[1]:.3f}), n = {m2.get('test_n')}"
+            if m2.get('test_dice') is not None else '')
+    mins = sum(s.get('seconds') or 0 for s in st.values()) / 60
+    rel = (folder / 'index.html').relative_to(root).as_posix()
+    return (f'<tr><td><a href="{esc(rel)}">{esc(folder.relative_to(root).as_posix())}</a></td>'
+            f'<td>{esc(run.get("profile"))}</td><td class="num">{esc(run.get("seed"))}</td>'
+            f'<td>{esc(Path(str((run.get("data") or {}).get("path", ""))).name)}</td>'
+            f'<td>{done}/{len(STAGES)}</td><td class="num">{mins:.1f}</td><td>{esc(dice)}</td>'
+            f'<td>{esc(str(run.get("finished") or run.get("started") or "")[:10])}</td></tr>')
+
+def reports_index_html(root='reports') -> str:
+    """The index of a reports folder: every journey in it (profile, seed, data, stages done, minutes, the baseline's
+    held-out Dice with 95 % CI and n) and every other HTML page under it (benchmarks, HPO), linked by its title."""
+    root = Path(root).resolve()
+    journeys = sorted({p.parent for p in root.rglob('run.json')})
+    rows = [r for r in (_journey_row(j, root) for j in journeys) if r]
+    inside = [j for j in journeys if _journey_row(j, root)]
+    pages = sorted(p for p in root.rglob('*.html')
+                   if p != root / 'index.html' and not any(j in p.parents for j in inside))
+    def title(p):
+        m = _TITLE.search(p.read_text(errors='replace')[:20_000])
+        return m.group(1).strip() if m and m.group(1).strip() not in ('', 'Notebook') else p.stem
+    items = ''.join(f'<li><a href="{esc(p.relative_to(root).as_posix())}">{esc(p.relative_to(root).as_posix())}</a>'
+                    f' — {esc(title(p))}</li>' for p in pages)
+    head = ''.join(f'<th>{c}</th>' for c in ('journey', 'profile', 'seed', 'data', 'stages done', 'minutes',
+                                               "baseline's held-out Dice (95 % CI)", 'date'))
+    body = (f'<h1>segcore reports</h1><p>Every report in this folder. A journey links its stage pages, each linked to '
+            'the previous and next stage; the other pages are benchmarks and single studies.</p>'
+            f'<h2>Journeys</h2><table><tr>{head}</tr>{"".join(rows)}</table>'
+            f'<h2>Other pages</h2><ul>{items}</ul>')
+    return page('segcore reports', body)
+
+def write_reports_index(root='reports') -> Path:
+    "Write `root/index.html` (`reports_index_html`); its path."
+    return atomic_write_text(Path(root) / 'index.html', reports_index_html(root))

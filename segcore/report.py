@@ -12,9 +12,10 @@ from .core import SegcoreError, atomic_write_text
 from .stats import bootstrap_ci
 
 # %% auto 0
-__all__ = ['PLOTLY_JS', 'notebook_html', 'plotly_html', 'show_plotly', 'md', 'externalise_plotly', 'fmt_ci', 'ci_row',
-           'class_table', 'table_html', 'show_table', 'training_curves', 'per_case_plot', 'best_median_worst',
-           'best_slice', 'display_image', 'five_panel', 'uncertainty_overlay', 'image_panels']
+__all__ = ['PLOTLY_JS', 'notebook_html', 'plotly_html', 'show_plotly', 'md', 'externalise_plotly', 'externalise_plotly_notebook',
+           'fmt_ci', 'ci_row', 'class_table', 'cell_text', 'table_html', 'show_table', 'training_curves',
+           'per_case_plot', 'best_median_worst', 'best_slice', 'display_image', 'five_panel', 'uncertainty_overlay',
+           'image_panels']
 
 # %% ../nbs/20_report.ipynb 5
 _EXTERNAL = re.compile(
@@ -56,16 +57,30 @@ def md(text: str):
 PLOTLY_JS = 'plotly.min.js'
 _INLINE_PLOTLY = re.compile(r'<script[^>]*>\s*/\*\*\s*\n\* plotly\.js v[0-9][^\n]*\n.*?</script>', re.S)
 
-def externalise_plotly(html: str, folder) -> str:
-    """`html` with every inlined plotly.js bundle replaced by `<script src="plotly.min.js">`, the bundle written
-    (atomically, when absent or different) into `folder`, where the page will lie."""
+def externalise_plotly(html: str, folder, src: str = PLOTLY_JS) -> str:
+    """`html` with every inlined plotly.js bundle replaced by `<script src="plotly.min.js">` (or `src`), the bundle
+    written (atomically, when absent or different) into `folder`, where the page will lie."""
     m = _INLINE_PLOTLY.search(html)
     if not m: return html
     js, f = m.group(0)[m.group(0).index('>') + 1:-len('</script>')], Path(folder) / PLOTLY_JS
     if not f.is_file() or f.stat().st_size != len(js.encode()) or f.read_text() != js: atomic_write_text(f, js)
-    return _INLINE_PLOTLY.sub(lambda _: f'<script src="{PLOTLY_JS}"></script>', html)
+    return _INLINE_PLOTLY.sub(lambda _: f'<script src="{src}"></script>', html)
 
-# %% ../nbs/20_report.ipynb 16
+def externalise_plotly_notebook(path, folder, src: str = f'../{PLOTLY_JS}') -> bool:
+    """Rewrite the executed notebook `path` so that its HTML outputs load plotly.js from `src` (the bundle written
+    into `folder`) instead of inlining it, as its rendered page does: a journey notebook drops from ~5 MB to its
+    outputs. Whether anything changed."""
+    import nbformat
+    nb, changed = nbformat.read(str(path), as_version=4), False
+    for o in (o for c in nb.cells for o in c.get('outputs', []) if 'text/html' in o.get('data', {})):
+        h = o['data']['text/html']
+        h = ''.join(h) if isinstance(h, list) else h
+        new = externalise_plotly(h, folder, src)
+        if new != h: o['data']['text/html'], changed = new, True
+    if changed: atomic_write_text(path, nbformat.writes(nb))
+    return changed
+
+# %% ../nbs/20_report.ipynb 18
 def fmt_ci(mean, lo, hi, digits: int = 3) -> str:
     "'0.861 (0.846–0.870)'."
     if mean is None or not np.isfinite(mean): return 'n/a'
@@ -92,11 +107,24 @@ def class_table(
         rows.append({'metric': m, 'class': 'mean foreground', **ci_row(per_case, seed), 'split': split})
     return pd.DataFrame(rows)
 
-# %% ../nbs/20_report.ipynb 19
+# %% ../nbs/20_report.ipynb 21
+def cell_text(x, digits: int = 4) -> str:
+    """A table cell for a reader: lists and tuples as `a × b × c` (numbers: a shape, a patch, a spacing) or `a, b`,
+    mappings as `key: value, …`, whole floats without `.0`, other floats to `digits` significant places."""
+    if isinstance(x, dict): return ', '.join(f'{cell_text(k, digits)}: {cell_text(v, digits)}' for k, v in x.items())
+    if isinstance(x, (list, tuple)):
+        num = x and all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) for v in x)
+        return (' × ' if num else ', ').join(cell_text(v, digits) for v in x)
+    if isinstance(x, (float, np.floating)) and np.isfinite(x):
+        return f'{int(x)}' if float(x).is_integer() else f'{float(x):.{digits}g}'
+    return str(x)
+
 def table_html(df: pd.DataFrame, caption: str | None = None, digits: int = 4, index: bool = False) -> str:
-    "A compact HTML table (floats rounded to `digits`)."
+    "A compact HTML table (floats rounded to `digits`; lists, tuples and mappings written out by `cell_text`)."
     fmt = {c: (lambda x, d=digits: '' if pd.isna(x) else f'{x:.{d}g}' if abs(x) < 1e-3 and x != 0 else f'{x:.{d}f}')
            for c in df.columns if pd.api.types.is_float_dtype(df[c])}
+    fmt.update({c: (lambda x, d=digits: cell_text(x, d)) for c in df.columns if df[c].dtype == object
+                and df[c].map(lambda v: isinstance(v, (list, tuple, dict))).any()})
     body = df.to_html(index=index, formatters=fmt, escape=True, border=0, classes='segcore-table', na_rep='')
     cap = f'<p style="margin:.2em 0;color:#444"><b>{_html.escape(caption)}</b></p>' if caption else ''
     return f'<div style="overflow-x:auto">{cap}{body}</div>'
@@ -106,7 +134,7 @@ def show_table(df: pd.DataFrame, caption: str | None = None, digits: int = 4, in
     from IPython.display import HTML, display
     display(HTML(table_html(df, caption, digits, index)))
 
-# %% ../nbs/20_report.ipynb 22
+# %% ../nbs/20_report.ipynb 25
 def training_curves(history):
     "Plotly figure: training loss and validation Dice per class against epoch (history rows or a DataFrame)."
     from plotly.subplots import make_subplots
@@ -145,7 +173,7 @@ def best_median_worst(scores: pd.Series) -> list:
     s = s.iloc[np.lexsort((s.index.astype(str), s.values))]
     return [('best', s.index[-1]), ('median', s.index[len(s) // 2]), ('worst', s.index[0])]
 
-# %% ../nbs/20_report.ipynb 26
+# %% ../nbs/20_report.ipynb 29
 def best_slice(label: np.ndarray, axis: int = 0) -> int:
     "Index along `axis` of the slice with the most foreground (the middle one if the label is empty)."
     area = (np.asarray(label) > 0).sum(axis=tuple(i for i in range(label.ndim) if i != axis))
@@ -180,7 +208,7 @@ def _overlay(ax, img, lab, title, n_classes, flat: bool = False):
     ax.set_title(title, fontsize=9)
     ax.axis('off')
 
-# %% ../nbs/20_report.ipynb 28
+# %% ../nbs/20_report.ipynb 31
 def five_panel(image, ref, a, b, names=('A', 'B'), title: str = '', axis: int = 0, scores: tuple | None = None):
     """Matplotlib figure image · ground truth · A · B · difference: a 2D image itself, a volume's slice with the most
     reference foreground along `axis`."""
@@ -230,7 +258,7 @@ def uncertainty_overlay(image, pred, unc, title: str = '', axis: int = 0, name: 
     fig.tight_layout()
     return fig
 
-# %% ../nbs/20_report.ipynb 32
+# %% ../nbs/20_report.ipynb 35
 def image_panels(items, axis: int = 0):
     "Figure with two rows: the image, and the image with its label, of each `(title, image (C, *S), label (*S))`."
     import matplotlib.pyplot as plt

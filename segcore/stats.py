@@ -121,7 +121,11 @@ def paired_comparison(a, b, names=('A', 'B'), alternative: str = 'two-sided', n_
     if (~keep).any(): notes.append(f'{int((~keep).sum())} case(s) with a NaN value dropped')
     if nz < n: notes.append(f"{n - nz} zero difference(s) discarded by Wilcoxon (zero_method='wilcox')")
     if nz < 6: notes.append(f'only {nz} non-zero difference(s): Wilcoxon p is not meaningful (needs n >= 6)')
-    return dict(a=names[0], b=names[1], n=n, n_dropped=int((~keep).sum()), n_zero=n - nz,
+    up, down = int((d > 0).sum()), int((d < 0).sum())
+    if nz >= 6 and (up == 0 or down == 0):   # the exact test's floor: a count, not a strength of evidence
+        notes.append(f"{max(up, down)}/{n} cases {'improved' if up else 'worse'}: Wilcoxon p is the smallest the "
+                     f'test can give for {nz} non-zero differences')
+    return dict(a=names[0], b=names[1], n=n, n_dropped=int((~keep).sum()), n_zero=n - nz, n_improved=up, n_worse=down,
                 mean_a=float(a.mean()) if n else nan, mean_b=float(b.mean()) if n else nan, mean_diff=mean,
                 diff_ci_low=lo, diff_ci_high=hi, ci_level=1 - alpha, wilcoxon_stat=w_stat, wilcoxon_p=w_p,
                 zero_method='wilcox', p_meaningful=nz >= 6, rank_biserial=rank_biserial(d), t=t_stat,

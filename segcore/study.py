@@ -12,14 +12,16 @@ from fastcore.basics import patch
 from .core import SegcoreError, check_output, injected_faults, atomic_write_json, to_json
 
 # %% auto 0
-__all__ = ['SHORT_BUDGET', 'COMPARE_COLUMNS', 'checkout_dir', 'config_file', 'data_provenance', 'derived_banner', 'Study',
-           'audit_stage', 'plan_table', 'geometry_figure', 'label_table', 'case_gallery', 'channel_panels',
+__all__ = ['SHORT_BUDGET', 'ARCH_SIZES', 'COMPARE_COLUMNS', 'checkout_dir', 'config_file', 'data_provenance', 'derived_banner',
+           'Study', 'audit_stage', 'plan_table', 'geometry_figure', 'label_table', 'case_gallery', 'channel_panels',
            'history_frame', 'seed_run', 'seed_spread', 'run_card', 'validation_curve', 'short_budget_figure',
-           'short_budget_md', 'load_ablation', 'ablation_for', 'matched_budget', 'fit_patch', 'ablation', 'seed_table',
-           'augment_table', 'compact', 'ablation_verdict', 'ablation_record', 'case_patients', 'groups_into_patients',
+           'short_budget_md', 'load_ablation', 'ablation_for', 'fit_patch', 'ablation', 'compared', 'seed_table',
+           'architecture_budget', 'convergence', 'architecture_ablation', 'convergence_figure', 'augment_table',
+           'compact', 'changes_text', 'ablation_verdict', 'ablation_record', 'case_patients', 'groups_into_patients',
            'per_patient', 'patient_table', 'case_predictions', 'visual_comparison', 'show_ablation',
-           'heldout_comparison', 'hpo_stage', 'hpo_figures', 'default_tta', 'tta_study', 'method_table', 'field_case',
-           'field_methods', 'froc_figure', 'froc_tables', 'region_table', 'field_line', 'show_field', 'show_tta_field']
+           'heldout_comparison', 'hpo_stage', 'hpo_figures', 'hpo_rank_check', 'rank_check_md', 'default_tta',
+           'tta_study', 'method_table', 'field_case', 'field_methods', 'froc_figure', 'froc_tables', 'region_table',
+           'field_line', 'show_field', 'show_tta_field']
 
 # %% ../nbs/21_study.ipynb 5
 def checkout_dir() -> Path:
@@ -437,19 +439,24 @@ def short_budget_md(sb: dict, n_val: int | None = None) -> str:
 # %% ../nbs/21_study.ipynb 40
 _ABLATION_KEYS = {'prefix', 'baseline', 'match', 'arms'}
 
-def load_ablation(name) -> dict:
-    "Ablation `configs/ablations/<name>.yaml` (or a path): arms in order {name: overrides}, baseline, prefix, match."
+def load_ablation(name, profile: str | None = None) -> dict:
+    """Ablation `configs/ablations/<name>.yaml` (or a path): arms in order {name: overrides}, baseline, prefix, match;
+    with `profile`, only the arms that profile trains (an arm's optional `profiles` list; default all)."""
     import yaml
     p = config_file('ablations', name)
     d = yaml.safe_load(p.read_text()) or {}
     def bad(msg): return SegcoreError(f'{p}: {msg}')
     if set(d) != _ABLATION_KEYS: raise bad(f'an ablation has exactly the keys {", ".join(sorted(_ABLATION_KEYS))}')
-    if not isinstance(d['arms'], list) or not all(isinstance(a, dict) and set(a) == {'name', 'overrides'}
-                                                  and isinstance(a['overrides'], dict) for a in d['arms']):
-        raise bad('arms is a list of {name, overrides} (overrides a mapping of config keys)')
-    arms = {str(a['name']): a['overrides'] for a in d['arms']}
-    if len(arms) != len(d['arms']): raise bad('two arms have the same name')
-    if arms.get(d['baseline']) != {}: raise bad(f"the baseline {d['baseline']!r} must be an arm without overrides")
+    if not isinstance(d['arms'], list) or not all(
+            isinstance(a, dict) and {'name', 'overrides'} <= set(a) <= {'name', 'overrides', 'profiles'}
+            and isinstance(a['overrides'], dict) and isinstance(a.get('profiles', []), list) for a in d['arms']):
+        raise bad('arms is a list of {name, overrides[, profiles]} (overrides a mapping of config keys, profiles a '
+                  'list of journey profiles)')
+    every = {str(a['name']): a for a in d['arms']}
+    if len(every) != len(d['arms']): raise bad('two arms have the same name')
+    if every.get(d['baseline'], {}).get('overrides') != {} or 'profiles' in every[d['baseline']]:
+        raise bad(f"the baseline {d['baseline']!r} must be an arm without overrides, trained in every profile")
+    arms = {k: a['overrides'] for k, a in every.items() if profile is None or profile in a.get('profiles', [profile])}
     if d['match'] not in ('steps', 'time'): raise bad(f"match must be 'steps' or 'time' (got {d['match']!r})")
     return {'name': p.stem, 'arms': arms, 'baseline': d['baseline'], 'prefix': str(d['prefix']), 'match': d['match']}
 
@@ -463,21 +470,6 @@ def ablation_for(study: Study, name):
 
 # %% ../nbs/21_study.ipynb 46
 def _slug(s: str) -> str: return re.sub(r'[^a-z0-9]+', '-', s.lower()).strip('-')
-
-def matched_budget(study: Study, name: str, seconds: float, **extra) -> dict:
-    """Overrides (`epochs`, or one shorter epoch) so that config `extra` trains for about `seconds`, from its step
-    rate measured on this machine (2 steps after a warm-up). Remembered in `runs/<name>.budget.json`, so a rerun
-    reuses them (and the finished run)."""
-    from segcore.bench import bench_data
-    f = study.runs / f'{name}.budget.json'
-    if f.exists(): return json.loads(f.read_text())['overrides']
-    cfg = study.config('short', **extra)
-    rate = bench_data(cfg, steps=2, warmup=1, dummy=False, phases=False)['real_steps_per_s']
-    steps = max(2, int(round(seconds * rate)))
-    ov = ({'epochs': 1, 'iterations_per_epoch': steps, 'warmup_epochs': 0} if steps < cfg.iterations_per_epoch else
-          {'epochs': int(round(steps / cfg.iterations_per_epoch))})
-    atomic_write_json(f, {'overrides': ov, 'steps_per_s': rate, 'target_seconds': seconds})
-    return ov
 
 def fit_patch(study: Study, overrides: dict) -> dict:
     """`overrides`, plus the planned patch rounded down to the smallest multiple (2 … 64) the arm's network takes when
@@ -497,18 +489,20 @@ def ablation(study: Study, arms: dict, prefix: str, baseline: str | None = None,
     """Train every arm at the short budget (in order) with `seeds` seeds (default: the study profile's), then
     per-case validation Dice (each case's mean over the seeds: `per_case`; per seed: `per_seed`), model cards (first
     seed), paired tests against the baseline arm (by default the first arm without overrides) and the comparison
-    over cases and seeds (`seed_table`); `match` as in the ablation files."""
-    from segcore.stats import compare_table
+    over cases and seeds (`seed_table`). `match='time'`: the architectures' protocol (`architecture_ablation`)."""
     if match not in ('steps', 'time'): raise SegcoreError(f"match must be 'steps' or 'time' (got {match!r})")
+    if match == 'time': return architecture_ablation(study, arms, prefix, baseline, seeds)
     baseline = baseline or next(k for k, v in arms.items() if not v)
     seeds = [study.seed + k for k in range(seeds or study.budget['seeds'])]
     arms = {label: fit_patch(study, ov) for label, ov in arms.items()}
     names = {label: 'short-baseline' if not ov else f'{prefix}-{_slug(label)}' for label, ov in arms.items()}
-    target = study.train(names[baseline], 'short', **arms[baseline])['train_seconds']
     for label, ov in arms.items():
-        if match == 'time' and ov and 'epochs' not in ov:
-            ov = {**ov, **matched_budget(study, names[label], target, **ov)}
         for s in seeds: study.train(seed_run(names[label], s, seeds[0]), 'short', **ov, seed=s)
+    return compared(study, arms, names, baseline, seeds)
+
+def compared(study: Study, arms: dict, names: dict, baseline: str, seeds: list) -> dict:
+    "The result of an ablation whose arms `names` {label: run} are trained with every seed (see `ablation`)."
+    from segcore.stats import compare_table
     per_seed = {label: study.per_case({s: seed_run(n, s, seeds[0]) for s in seeds}) for label, n in names.items()}
     per_case = pd.DataFrame({label: d.mean(axis=1) for label, d in per_seed.items()})
     cards = pd.DataFrame([run_card(study, n, label) for label, n in names.items()])
@@ -537,6 +531,106 @@ def seed_table(per_seed: dict, baseline: str) -> pd.DataFrame:
                                        'ci_high', 'smallest detectable', 'arm seed sd', 'finding'])
 
 # %% ../nbs/21_study.ipynb 48
+ARCH_SIZES = ('small', 'tiny')                 # an architecture arm's model sizes, tried largest first
+
+def architecture_budget(study: Study, name: str, seconds: float, need_steps: int, **extra) -> dict:
+    """The size and schedule of architecture arm `extra` for `seconds` of training on this machine: the largest size of
+    `ARCH_SIZES` (or `extra`'s own `model_size`) whose step rate, measured here (2 steps after a warm-up), makes at
+    least `need_steps` steps in that time, else the smallest; its steps in epochs of the short profile, validated at a
+    quarter, half, three quarters and the end of the schedule. Remembered in `runs/<name>.budget.json` (a rerun reuses
+    it and the finished runs): {'overrides', 'steps_per_s' (per size measured), 'target_seconds', 'need_steps',
+    'fits'}."""
+    from segcore.bench import bench_data
+    f = study.runs / f'{name}.budget.json'
+    if f.exists(): return json.loads(f.read_text())
+    sizes, rates = ([extra.pop('model_size')] if 'model_size' in extra else list(ARCH_SIZES)), {}
+    for size in sizes:
+        cfg = study.config('short', **extra, model_size=size)
+        rates[size] = bench_data(cfg, steps=2, warmup=1, dummy=False, phases=False)['real_steps_per_s']
+        if seconds * rates[size] >= need_steps: break
+    steps, ipe = max(4, int(round(seconds * rates[size]))), cfg.iterations_per_epoch
+    ov = ({'epochs': 4 * max(1, round(steps / (4 * ipe)))} if steps >= 4 * ipe else
+          {'epochs': 4, 'iterations_per_epoch': max(1, round(steps / 4)), 'warmup_epochs': 0})
+    rec = {'overrides': {'model_size': size, **ov, 'val_every': ov['epochs'] // 4}, 'steps_per_s': rates,
+           'target_seconds': seconds, 'need_steps': need_steps, 'fits': seconds * rates[size] >= need_steps}
+    study.runs.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(f, rec)
+    return rec
+
+def convergence(dice: float, dice_double: float, reference: float, frac: float = 0.97) -> dict:
+    """Whether an arm converged at its budget, by stage 02's rule: its validation Dice `dice` at the budget reaches
+    `frac` of `dice_double`, its Dice with twice the steps, and at least half of `reference` (the baseline's: a network
+    that learned nothing gains nothing either). {'converged', 'ratio', 'reason'}"""
+    ratio = dice / dice_double if dice_double > 0 else float('nan')
+    reason = ''
+    if not np.isfinite(dice) or dice < 0.5 * reference:
+        reason = f"did not learn at this budget (Dice {dice:.3f}, under half the baseline's {reference:.3f})"
+    elif not ratio >= frac:
+        reason = f'still learning: Dice {dice:.3f} at the budget, {dice_double:.3f} with twice the steps'
+    return {'converged': not reason, 'ratio': ratio, 'reason': reason}
+
+# %% ../nbs/21_study.ipynb 50
+def architecture_ablation(study: Study, arms: dict, prefix: str, baseline: str | None = None,
+                          seeds: int | None = None) -> dict:
+    """Stage 05's protocol: every architecture gets the training seconds the baseline arm (the short baseline) took on
+    this machine, at the size that fits them (`architecture_budget`); its first seed also trains twice the steps
+    (run `<name>-2x`), and only an arm that converged (`convergence`) trains the other seeds and is compared with the
+    baseline (`compared`); the others are *not converged at this budget*. Adds 'convergence' (a row per arm: size,
+    steps, seconds, its own time to 97 % of its Dice with twice the steps, status) and 'curves' ({arm: validation
+    curves of the first seed at the budget and at twice it, with `seconds` and `run`}) to `compared`'s result."""
+    baseline = baseline or next(k for k, v in arms.items() if not v)
+    seeds = [study.seed + k for k in range(seeds or study.budget['seeds'])]
+    arms = {label: fit_patch(study, ov) for label, ov in arms.items()}
+    names = {label: 'short-baseline' if not ov else f'{prefix}-{_slug(label)}' for label, ov in arms.items()}
+    for s in seeds: study.train(seed_run(names[baseline], s, seeds[0]), 'short', seed=s)
+    base, cfg = study.summary(names[baseline]), study.config('short')
+    seconds, need = base['train_seconds'], base['epochs_run'] * cfg.iterations_per_epoch
+    rows = [{'arm': baseline, 'model size': cfg.model_size, 'parameters (M)': base['parameters'] / 1e6, 'steps': need,
+             'train s': seconds, 'steps/s': need / seconds, 'time to 97 % of its Dice at twice the steps (s)': seconds,
+             'status': 'converged: stage 02 fixed this budget where it reached 97 % of its plateau'}]
+    curves, kept = {}, {baseline: names[baseline]}
+    for label, ov in arms.items():
+        if label == baseline: continue
+        b = architecture_budget(study, names[label], seconds, need, **ov)
+        full = {**ov, **b['overrides']}
+        double = {**full, 'epochs': 2 * full['epochs'], 'val_every': 2 * full['val_every']}
+        s0 = study.train(names[label], 'short', **full, seed=seeds[0])
+        s1 = study.train(f'{names[label]}-2x', 'short', **double, seed=seeds[0])
+        c, c2 = (_timed_curve(study, n, s) for n, s in ((names[label], s0), (f'{names[label]}-2x', s1)))
+        curves[label] = pd.concat([c.assign(run='budget'), c2.assign(run='twice the steps')], ignore_index=True)
+        conv = convergence(*(s['validation']['mean_foreground_dice'] for s in (s0, s1)),
+                           base['validation']['mean_foreground_dice'])
+        t97 = float(c2['seconds'].iloc[int(np.argmax(c2['dice'].to_numpy() >= 0.97 * c2['dice'].iloc[-1]))])
+        if conv['converged']:
+            kept[label] = names[label]
+            for s in seeds[1:]: study.train(seed_run(names[label], s, seeds[0]), 'short', **full, seed=s)
+        fits = '' if b['fits'] else f" (at size {full['model_size']} it makes fewer than the baseline's {need} steps)"
+        rows.append({'arm': label, 'model size': full['model_size'], 'parameters (M)': s0['parameters'] / 1e6,
+                     'steps': int(c['steps'].iloc[-1]), 'train s': s0['train_seconds'],
+                     'steps/s': int(c['steps'].iloc[-1]) / s0['train_seconds'],
+                     'time to 97 % of its Dice at twice the steps (s)': t97,
+                     'status': ('converged' if conv['converged'] else f"not converged at this budget: {conv['reason']}")
+                     + fits})
+    res = compared(study, {k: arms[k] for k in kept}, kept, baseline, seeds)
+    return {**res, 'convergence': pd.DataFrame(rows), 'curves': curves,
+            'not_converged': [k for k in arms if k not in kept]}
+
+def _timed_curve(study: Study, name: str, summary: dict) -> pd.DataFrame:
+    "Run `name`'s validation curve with `seconds`: its steps at the run's measured training rate."
+    c = validation_curve(study, name)
+    return c.assign(seconds=c['steps'] * summary['train_seconds'] / max(1, int(c['steps'].iloc[-1])))
+
+def convergence_figure(curves: dict):
+    "Plotly figure of each architecture's first-seed validation curves (at the budget, and twice it) against seconds."
+    import plotly.graph_objects as go
+    fig = go.Figure([go.Scatter(x=g['seconds'], y=g['dice'], mode='lines+markers', name=f'{k}, {r}',
+                                line_dash='solid' if r == 'budget' else 'dot')
+                     for k, c in curves.items() for r, g in c.groupby('run', sort=False)])
+    fig.update_layout(xaxis_title='training seconds on this machine', yaxis_title='validation mean foreground Dice',
+                      height=360, margin=dict(t=30))
+    return fig
+
+# %% ../nbs/21_study.ipynb 52
 def _spatial(a, d: int) -> list:
     axes = ['rows (up–down)', 'columns (left–right)'] if d == 2 else [f'axis {k}' for k in range(d)]
     out = [f'flip {axes[k]} p {p:g}' for k, p in a._flips(d)]
@@ -552,7 +646,7 @@ def _spatial(a, d: int) -> list:
 def augment_table(study: Study, name='augmentation') -> pd.DataFrame:
     "Arm · spatial transforms · intensity transforms, as they apply to the study's data (2D or 3D)."
     from segcore.augment import augment_config
-    ab, d = load_ablation(ablation_for(study, name)), study.dims
+    ab, d = load_ablation(ablation_for(study, name), study.profile), study.dims
     names = {'bias': 'bias field', 'noise': 'noise', 'smooth': 'smoothing', 'brightness': 'brightness',
              'contrast': 'contrast', 'gamma': 'gamma'}
     rows = []
@@ -563,7 +657,7 @@ def augment_table(study: Study, name='augmentation') -> pd.DataFrame:
                      'intensity': ', '.join(inten) or 'none'})
     return pd.DataFrame(rows)
 
-# %% ../nbs/21_study.ipynb 53
+# %% ../nbs/21_study.ipynb 57
 COMPARE_COLUMNS = ['n', 'mean_baseline', 'mean', 'mean_diff', 'diff_ci_low', 'diff_ci_high', 'wilcoxon_p',
                    'wilcoxon_p_holm', 't_p_holm', 'rank_biserial', 'd_z', 'note']
 
@@ -575,6 +669,13 @@ def _spread_note(diff: float, sd: float | None) -> str:
     if sd is None or not np.isfinite(sd): return ''
     if abs(diff) > 2 * sd: return '; larger than twice the seed spread'
     return f'; within twice the seed spread (sd {sd:.4f})'
+
+def changes_text(overrides: dict, prefix: str = '') -> str:
+    "An arm's config changes for a reader: `loss.focal_tversky = 1, augment = all` ('none' for the baseline)."
+    from segcore.report import cell_text
+    parts = [changes_text(v, f'{prefix}{k}.') if isinstance(v, dict) and v else f'{prefix}{k} = {cell_text(v)}'
+             for k, v in overrides.items()]
+    return ', '.join(parts) or ('none' if not prefix else '')
 
 def _budget_line(study: Study) -> str:
     "Where the short budget came from, in one sentence."
@@ -600,21 +701,25 @@ def ablation_verdict(result: dict, spread_sd: float | None = None) -> str:
     return '\n'.join(lines)
 
 def ablation_record(result: dict) -> tuple:
-    """The stage record of an ablation: (summary line naming the arms found better or worse, or that none was;
-    metrics: mean validation Dice per arm, n, seeds, and each arm's difference, CI and smallest detectable effect)."""
-    t = result['seed_table']
-    if not len(t): return 'baseline only', {'arms': {m: float(v) for m, v in result['per_case'].mean().items()},
-                                             'n_val': len(result['per_case']), 'seeds': len(result['seeds'])}
+    """The stage record of an ablation: (summary line naming the arms found better or worse, or that none was, and
+    the arms not converged; metrics: mean validation Dice per arm, n, seeds, each arm's difference, CI and smallest
+    detectable effect, and `not_converged`)."""
+    t, nc = result['seed_table'], list(result.get('not_converged', []))
+    tail = f"; not converged at this budget: {', '.join(nc)}" if nc else ''
+    if not len(t): return 'baseline only' + tail, {'arms': {m: float(v) for m, v in result['per_case'].mean().items()},
+                                                    'n_val': len(result['per_case']), 'seeds': len(result['seeds']),
+                                                    'not_converged': nc}
     found = [f"{r['arm']} {r['finding']} ({r['difference']:+.4f}, CI {r['ci_low']:+.4f} to {r['ci_high']:+.4f})"
              for _, r in t.iterrows() if r['finding'] != 'not detected']
     line = (f"{len(result['names'])} arms × {len(result['seeds'])} seeds; " + ('; '.join(found) if found else
-            f"no arm differs detectably from the baseline (smallest detectable {t['smallest detectable'].min():.4f})"))
+            f"no arm differs detectably from the baseline (smallest detectable {t['smallest detectable'].min():.4f})")
+            + tail)
     diffs = {r['arm']: {'diff': r['difference'], 'ci95': [r['ci_low'], r['ci_high']], 'mde': r['smallest detectable'],
                         'finding': r['finding']} for _, r in t.iterrows()}
     return line, {'arms': {m: float(v) for m, v in result['per_case'].mean().items()}, 'n_val': len(result['per_case']),
-                  'seeds': len(result['seeds']), 'vs_baseline': diffs}
+                  'seeds': len(result['seeds']), 'vs_baseline': diffs, 'not_converged': nc}
 
-# %% ../nbs/21_study.ipynb 55
+# %% ../nbs/21_study.ipynb 59
 def case_patients(study: Study) -> dict:
     "case id → patient id, from the study's split (stage 01)."
     return dict(study.splits().case_patients)
@@ -647,7 +752,7 @@ def patient_table(study: Study, per_case: pd.DataFrame, split: str, what: str = 
         rows[0]['pooled per-patient Dice (segcore.evaluate)'] = got
     return pd.DataFrame(rows)
 
-# %% ../nbs/21_study.ipynb 60
+# %% ../nbs/21_study.ipynb 64
 def case_predictions(study: Study, runs: dict, cases: list, tta: str = 'none', uncertainty: bool = False) -> dict:
     """{case: {'image', 'label', 'spacing', label: prediction … , '<label>_maps': uncertainty}} for run folders `runs`
     = {label: name}."""
@@ -680,11 +785,22 @@ def visual_comparison(study: Study, result: dict) -> list:
         plt.show()
     return picks
 
-# %% ../nbs/21_study.ipynb 63
+# %% ../nbs/21_study.ipynb 67
 _ARMS_MD = """## Arms and their cost
 
 Same split (validation fold 0) and seeds; only the keys shown differ (and, where the budget is matched
 in time, the number of steps). Every arm is trained with each of the study's seeds; the cards show the first."""
+
+_CONVERGENCE_MD = """## Size, budget and convergence of each architecture
+
+Each architecture trains for the seconds the baseline UNet took at the short budget, on this machine, at the
+largest model size (small, then tiny) whose measured step rate makes at least the baseline's steps in them. Its
+first seed also trains with twice the steps (dotted in the figure), and stage 02's rule decides: an architecture
+whose validation Dice at the budget is under 97 % of its Dice with twice the steps, or under half the baseline's,
+has not converged at this budget and is not compared (a Dice from a network still learning says how fast it learns
+here, not how good it is). The budget is in seconds on purpose: the question is what each network reaches in the
+same time, so the steps (and, on a much slower machine, the verdict) depend on the machine; the table says what was
+measured here."""
 
 _SEEDS_MD = """## Findings over cases and seeds
 
@@ -720,19 +836,34 @@ _VISUAL_MD = """## Visual comparison
 The best, median and worst validation case of the baseline: image, ground truth, baseline, the best
 other arm, and where they differ."""
 
+# %% ../nbs/21_study.ipynb 68
 def show_ablation(study: Study, name) -> dict:
     "Stages 03–05: train the arms of ablation `name`, show cards, paired table, verdict and figures; record the stage."
     import matplotlib.pyplot as plt
     from segcore.report import md, show_table, per_case_plot
     from segcore.stats import compare_table
-    ab = load_ablation(ablation_for(study, name))
+    from segcore.report import show_plotly
+    ab = load_ablation(ablation_for(study, name), study.profile)
     res = ablation(study, ab['arms'], ab['prefix'], ab['baseline'], ab['match'])
     md(_ARMS_MD + (f' {study.dims}D data: the arms of `{ab["name"]}.yaml`.' if study.dims == 2 else '')
-       + _budget_line(study) + (" The other arms get the baseline's training seconds on this machine (their steps "
-                                "from their measured step rate)." if ab['match'] == 'time' else ''))
+       + _budget_line(study) + (f' The {study.profile} profile trains these arms of `{ab["name"]}.yaml`: '
+                                f'{", ".join(ab["arms"])}.'))
+    if 'convergence' in res:
+        md(_CONVERGENCE_MD)
+        show_table(res['convergence'], 'first seed of each architecture; seconds and steps measured on this machine')
+        show_plotly(convergence_figure(res['curves']), height=360)
+        if res['not_converged']:
+            md(f"**Not converged at this budget** (no Dice comparison, one seed): {', '.join(res['not_converged'])}. "
+               "On this machine they would need a longer budget, or a faster device, to be compared fairly.")
     if study.field: md(_RANKED_MD[study.field])
-    show_table(res['cards'].assign(changes=[json.dumps(res['arms'][m]) for m in res['cards']['method']]),
-               'short budget; validation fold, mean foreground Dice with bootstrap 95 % CI')
+    if len(res['names']) == 1:
+        md('**Nothing to compare**: no other arm converged at this budget on this machine.')
+        line, metrics = ablation_record(res)
+        study.record(line, **metrics, ablation=ab['name'])
+        return res
+    show_table(res['cards'].assign(changes=[changes_text(res['arms'][m]) for m in res['cards']['method']]),
+               'short budget; validation fold, mean foreground Dice with bootstrap 95 % CI'
+               + ('; converged arms only' if 'convergence' in res else ''))
     md(_SEEDS_MD)
     show_table(res['seed_table'], f"over {len(res['per_case'])} validation cases × {len(res['seeds'])} seeds per arm")
     md(ablation_verdict(res, (study.stage_metrics('02') or {}).get('seed_sd')))
@@ -756,7 +887,7 @@ def show_ablation(study: Study, name) -> dict:
     study.record(line, **metrics, ablation=ab['name'])
     return res
 
-# %% ../nbs/21_study.ipynb 67
+# %% ../nbs/21_study.ipynb 74
 def heldout_comparison(study: Study, run_a, run_b, names: tuple) -> dict:
     "Two runs evaluated on the held-out split, paired per case: both summaries, the comparison and the per-case Dice."
     from segcore.evaluate import evaluate_run
@@ -782,11 +913,15 @@ def hpo_stage(study: Study, space: str = 'unet', trials: int | None = None, obje
     s = run_hpo(sp, data=study.data, out=out, n_trials=trials or study.budget['hpo_trials'], objectives=objectives,
                 pruner=pruner, seed=study.seed, base_overrides=base, progress=False, study=f'journey-{sp.name}')
     res = {'summary': s, 'study': optuna.load_study(study_name=s['study'], storage=normalise_storage(None, out)),
-           'heldout': None}
+           'heldout': None, 'rank': None, 'heldout_vs_baseline': None}
     if s['best'] is None: return res
+    res['rank'] = hpo_rank_check(study, res['study'])
     study.train('short-baseline', 'short')
     res['heldout'] = heldout_comparison(study, study.run_dir('short-baseline'), s['best']['run_dir'],
                                         ('short baseline', f"best trial {s['best']['number']}"))
+    if study.run('baseline').has('summary'):      # the profile's own baseline (stage 02): what a user would train
+        res['heldout_vs_baseline'] = heldout_comparison(study, study.run_dir('baseline'), s['best']['run_dir'],
+                                                        ('baseline', f"best trial {s['best']['number']}"))
     return res
 
 def hpo_figures(st) -> dict:
@@ -800,6 +935,9 @@ def hpo_figures(st) -> dict:
               'parallel coordinates': lambda: ov.plot_parallel_coordinate(st, **kw),
               'parameter importances': lambda: ov.plot_param_importances(st, **kw),
               'intermediate values (pruning)': lambda: ov.plot_intermediate_values(st)}
+    if len(st.directions) > 1:                   # Optuna prunes (and records intermediate values of) 1 objective
+        makers['intermediate values (pruning)'] = lambda: ('not drawn: a study with two objectives records no '
+                                                           'intermediate values, and Optuna does not prune it')
     if len(st.directions) > 1: makers['Pareto front'] = lambda: ov.plot_pareto_front(st, target_names=names)
     figs = {}
     for k, f in makers.items():
@@ -810,7 +948,45 @@ def hpo_figures(st) -> dict:
         figs['parameter importances'] = f'parameter importances need at least 2 completed trials (have {len(done)})'
     return figs
 
-# %% ../nbs/21_study.ipynb 72
+# %% ../nbs/21_study.ipynb 79
+def hpo_rank_check(study: Study, st, n: int | None = None, factor: int = 2) -> dict:
+    """Whether the short budget ranks the trials of Optuna study `st` as a longer budget does: its `n` best completed
+    trials (by validation Dice; default the profile's `hpo_rank_trials`) retrained from their own configs with `factor`
+    times the epochs (same seed, runs `hpo-longer-<trial>`), scored on the validation fold. {'table', 'rho' (Spearman,
+    NaN under 3 trials), 'n', 'same_best' (the best at the short budget is the best at the longer), 'factor'}"""
+    from optuna.trial import TrialState
+    from scipy.stats import spearmanr
+    done = [t for t in st.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            if t.user_attrs.get('val_dice') is not None and t.user_attrs.get('run_dir')]
+    done = sorted(done, key=lambda t: -t.user_attrs['val_dice'])[:n or study.budget['hpo_rank_trials']]
+    rows = []
+    for t in done:
+        cfg = json.loads((Path(t.user_attrs['run_dir']) / 'config.json').read_text())
+        ov = {k: v for k, v in cfg.items() if k != 'data'}
+        ov.update(epochs=factor * cfg['epochs'], warmup_epochs=factor * cfg['warmup_epochs'], val_every=10 ** 6)
+        s = study.train(f'hpo-longer-{t.number}', 'short', **ov)
+        rows.append({'trial': t.number, 'short steps': cfg['epochs'] * cfg['iterations_per_epoch'],
+                     'short Dice': t.user_attrs['val_dice'], 'longer steps': ov['epochs'] * cfg['iterations_per_epoch'],
+                     'longer Dice': s['validation']['mean_foreground_dice']})
+    table = pd.DataFrame(rows, columns=['trial', 'short steps', 'short Dice', 'longer steps', 'longer Dice'])
+    if len(table): table['short rank'], table['longer rank'] = (table[c].rank(ascending=False).astype(int)
+                                                                for c in ('short Dice', 'longer Dice'))
+    rho = float(spearmanr(table['short Dice'], table['longer Dice']).statistic) if len(table) >= 3 else float('nan')
+    same = bool(len(table)) and int(table['longer Dice'].idxmax()) == 0
+    return {'table': table, 'rho': rho, 'n': len(table), 'same_best': same, 'factor': factor}
+
+def rank_check_md(rc: dict, n_val: int | None = None) -> str:
+    "The rank check in words: n trials, Spearman's rho, whether the best stayed best, and what so few trials can say."
+    if rc['n'] < 2: return '*Fewer than two completed trials: no ranking to check.*'
+    rho = 'n/a (under 3 trials)' if not np.isfinite(rc['rho']) else f"{rc['rho']:+.2f}"
+    return (f"The {rc['n']} best completed trials, retrained from their own configs with {rc['factor']}× the steps "
+            f"(validation fold{f', n = {n_val} cases' if n_val else ''}): Spearman rank correlation of the two Dice "
+            f"columns **{rho}**; the best trial at the short budget is **{'also' if rc['same_best'] else 'not'}** the "
+            f"best at the longer one. With {rc['n']} trials this is a check, not a test (a rank correlation over "
+            f"{rc['n']} points can take only a few values): a negative or zero correlation says the short budget does "
+            "not rank these trials as a longer one would, so the search's choice should not be trusted beyond it.")
+
+# %% ../nbs/21_study.ipynb 82
 def default_tta(study: Study) -> str:
     "The TTA of stage 07: 'd4' (flips and 90° rotations) for 2D images, 'flips' for 3D volumes."
     return 'd4' if study.dims == 2 else 'flips'
@@ -858,7 +1034,7 @@ def method_table(df: pd.DataFrame, value: str, baseline: str) -> pd.DataFrame:
     wide = df.groupby(['case', 'method'])[value].mean().unstack('method')
     return compact(compare_table(wide, baseline).reset_index(names=f'vs {baseline}'))
 
-# %% ../nbs/21_study.ipynb 75
+# %% ../nbs/21_study.ipynb 85
 def field_case(study: Study, case, lc, labels: dict, probs: dict) -> dict:
     """{method: one held-out case's field result}: for FROC data `luna_case` of each method's foreground probability
     `probs[method]` (K, *S); for region data `region_metrics` of each label map `labels[method]`; {} otherwise."""
@@ -921,7 +1097,7 @@ def region_table(regions: dict, split: str, method: str | None = None) -> pd.Dat
             for k, v in regions.items() for m in ('dice', 'hd95')]
     return pd.DataFrame(rows)
 
-# %% ../nbs/21_study.ipynb 79
+# %% ../nbs/21_study.ipynb 89
 _ABBR = {'whole_tumour': 'WT', 'tumour_core': 'TC', 'enhancing_tumour': 'ET'}
 
 _FROC_MD = """## Nodule detection: FROC (LUNA16)
@@ -969,7 +1145,7 @@ def show_field(ev: dict) -> tuple:
                                            'Dice and HD95 (mm) with bootstrap 95 % CI')
     return field_line(ev), {k: ev[k] for k in ('froc', 'regions') if k in ev}
 
-# %% ../nbs/21_study.ipynb 80
+# %% ../nbs/21_study.ipynb 90
 def show_tta_field(r: dict) -> tuple:
     """Stage 07: the field metric of each method of `tta_study` result `r` (FROC curves and scores; region tables);
     returns (summary fragment, record {'froc' | 'regions': {method: …}}), ('', {}) for data without one."""

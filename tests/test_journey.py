@@ -38,10 +38,14 @@ def test_every_stage_runs_and_is_rendered(journey):
         assert 'href="notebooks/' in html and 'href="index.html"' in html          # the executed notebook is linked
         assert 'SYNTHETIC DATA' in html, page
         assert f'<title>{page[:2]} · ' in html, f'{page}: no page title'
+        assert '<b>Result</b>' in html and '<b>Caveat:</b>' in html, f'{page}: no headline card'
+        assert page == STAGE_PAGES[-1] or f'href="{STAGE_PAGES[STAGE_PAGES.index(page) + 1]}.html"' in html  # next
         assert 'plotly.js v' not in html and len(html) < 1_500_000, f'{page}: plotly.js inlined ({len(html)} bytes)'
         assert 'study = Study(' not in html, f'{page}: code is shown to supervisors'
         assert '<script src="http' not in html and "<script src='http" not in html, f'{page}: external script'
-        nb = json.loads((journey / 'notebooks' / f'{page}.ipynb').read_text())
+        nb_text = (journey / 'notebooks' / f'{page}.ipynb').read_text()
+        assert 'plotly.js v' not in nb_text and len(nb_text) < 1_500_000, f'{page}: notebook inlines plotly.js'
+        nb = json.loads(nb_text)
         tags = [c['metadata'].get('tags', []) for c in nb['cells']]
         assert ['parameters'] in tags and ['injected-parameters'] in tags
         assert not any(o.get('output_type') == 'error' for c in nb['cells'] for o in c.get('outputs', []))
@@ -59,11 +63,20 @@ def test_report_content_a_supervisor_expects(journey):
     assert 'held-out test Dice' in p2 and '95% CI' in p2 and 'plotly-graph-div' in p2
     for p in ('03_loss_ablation', '04_augmentation_ablation', '05_architectures'):
         h = page(p)
+        if p == '05_architectures':            # each architecture's size, steps and convergence, from its curve
+            assert 'Size, budget and convergence of each architecture' in h and 'time to 97 %' in h
+            s5 = read_json(journey / 'stages' / '05.json')['metrics']
+            if len(s5['arms']) == 1:           # none converged at the smoke budget: listed, not compared
+                assert 'Nothing to compare' in h and s5['not_converged']
+                continue
         assert 'wilcoxon_p_holm' in h and 'paired per case' in h and 'Visual comparison' in h
         assert h.count('data:image/png') >= 4                                   # box plot + 3 five-panels
     p6 = page('06_hpo')
-    for k in ('optimisation history', 'parallel coordinates', 'Pareto front', 'held-out test split'):
+    for k in ('optimisation history', 'parallel coordinates', 'Pareto front', 'held-out test split',
+              'Does the short budget rank the trials as a longer one would?', 'retrained from their own configs'):
         assert k in p6, k
+    s6 = read_json(journey / 'stages' / '06.json')['metrics']
+    assert s6['rank_n'] == 2 and isinstance(s6['rank_same_best'], bool)    # the smoke profile retrains two trials
     p7 = page('07_tta_postprocessing')
     assert 'TTA + post-processing' in p7 and 'entropy' in p7 and 'hd95' in p7
     assert 'label agreement' in page('08_benchmarks')
