@@ -12,8 +12,8 @@ from .core import SegcoreError, atomic_write_json, atomic_write_text, environmen
 from .page import esc, page
 
 # %% auto 0
-__all__ = ['monai_tta_reference', 'bench_infer', 'bench_metrics', 'bench_data', 'HeldoutCurve', 'bench_train', 'figure_svg',
-           'write_bench', 'synthetic_pair', 'write_synthetic_pairs', 'bench_eval_memory']
+__all__ = ['monai_tta_reference', 'bench_infer', 'bench_metrics', 'bench_data', 'ValidationCurve', 'heldout_score', 'bench_train',
+           'figure_svg', 'write_bench', 'synthetic_pair', 'write_synthetic_pairs', 'bench_eval_memory']
 
 # %% ../nbs/22_bench.ipynb 8
 def _sync(device):
@@ -188,64 +188,56 @@ def bench_data(config=None, steps: int = 10, warmup: int = 2, out=None, profile:
             **({'phase_ms': _phase_ms(tr, steps)} if phases else {})}
 
 # %% ../nbs/22_bench.ipynb 25
-class HeldoutCurve:
-    "A trainer's validation hook: held-out mean foreground Dice of the current weights, its own time counted apart."
-    def __init__(self, cfg):
-        self.cfg, self.trainer, self.cases, self.curve, self.seconds = cfg, None, None, [], 0.0
-
-    def _held_out(self, t) -> list:
-        "The held-out cases of trainer `t`'s split, prepared (cached) once."
-        from segcore.pipeline import load_prepared
-        from segcore.sources import default_cache_dir
-        if self.cases is None:
-            ids = t.splits.held_out().case_ids
-            prep = load_prepared([t.index.case(c) for c in ids], t.index, self.cfg.target_spacing,
-                                 default_cache_dir() / 'prep', False, self.cfg.normalization)
-            self.cases = [prep[c] for c in ids]
-        return self.cases
+class ValidationCurve:
+    "A trainer's validation hook: the validation fold's mean foreground Dice at each validation."
+    def __init__(self): self.curve = []
 
     def __call__(self, epoch: int, res: dict):
-        "Score the trainer's current weights on the held-out cases (called by the trainer at each validation)."
-        from segcore.pipeline import predict_logits, dice_per_class
-        from segcore.stats import bootstrap_ci
-        t0, t, cfg = time.perf_counter(), self.trainer, self.cfg
-        t.model.eval()
-        d = [np.nanmean(list(dice_per_class(predict_logits(t.model, c.image, cfg.patch_size, t.device, cfg.val_overlap,
-                                                           amp_dtype=t.amp).argmax(0).cpu().numpy(), c.label,
-                                            range(1, t.n_classes)).values())) for c in self._held_out(t)]
-        t.model.train()
-        m, lo, hi = bootstrap_ci(d, seed=0)
-        self.curve.append({'epoch': epoch, 'val_dice': res['val_dice_mean'], 'heldout_dice': float(np.nanmean(d)),
-                           'heldout_ci_low': lo, 'heldout_ci_high': hi, 'n_heldout': len(d)})
-        self.seconds += time.perf_counter() - t0
+        "Record one point (called by the trainer at each validation)."
+        self.curve.append({'epoch': epoch, 'val_dice': res['val_dice_mean']})
+
+def heldout_score(t) -> dict:
+    """Trainer `t`'s current weights on the held-out cases of its split: mean foreground Dice, bootstrap 95 % CI and
+    n. The one read of the held-out split a time-to-Dice benchmark makes."""
+    from segcore.pipeline import load_prepared, predict_logits, dice_per_class
+    from segcore.sources import default_cache_dir
+    from segcore.stats import bootstrap_ci
+    cfg, ids = t.cfg, t.splits.held_out().case_ids
+    prep = load_prepared([t.index.case(c) for c in ids], t.index, cfg.target_spacing, default_cache_dir() / 'prep',
+                         False, cfg.normalization)
+    t.model.eval()
+    d = [np.nanmean(list(dice_per_class(predict_logits(t.model, prep[c].image, cfg.patch_size, t.device,
+                                                       cfg.val_overlap, amp_dtype=t.amp).argmax(0).cpu().numpy(),
+                                        prep[c].label, range(1, t.n_classes)).values())) for c in ids]
+    m, lo, hi = bootstrap_ci(d, seed=0)
+    return {'dice': float(np.nanmean(d)), 'ci95': [lo, hi], 'n': len(d)}
 
 # %% ../nbs/22_bench.ipynb 27
 def bench_train(out, config=None, profile: str | None = None, goal: float | None = None, budget_s: float | None = None,
                 **overrides) -> dict:
-    """Train with a held-out scoring hook at every validation: the time-to-Dice curve (training seconds,
-    held-out mean foreground Dice), and with `goal` the training seconds until the held-out Dice first reached it.
-    With `budget_s`, the trainer plans the schedule to fit that many seconds (config `budget_s`).
-    `train_seconds` counts the training steps; `wall_seconds` the whole run (data loading, validation,
-    checkpoints) less the held-out scoring, which only this benchmark does."""
+    """Train and record the time-to-Dice curve on the validation fold (training seconds, validation mean foreground
+    Dice at each validation), with `goal` the training seconds until the validation Dice first reached it, then score
+    the final weights once on the held-out split. With `budget_s`, the trainer plans the schedule to fit that many
+    seconds (config `budget_s`). `train_seconds` counts the training steps; `wall_seconds` the whole run (data
+    loading, validation, checkpoints) without the final held-out scoring."""
     from segcore.config import load_config
     from segcore.train import Trainer
     cfg = load_config(profile, file=config, overrides={**overrides, **({'budget_s': budget_s} if budget_s else {})})
-    hook = HeldoutCurve(cfg)
+    hook = ValidationCurve()
     t0 = time.perf_counter()
-    hook.trainer = t = Trainer(cfg, out, progress=True, on_validation=hook)
+    t = Trainer(cfg, out, progress=True, on_validation=hook)
     s = t.fit()
-    wall = time.perf_counter() - t0 - hook.seconds
-    cum, curve = np.cumsum([r['seconds'] for r in t.history]), hook.curve
-    for c in curve: c['train_seconds'] = float(cum[c['epoch'] - 1])
-    reached = next((c for c in curve if goal is not None and c['heldout_dice'] >= goal), None)
-    last = curve[-1] if curve else None
+    wall = time.perf_counter() - t0
+    cum, curve, n_val = np.cumsum([r['seconds'] for r in t.history]), hook.curve, s['validation']['n']
+    for c in curve: c.update(train_seconds=float(cum[c['epoch'] - 1]), n_val=n_val)
+    reached = next((c for c in curve if goal is not None and c['val_dice'] >= goal), None)
+    held = heldout_score(t)
     b = s.get('budget') or {}
     return {'kind': 'train', 'device': s['device'], 'config': t.cfg.to_dict(), 'curve': curve,
             'train_seconds': s['train_seconds'], 'samples_per_s': s['samples_per_s'],
-            'final_heldout_dice': last['heldout_dice'] if last else None,
-            'final_heldout_ci95': [last['heldout_ci_low'], last['heldout_ci_high']] if last else None,
-            'n_heldout': last['n_heldout'] if last else 0,
-            'split': 'held-out test split (patient-grouped; never used for training or model selection)',
+            'final_heldout_dice': held['dice'], 'final_heldout_ci95': held['ci95'], 'n_heldout': held['n'],
+            'curve_split': f'validation fold (fold {cfg.fold}, patient-grouped; n = {n_val} cases)',
+            'split': 'held-out test split (patient-grouped; read once, for the final weights)',
             'goal_dice': goal, 'seconds_to_goal': reached['train_seconds'] if reached else None,
             'wall_seconds': wall, 'budget_s': budget_s, 'planned_epochs': b.get('epochs'),
             'planned_steps_per_s': b.get('planned_steps_per_s'),
@@ -274,14 +266,17 @@ def figure_svg(fig) -> str:
     svg = buf.getvalue()
     return svg[svg.index('<svg'):]
 
-def _curve_svg(c, goal=None) -> str:
-    "The time-to-Dice curve as an inline SVG."
+def _curve_svg(c, goal=None, heldout: dict | None = None) -> str:
+    "The time-to-Dice curve (validation fold) as an inline SVG, with the final held-out score and its CI."
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(6.5, 3.6))
-    ax.plot(c['train_seconds'], c['heldout_dice'], 'o-', label=f"held-out (n={int(c['n_heldout'].iloc[-1])})")
-    ax.plot(c['train_seconds'], c['val_dice'], 's--', label='validation fold', alpha=.7)
+    ax.plot(c['train_seconds'], c['val_dice'], 'o-', label=f"validation fold (n={int(c['n_val'].iloc[-1])})")
+    if heldout and heldout.get('dice') is not None:
+        m, (lo, hi) = heldout['dice'], heldout['ci95']
+        ax.errorbar(c['train_seconds'].iloc[-1], m, yerr=[[m - lo], [hi - m]], fmt='s', color='#c0392b', capsize=5,
+                    label=f"held-out, final weights (n={heldout['n']}, 95 % CI)")
     if goal: ax.axhline(goal, color='grey', lw=.8, ls=':', label=f'goal {goal}')
     ax.set(xlabel='training wall seconds', ylabel='mean foreground Dice', ylim=(0, 1))
     ax.grid(alpha=0.3)
@@ -306,7 +301,9 @@ def write_bench(result: dict, out_dir='reports/benchmarks', command: str | None 
             f' · torch {esc(v.get("torch", "?"))} · monai {esc(v.get("monai", "?"))}</p>'
             + table_html(pd.DataFrame([{'key': k, 'value': str(x)} for k, x in flat.items()]))
             + (table_html(pd.DataFrame(result['runs']), 'runs') if result.get('runs') else '')
-            + (_curve_svg(pd.DataFrame(result['curve']), result.get('goal_dice')) if result.get('curve') else ''))
+            + (_curve_svg(pd.DataFrame(result['curve']), result.get('goal_dice'),
+                          {'dice': result.get('final_heldout_dice'), 'ci95': result.get('final_heldout_ci95'),
+                           'n': result.get('n_heldout')}) if result.get('curve') else ''))
     return j, atomic_write_text(out_dir / f'{stem}.html', page(f'segcore bench {result["kind"]}', body))
 
 # %% ../nbs/22_bench.ipynb 32

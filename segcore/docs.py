@@ -10,7 +10,7 @@ from .core import SegcoreError, atomic_write_text
 from .page import esc, page, top_bar
 
 # %% auto 0
-__all__ = ['repo_root', 'library_notebooks', 'docs_eval', 'build_docs']
+__all__ = ['repo_root', 'library_notebooks', 'front_matter', 'site_url', 'local_links', 'docs_eval', 'build_docs']
 
 # %% ../nbs/23_docs.ipynb 5
 _QUARTO_ATTR = re.compile(r'\{target=[^{}\n]*\}')                # Quarto link attributes: {target="_blank" …}
@@ -27,8 +27,18 @@ def library_notebooks(folder) -> list:
     "The library notebooks of a folder, in doc order: every `*.ipynb` directly in it except `index` and `_*`."
     return sorted(p for p in Path(folder).glob('*.ipynb') if p.stem != 'index' and not p.name.startswith('_'))
 
+def front_matter(nb: dict) -> dict:
+    "The YAML front matter nbdev's processing writes into a notebook's first (raw) cell: title, description, …; {}."
+    import yaml
+    c = (nb.get('cells') or [{}])[0]
+    m = re.match(r'^---\n(.*?)\n---', ''.join(c.get('source', '')) if c.get('cell_type') == 'raw' else '', re.S)
+    try: d = yaml.safe_load(m.group(1)) if m else {}
+    except yaml.YAMLError: d = {}
+    return d if isinstance(d, dict) else {}
+
 def _description(nb: dict) -> str:
-    "The '> …' summary line under a notebook's title."
+    "A notebook's one-line summary: its front matter's description, else the '> …' line under its title."
+    if d := front_matter(nb).get('description'): return ' '.join(str(d).split())
     for c in nb['cells']:
         if c['cell_type'] == 'markdown':
             m = re.search(r'^>\s*(.+?)(?:\n\n|\Z)', ''.join(c['source']), re.S | re.M)
@@ -36,14 +46,32 @@ def _description(nb: dict) -> str:
     return ''
 
 # %% ../nbs/23_docs.ipynb 10
-def _page(nb_path: Path, nav: str) -> str:
-    "One processed notebook as an offline HTML page, `nav` on top."
+def site_url() -> str:
+    "Where nbdev would publish the docs (`doc_host` + `doc_baseurl` of `settings.ini`): links there are local pages."
+    import configparser
+    cp = configparser.ConfigParser()
+    cp.read(repo_root() / 'settings.ini')
+    s = cp['DEFAULT'] if 'DEFAULT' in cp else {}
+    return (s.get('doc_host', '') + s.get('doc_baseurl', '')).rstrip('/')
+
+def local_links(html: str, site: str, pages: dict) -> str:
+    "`html` with links into the nbdev `site` rewritten to the local pages: {nbdev output file: local file}."
+    if not site: return html
+    def to(m): return f'href="{pages.get(m.group(1), m.group(1) or "index.html")}{m.group(2) or ""}"'
+    return re.sub(r'href="' + re.escape(site) + r'/?([^"#?]*)(#[^"]*)?"', to, html)
+
+def _page(nb_path: Path, nav: str, pages: dict | None = None) -> str:
+    "One processed notebook as an offline HTML page, `nav` on top, its front matter as a title and summary line."
     import nbformat
     from traitlets.config import Config
     from segcore.report import notebook_html
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')                  # cells nbdev inserts carry no id; given one below
         nb = nbformat.reads(nb_path.read_text(), as_version=4)
+    fm = front_matter(nb)
+    if fm:                                               # the raw YAML cell becomes what Quarto would show
+        title, desc = str(fm.get('title') or nb_path.stem), _description(nb)
+        nb.cells[0] = nbformat.v4.new_markdown_cell(f'# {title}' + (f'\n\n> {desc}' if desc else ''))
     for i, c in enumerate(nb.cells):
         c.setdefault('id', f'docs-{i}')
         if c.cell_type == 'code' and re.search(r'^#\|\s*echo:\s*false', c.source, re.M):
@@ -53,7 +81,8 @@ def _page(nb_path: Path, nav: str) -> str:
             for k in ('text/markdown', 'text/html'):
                 if k in o.get('data', {}): o['data'][k] = _QUARTO_ATTR.sub('', ''.join(o['data'][k]))
     cfg = Config({'TagRemovePreprocessor': {'enabled': True, 'remove_input_tags': ['remove_input']}})
-    return notebook_html(nb, nav, config=cfg)
+    title = f"{fm.get('title') or nb_path.stem} · segcore documentation"
+    return local_links(notebook_html(nb, nav, config=cfg, title=title), site_url(), pages or {})
 
 _SHOW_DIRS = {'export', 'exports', 'exporti', 'exec_doc'}
 
@@ -68,7 +97,7 @@ def docs_eval(cell) -> bool:
     if all(isinstance(t, (ast.Import, ast.ImportFrom)) for t in trees): return True
     return bool(_show_docs(trees))
 
-# %% ../nbs/23_docs.ipynb 15
+# %% ../nbs/23_docs.ipynb 16
 def _index(entries: list) -> str:
     "The documentation's index page: one row per notebook (link, description)."
     rows = ''.join(f'<tr><td><a href="{s}.html">{esc(t)}</a></td><td>{esc(d)}</td></tr>' for s, t, d in entries)
@@ -92,8 +121,10 @@ def build_docs(out=None, force: bool = False) -> list:
         _procs._do_eval = orig
     nbs = library_notebooks(root / '_proc')
     if not nbs: raise SegcoreError(f'nbdev produced no processed notebooks in {root / "_proc"}')
+    fms = {p: front_matter(json.loads(p.read_text())) for p in nbs}
     entries = [(p.stem, p.stem.split('_', 1)[-1], _description(json.loads(p.read_text()))) for p in nbs]
+    local = {str(fm.get('output-file') or f'{p.stem}.html'): f'{p.stem}.html' for p, fm in fms.items()}
     nav = top_bar('<a href="index.html"><b>segcore</b></a> · '
                   + ' · '.join(f'<a href="{s}.html">{esc(t)}</a>' for s, t, _ in entries))
-    pages = [atomic_write_text(out / f'{p.stem}.html', _page(p, nav)) for p in nbs]
+    pages = [atomic_write_text(out / f'{p.stem}.html', _page(p, nav, local)) for p in nbs]
     return [atomic_write_text(out / 'index.html', _index(entries))] + pages

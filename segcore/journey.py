@@ -224,14 +224,15 @@ def _arm_lines(k: str, m: dict) -> tuple:
 
 def _hpo_lines(m: dict) -> list:
     """Stage 06: the best trial against the profile's baseline on the held-out split, and the rank check (does the
-    short budget rank the trials as twice the steps does?)."""
+    short budget rank the trials as more steps do?)."""
     out, vb = [], m.get('heldout_vs_baseline')
     if vb: out.append(f"HPO: the best trial (short budget) against the profile's baseline, held-out: "
                       f"{vb['mean_diff']:+.3f} Dice (95 % CI {_ci3([vb['diff_ci_low'], vb['diff_ci_high']])}, "
                       f"n = {vb['n']} cases).")
     if not m.get('rank_n') or m['rank_n'] < 2: return out
     rho = f"Spearman rho {m['rank_rho']:+.2f}, " if m.get('rank_rho') is not None else ''
-    return out + [f"HPO at the short budget: retrained with twice the steps, the {m['rank_n']} best trials kept "
+    return out + [f"HPO at the short budget: retrained with {m.get('rank_factor', 2):g}× the steps, the {m['rank_n']} "
+                  f"best trials kept "
                   f"{'their best' if m.get('rank_same_best') else 'not their best'} trial ({rho}validation fold; "
                   f"{m['rank_n']} trials make this a check, not a test)."]
 

@@ -14,8 +14,8 @@ from .stats import bootstrap_ci
 # %% auto 0
 __all__ = ['PLOTLY_JS', 'notebook_html', 'plotly_html', 'show_plotly', 'md', 'externalise_plotly', 'externalise_plotly_notebook',
            'fmt_ci', 'ci_row', 'class_table', 'cell_text', 'table_html', 'show_table', 'training_curves',
-           'per_case_plot', 'best_median_worst', 'best_slice', 'display_image', 'five_panel', 'uncertainty_overlay',
-           'image_panels']
+           'per_case_plot', 'best_median_worst', 'best_slice', 'display_image', 'plane_name', 'five_panel',
+           'uncertainty_overlay', 'image_panels']
 
 # %% ../nbs/20_report.ipynb 5
 _EXTERNAL = re.compile(
@@ -135,34 +135,55 @@ def show_table(df: pd.DataFrame, caption: str | None = None, digits: int = 4, in
     display(HTML(table_html(df, caption, digits, index)))
 
 # %% ../nbs/20_report.ipynb 25
-def training_curves(history):
-    "Plotly figure: training loss and validation Dice per class against epoch (history rows or a DataFrame)."
+def training_curves(history, class_names: dict | None = None):
+    """Plotly figure in two panels sharing the epoch axis: the training loss, and the validation Dice of each class
+    (named by `class_names`, {value: name}) and their mean (history rows or a DataFrame)."""
     from plotly.subplots import make_subplots
     import plotly.graph_objects as go
-    h = pd.DataFrame(history)
-    fig = make_subplots(specs=[[{'secondary_y': True}]])
-    fig.add_trace(go.Scatter(x=h['epoch'], y=h['train_loss'], name='training loss', mode='lines'), secondary_y=False)
+    h, names = pd.DataFrame(history), {str(k): v for k, v in (class_names or {}).items()}
+    fig = make_subplots(rows=1, cols=2, subplot_titles=('training loss', 'validation Dice (validation fold)'))
+    fig.add_trace(go.Scatter(x=h['epoch'], y=h['train_loss'], name='training loss', mode='lines'), row=1, col=1)
     for c in [c for c in h.columns if c.startswith('val_dice_')]:
-        v = h[['epoch', c]].dropna()
-        fig.add_trace(go.Scatter(x=v['epoch'], y=v[c], name=c.replace('val_dice_', 'validation Dice '),
-                                 mode='lines+markers'), secondary_y=True)
+        v, k = h[['epoch', c]].dropna(), c.replace('val_dice_', '')
+        label = 'mean of the classes' if k == 'mean' else f'class {k}' + (f' ({names[k]})' if k in names else '')
+        fig.add_trace(go.Scatter(x=v['epoch'], y=v[c], name=label, mode='lines+markers',
+                                 line_width=3 if k == 'mean' else 1.5), row=1, col=2)
     fig.update_xaxes(title_text='epoch')
-    fig.update_yaxes(title_text='loss', secondary_y=False)
-    fig.update_yaxes(title_text='Dice (validation fold)', secondary_y=True, range=[0, 1])
-    fig.update_layout(margin=dict(l=40, r=40, t=30, b=40), legend=dict(orientation='h'))
+    fig.update_yaxes(title_text='loss', row=1, col=1)
+    fig.update_yaxes(title_text='Dice', range=[0, 1], row=1, col=2)
+    fig.update_layout(margin=dict(l=40, r=20, t=40, b=40), legend=dict(orientation='h'), height=380)
     return fig
 
-def per_case_plot(per_case: pd.DataFrame, ylabel: str = 'mean foreground Dice', title: str | None = None):
-    "Static box + strip plot, one column per method (`per_case`: index = cases, columns = methods)."
+def _long(df: pd.DataFrame) -> pd.DataFrame:
+    return df.reset_index(names='case').melt(id_vars='case', var_name='method', value_name='value').dropna()
+
+def per_case_plot(per_case: pd.DataFrame, ylabel: str = 'mean foreground Dice', title: str | None = None,
+                  baseline: str | None = None):
+    """Static figure of per-case values (`per_case`: index = cases, columns = methods): a box + strip plot per method
+    and, with two or more methods, each method minus `baseline` (default: the first column) case by case, with the
+    mean difference and its bootstrap 95 % CI: a paired effect a box plot of the values hides is visible there."""
     import matplotlib.pyplot as plt, seaborn as sns
-    long = per_case.reset_index(names='case').melt(id_vars='case', var_name='method', value_name='value').dropna()
-    fig, ax = plt.subplots(figsize=(1.6 + 1.3 * per_case.shape[1], 3.6))
-    sns.boxplot(data=long, x='method', y='value', ax=ax, color='#d8e4f0', showfliers=False)
-    sns.stripplot(data=long, x='method', y='value', ax=ax, color='#1f4e79', size=3, alpha=.7, jitter=.2)
-    ax.set_xlabel('')
-    ax.set_ylabel(ylabel)
+    from segcore.stats import bootstrap_ci
+    base = baseline if baseline is not None else per_case.columns[0]
+    others = [c for c in per_case.columns if c != base]
+    fig, axes = plt.subplots(1, 2 if others else 1, squeeze=False,
+                             figsize=(1.6 + 1.3 * per_case.shape[1] + (1.4 + 1.3 * len(others) if others else 0), 3.6))
+    ax = axes[0, 0]
+    sns.boxplot(data=_long(per_case), x='method', y='value', ax=ax, color='#d8e4f0', showfliers=False)
+    sns.stripplot(data=_long(per_case), x='method', y='value', ax=ax, color='#1f4e79', size=3, alpha=.7, jitter=.2)
+    ax.set(xlabel='', ylabel=ylabel, title=title or '')
     ax.tick_params(axis='x', rotation=20)
-    if title: ax.set_title(title)
+    if others:
+        diffs, ax2 = per_case[others].sub(per_case[base], axis=0), axes[0, 1]
+        sns.stripplot(data=_long(diffs), x='method', y='value', ax=ax2, color='#1f4e79', size=3, alpha=.6, jitter=.2)
+        for i, c in enumerate(others):
+            d = diffs[c].dropna().to_numpy()
+            if len(d) < 2: continue
+            m, lo, hi = bootstrap_ci(d)
+            ax2.errorbar(i, m, yerr=[[m - lo], [hi - m]], fmt='o', color='#c0392b', capsize=6, ms=7, zorder=5)
+        ax2.axhline(0, color='#555', lw=1, ls='--')
+        ax2.set(xlabel='', ylabel=f'minus {base}, per case', title='paired difference: mean, 95 % CI (red)')
+        ax2.tick_params(axis='x', rotation=20)
     fig.tight_layout()
     return fig
 
@@ -209,9 +230,27 @@ def _overlay(ax, img, lab, title, n_classes, flat: bool = False):
     ax.axis('off')
 
 # %% ../nbs/20_report.ipynb 31
-def five_panel(image, ref, a, b, names=('A', 'B'), title: str = '', axis: int = 0, scores: tuple | None = None):
+_PLANES = {'L': 'sagittal', 'R': 'sagittal', 'A': 'coronal', 'P': 'coronal', 'S': 'axial', 'I': 'axial'}
+
+def plane_name(affine, axis: int) -> str:
+    "The anatomical plane of a slice taken along voxel `axis` of a volume with this `affine`: 'axial', … or 'axis k'."
+    from nibabel.orientations import aff2axcodes
+    try: return _PLANES.get(aff2axcodes(np.asarray(affine, float))[axis], f'axis {axis}')
+    except (ValueError, IndexError, TypeError): return f'axis {axis}'
+
+def _class_legend(fig, k: int, class_names: dict | None):
+    "A legend of the overlay colours of classes 1 … k-1 (named by `class_names`, {value: name}) under the figure."
+    from matplotlib.patches import Patch
+    import matplotlib.pyplot as plt
+    names = {int(v): n for v, n in (class_names or {}).items()}
+    cmap = plt.get_cmap('tab10')
+    fig.legend(handles=[Patch(color=cmap(v / max(k, 9)), alpha=.55, label=names.get(v, f'class {v}'))
+                        for v in range(1, k)], loc='lower center', ncol=min(k - 1, 6), fontsize=8, frameon=False)
+
+def five_panel(image, ref, a, b, names=('A', 'B'), title: str = '', axis: int = 0, scores: tuple | None = None,
+               class_names: dict | None = None, affine=None):
     """Matplotlib figure image · ground truth · A · B · difference: a 2D image itself, a volume's slice with the most
-    reference foreground along `axis`."""
+    reference foreground along `axis` (its plane named from `affine` when given); a legend names the classes."""
     import matplotlib.pyplot as plt
     ref, a, b = (np.asarray(x) for x in (ref, a, b))
     flat, image = ref.ndim == 2, display_image(image, ref.ndim)
@@ -219,7 +258,7 @@ def five_panel(image, ref, a, b, names=('A', 'B'), title: str = '', axis: int = 
         raise SegcoreError(f'five_panel: shapes differ: image {image.shape}, ref {ref.shape}, A {a.shape}, B {b.shape}')
     i = 0 if flat else best_slice(ref, axis)
     im, r, pa, pb = (x if flat else _take(x, axis, i) for x in (image, ref, a, b))
-    k = int(max(r.max(), pa.max(), pb.max(), 1)) + 1
+    k = int(max(ref.max(), a.max(), b.max(), *(int(v) for v in (class_names or {})), 1)) + 1   # the volume's classes
     fig, axes = plt.subplots(1, 5, figsize=(12, 2.9))
     sa, sb = (f' ({s:.3f})' if s is not None else '' for s in (scores or (None, None)))
     _overlay(axes[0], im, None, 'image', k, flat)
@@ -234,8 +273,10 @@ def five_panel(image, ref, a, b, names=('A', 'B'), title: str = '', axis: int = 
     axes[4].imshow(_oriented(diff, flat), origin='upper' if flat else 'lower')
     axes[4].set_title(f'difference (green: {names[1]} better)', fontsize=9)
     axes[4].axis('off')
-    fig.suptitle(title if flat else f'{title} — slice {i} along axis {axis}', fontsize=10)
-    fig.tight_layout()
+    plane = plane_name(affine, axis) if affine is not None else f'axis {axis}'
+    fig.suptitle(title if flat else f'{title} — {plane} slice {i} (voxel axis {axis})', fontsize=10)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    _class_legend(fig, k, class_names)
     return fig
 
 def uncertainty_overlay(image, pred, unc, title: str = '', axis: int = 0, name: str = 'entropy'):

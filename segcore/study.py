@@ -763,7 +763,7 @@ def case_predictions(study: Study, runs: dict, cases: list, tta: str = 'none', u
     out = {}
     for c in cases:              # the loader's image: every channel file of a case, a LUNA16 series, …
         lc = load_case(index.case(c), index)
-        d = {'image': lc.image, 'label': lc.label, 'spacing': lc.spacing}
+        d = {'image': lc.image, 'label': lc.label, 'spacing': lc.spacing, 'affine': lc.affine}
         for label, p in preds.items():
             d[label], maps = p.predict_array(np.asarray(lc.image, np.float32), lc.affine, uncertainty)
             if maps is not None: d[f'{label}_maps'] = maps
@@ -781,7 +781,7 @@ def visual_comparison(study: Study, result: dict) -> list:
     for tag, c in picks:
         p = preds[c]
         five_panel(p['image'], p['label'], p[base], p[other], names=(base, other), title=f'{tag} case {c}',
-                   scores=(pc.loc[c, base], pc.loc[c, other]))
+                   scores=(pc.loc[c, base], pc.loc[c, other]), class_names=study.class_names, affine=p['affine'])
         plt.show()
     return picks
 
@@ -878,7 +878,7 @@ def show_ablation(study: Study, name) -> dict:
             res['patient_table'] = compact(t)
             show_table(res['patient_table'], f'paired per patient, n = {len(pp)} validation patients '
                                              f'({len(res["per_case"])} cases), patient-grouped validation fold')
-    per_case_plot(res['per_case'], title='per validation case')
+    per_case_plot(res['per_case'], title='per validation case', baseline=res['baseline'])
     plt.show()
     md(_VISUAL_MD)
     visual_comparison(study, res)
@@ -928,7 +928,8 @@ def hpo_figures(st) -> dict:
     "Plotly figures of an Optuna study: history, importances, parallel coordinates, Pareto front (those that apply)."
     import optuna.visualization as ov
     from optuna.trial import TrialState
-    names = st.metric_names or [f'objective {i}' for i in range(len(st.directions))]
+    label = {'dice': 'validation mean foreground Dice', 'time': 'training seconds', 'memory': 'peak memory (MB)'}
+    names = [label.get(n, n) for n in (st.metric_names or [f'objective {i}' for i in range(len(st.directions))])]
     target = (lambda t: t.values[0]) if len(st.directions) > 1 else None
     kw = dict(target=target, target_name=names[0])
     makers = {'optimisation history': lambda: ov.plot_optimization_history(st, **kw),
@@ -949,13 +950,15 @@ def hpo_figures(st) -> dict:
     return figs
 
 # %% ../nbs/21_study.ipynb 79
-def hpo_rank_check(study: Study, st, n: int | None = None, factor: int = 2) -> dict:
+def hpo_rank_check(study: Study, st, n: int | None = None, factor: float | None = None) -> dict:
     """Whether the short budget ranks the trials of Optuna study `st` as a longer budget does: its `n` best completed
     trials (by validation Dice; default the profile's `hpo_rank_trials`) retrained from their own configs with `factor`
+    (default the profile's `hpo_rank_factor`)
     times the epochs (same seed, runs `hpo-longer-<trial>`), scored on the validation fold. {'table', 'rho' (Spearman,
     NaN under 3 trials), 'n', 'same_best' (the best at the short budget is the best at the longer), 'factor'}"""
     from optuna.trial import TrialState
     from scipy.stats import spearmanr
+    factor = factor or study.budget.get('hpo_rank_factor', 2)
     done = [t for t in st.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
             if t.user_attrs.get('val_dice') is not None and t.user_attrs.get('run_dir')]
     done = sorted(done, key=lambda t: -t.user_attrs['val_dice'])[:n or study.budget['hpo_rank_trials']]
@@ -963,7 +966,8 @@ def hpo_rank_check(study: Study, st, n: int | None = None, factor: int = 2) -> d
     for t in done:
         cfg = json.loads((Path(t.user_attrs['run_dir']) / 'config.json').read_text())
         ov = {k: v for k, v in cfg.items() if k != 'data'}
-        ov.update(epochs=factor * cfg['epochs'], warmup_epochs=factor * cfg['warmup_epochs'], val_every=10 ** 6)
+        ov.update(epochs=round(factor * cfg['epochs']), warmup_epochs=round(factor * cfg['warmup_epochs']),
+                  val_every=10 ** 6)
         s = study.train(f'hpo-longer-{t.number}', 'short', **ov)
         rows.append({'trial': t.number, 'short steps': cfg['epochs'] * cfg['iterations_per_epoch'],
                      'short Dice': t.user_attrs['val_dice'], 'longer steps': ov['epochs'] * cfg['iterations_per_epoch'],
@@ -979,7 +983,7 @@ def rank_check_md(rc: dict, n_val: int | None = None) -> str:
     "The rank check in words: n trials, Spearman's rho, whether the best stayed best, and what so few trials can say."
     if rc['n'] < 2: return '*Fewer than two completed trials: no ranking to check.*'
     rho = 'n/a (under 3 trials)' if not np.isfinite(rc['rho']) else f"{rc['rho']:+.2f}"
-    return (f"The {rc['n']} best completed trials, retrained from their own configs with {rc['factor']}× the steps "
+    return (f"The {rc['n']} best completed trials, retrained from their own configs with {rc['factor']:g}× the steps "
             f"(validation fold{f', n = {n_val} cases' if n_val else ''}): Spearman rank correlation of the two Dice "
             f"columns **{rho}**; the best trial at the short budget is **{'also' if rc['same_best'] else 'not'}** the "
             f"best at the longer one. With {rc['n']} trials this is a check, not a test (a rank correlation over "
@@ -987,8 +991,14 @@ def rank_check_md(rc: dict, n_val: int | None = None) -> str:
             "not rank these trials as a longer one would, so the search's choice should not be trusted beyond it.")
 
 # %% ../nbs/21_study.ipynb 82
-def default_tta(study: Study) -> str:
-    "The TTA of stage 07: 'd4' (flips and 90° rotations) for 2D images, 'flips' for 3D volumes."
+def default_tta(study: Study, run: str = 'baseline') -> str:
+    """The TTA of stage 07, nnU-Net's rule (mirror at test time only what training mirrored): when run `run` was
+    trained with flips of every spatial axis, 'd4' (flips and 90° rotations) for 2D images and 'flips' for 3D volumes;
+    'none' otherwise (the quick profile trains without augmentation: mirrored inputs are images it never saw)."""
+    from segcore.augment import augment_config
+    rd = study.run(run)
+    cfg = rd.config() if rd.has('config') else study.config('baseline')
+    if len(augment_config(cfg.augment)._flips(study.dims)) < study.dims: return 'none'
     return 'd4' if study.dims == 2 else 'flips'
 
 def tta_study(study: Study, run: str = 'baseline', tta: str | None = None, tolerance_mm: float = 1.0) -> dict:
@@ -998,11 +1008,13 @@ def tta_study(study: Study, run: str = 'baseline', tta: str | None = None, toler
     from segcore.infer import Predictor, choose_run_postprocessing, load_postprocessing
     from segcore.metrics import case_metrics
     from tqdm.auto import tqdm
-    tta = tta or default_tta(study)
+    tta = tta or default_tta(study, run)
     rd = study.run(run)
     post_report = choose_run_postprocessing(rd.path, study.data, progress=False)
     post = load_postprocessing(rd, 'auto')
-    plain, aug = Predictor(rd.path, postprocess='none'), Predictor(rd.path, tta=tta, postprocess='none')
+    plain = Predictor(rd.path, postprocess='none')
+    aug = Predictor(rd.path, tta=tta, postprocess='none') if tta != 'none' else plain
+    name = f'TTA ({tta})' if tta != 'none' else None          # the compared method: TTA, or post-processing alone
     index = study.index
     test = study.splits().held_out().case_ids       # evaluation: the one place the held-out split is read
     classes = [int(v) for v in plain.values if v != 0]        # the dataset's label values (BraTS 1, 2, 4)
@@ -1010,19 +1022,20 @@ def tta_study(study: Study, run: str = 'baseline', tta: str | None = None, toler
     for c in tqdm(test, desc='held-out predictions', disable=not study.progress, leave=False):
         lc = load_case(index.case(c), index)
         img = np.asarray(lc.image, np.float32)
-        p0, _, q0 = plain.predict_array(img, lc.affine, probabilities=True)
-        p1, maps, q1 = aug.predict_array(img, lc.affine, True, True)
-        variants = {'plain': p0, f'TTA ({tta})': p1}
+        p0, m0, q0 = plain.predict_array(img, lc.affine, name is None, True)
+        p1, maps, q1 = aug.predict_array(img, lc.affine, True, True) if name else (p0, m0, q0)
+        variants = {'plain': p0, **({name: p1} if name else {})}
         if post is not None:           # chosen on the model's classes 0 … K-1, written back as the label values
             k = post(q1 if post.needs_probs else aug.to_classes(p1), spacing=tuple(lc.spacing))
-            variants['TTA + post-processing'] = aug.values[np.asarray(k, np.int64)]
+            variants['TTA + post-processing' if name else 'post-processing'] = aug.values[np.asarray(k, np.int64)]
         for m, p in variants.items():
             rows += [{'method': m, **r} for r in case_metrics(p, lc.label, classes, spacing=lc.spacing,
                                                              tolerance_mm=tolerance_mm, case=c)]
-        field[c] = field_case(study, index.case(c), lc, variants, {'plain': q0, f'TTA ({tta})': q1})
+        field[c] = field_case(study, index.case(c), lc, variants, {'plain': q0, **({name: q1} if name else {})})
         fg = p1 > 0
         ent[c] = float(maps['entropy'][fg].mean()) if fg.any() else float('nan')
     return {'metrics': pd.DataFrame(rows), 'post_report': post_report, 'tta': tta, 'binary': len(classes) == 1,
+            'tta_name': name, 'augment': rd.config().augment,
             'entropy': pd.Series(ent, name='mean entropy in predicted foreground'),
             'field': field_methods(study, field), 'field_kind': study.field,
             'split': f'held-out test split (n={len(test)} cases, patient-grouped; never used for training, tuning '

@@ -30,11 +30,12 @@ def test_bench_train_time_to_dice_curve(tmp_path):
     segcore('bench', 'train', '--run', tmp_path / 'r', '--data', data, '--out', out, *TINY, '--set', 'epochs=2',
             '--set', 'val_every=1', '--goal', '0')
     j = read_json(next(out.glob('train-*.json')))
-    assert [c['epoch'] for c in j['curve']] == [1, 2] and j['curve'][0]['n_heldout'] >= 1
+    assert [c['epoch'] for c in j['curve']] == [1, 2] and j['curve'][0]['n_val'] >= 1   # the validation fold's curve
+    assert not any('heldout' in k for c in j['curve'] for k in c)                     # the held-out split: not there
     assert j['curve'][0]['train_seconds'] < j['curve'][1]['train_seconds']
-    c = j['curve'][-1]
-    assert c['heldout_ci_low'] <= c['heldout_dice'] <= c['heldout_ci_high']
-    assert j['final_heldout_ci95'] == [c['heldout_ci_low'], c['heldout_ci_high']]
+    lo, hi = j['final_heldout_ci95']                                                  # … but read once, at the end
+    assert lo <= j['final_heldout_dice'] <= hi and j['n_heldout'] >= 1 and 'read once' in j['split']
+    assert j['curve_split'].startswith('validation fold (fold 0, patient-grouped')
     assert j['goal_dice'] == 0 and j['seconds_to_goal'] == j['curve'][0]['train_seconds']  # any Dice reaches goal 0
     h = next(out.glob('train-*.html')).read_text()
-    assert '<svg' in h and 'held-out' in h and len(h) < 200_000                          # a small, self-contained page
+    assert '<svg' in h and 'held-out, final weights' in h and len(h) < 200_000            # a small, self-contained page

@@ -12,11 +12,17 @@ def test_docs_build_offline(tmp_path):
     assert pages == nbs
     index = (out / 'index.html').read_text()
     for stem in nbs: assert f'href="{stem}.html"' in index
+    cells = re.findall(r'<tr><td><a href="[^"]+">[^<]*</a></td><td>([^<]*)</td></tr>', index)
+    assert len(cells) == len(nbs) and all(c.strip() for c in cells), 'a notebook without a description'
     core = (out / '00_core.html').read_text()
     text = re.sub(r'<[^>]+>', '', core)
     assert 'atomic_write_bytes (path, data:bytes)' in text                   # show_doc signature rendered
     assert 'Write data to path atomically' in text                           # … with its docstring
     assert '#| export' not in core and '#| hide' not in core and 'show_doc(' not in text   # directives processed
     assert 'target="_blank" style' not in text                             # no Quarto attribute residue
+    assert '<title>core · segcore documentation</title>' in core and '<h1' in core
     for p in out.glob('*.html'):
-        assert not re.search(r'<(script|link)[^>]+(src|href)="https?://', p.read_text()), f'{p.name} loads from the net'
+        html = p.read_text()
+        assert not re.search(r'<(script|link)[^>]+(src|href)="https?://', html), f'{p.name} loads from the net'
+        assert not re.search(r'href="https?://segcore\.github\.io', html), f'{p.name}: links the nbdev site'
+        assert not re.search(r'^---\s*\ndescription:', re.sub(r'<[^>]+>', '', html), re.M), f'{p.name}: front matter'

@@ -78,7 +78,9 @@ def test_report_content_a_supervisor_expects(journey):
     s6 = read_json(journey / 'stages' / '06.json')['metrics']
     assert s6['rank_n'] == 2 and isinstance(s6['rank_same_best'], bool)    # the smoke profile retrains two trials
     p7 = page('07_tta_postprocessing')
-    assert 'TTA + post-processing' in p7 and 'entropy' in p7 and 'hd95' in p7
+    assert 'No test-time augmentation' in p7 and 'entropy' in p7 and 'hd95' in p7   # trained without flips: no TTA
+    s7 = read_json(journey / 'stages' / '07.json')['metrics']
+    assert s7['tta'] == 'none' and s7['tta_diff'] is None
     assert 'label agreement' in page('08_benchmarks')
     s2 = read_json(journey / 'stages' / '02.json')['metrics']
     assert s2['repeat_identical'] is True and 0 <= s2['test_dice'] <= 1

@@ -25,7 +25,7 @@ def _journey(root, data):
     (root / 'archs.yaml').write_text(ARCHS)
     out = root / 'journey'
     segcore('journey', '--data', data, '--profile', 'smoke', '--out', out, '--quiet',
-            '--param', f'05.ablation={root / "archs.yaml"}', timeout=900)
+            '--param', f'05.ablation={root / "archs.yaml"}', '--param', '07.tta=flips', timeout=900)
     return out
 
 
