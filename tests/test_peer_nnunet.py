@@ -62,7 +62,8 @@ def test_raw_dataset_round_trip(hippo_split, tmp_path):
     ids = json.loads((raw / 'segcore_cases.json').read_text())['nnunet_ids']
     assert raw.name == 'Dataset990_SegcoreHippocampus' and len(sp.heldout) == 42 and len(sp.train) + len(sp.val) == 168
     meta = json.loads((raw / 'dataset.json').read_text())
-    assert meta == {'channel_names': {'0': 'image'}, 'labels': {'background': 0, 'class_1': 1, 'class_2': 2},
+    names = {'background': 0, 'anterior hippocampus': 1, 'posterior hippocampus': 2}     # SOURCE.md's Labels: line
+    assert meta == {'channel_names': {'0': 'image'}, 'labels': names,
                     'numTraining': 168, 'file_ending': '.nii.gz', 'name': 'SegcoreHippocampus'}
     names = {d: sorted(p.name for p in (raw / d).iterdir()) for d in ('imagesTr', 'labelsTr', 'imagesTs')}
     assert names['labelsTr'] == sorted(f'{ids[c]}.nii.gz' for c in sp.train + sp.val)
