@@ -36,7 +36,8 @@ def file_mode() -> int:
 
 def injected_faults(kind: str) -> list:
     """The values of fault-injection entries `KIND@VALUE` in `$SEGCORE_FAULT` (comma-separated; tests only):
-    `enospc@NAME` (disk full writing NAME), `oom@STEP` (CUDA OOM at a training step), `journey@STAGE` (a stage
+    `enospc@NAME` (disk full writing NAME), `oom@STEP` (CUDA OOM at a training step), `sigkill@STEP` and
+    `sigterm@STEP` (the training process signals itself at a step), `journey@STAGE` (a stage
     fails)."""
     return [v for k, _,
             v in (p.partition('@') for p in os.environ.get('SEGCORE_FAULT', '').split(',')) if k == kind and v]
