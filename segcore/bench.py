@@ -12,8 +12,8 @@ from .core import SegcoreError, atomic_write_json, atomic_write_text, environmen
 from .page import esc, page
 
 # %% auto 0
-__all__ = ['monai_tta_reference', 'bench_infer', 'bench_metrics', 'bench_data', 'ValidationCurve', 'heldout_score', 'bench_train',
-           'figure_svg', 'write_bench', 'synthetic_pair', 'write_synthetic_pairs', 'bench_eval_memory']
+__all__ = ['monai_tta_reference', 'bench_infer', 'bench_metrics', 'bench_data', 'heldout_score', 'bench_train', 'figure_svg',
+           'write_bench', 'synthetic_pair', 'write_synthetic_pairs', 'bench_eval_memory']
 
 # %% ../nbs/22_bench.ipynb 8
 def _sync(device):
@@ -188,14 +188,6 @@ def bench_data(config=None, steps: int = 10, warmup: int = 2, out=None, profile:
             **({'phase_ms': _phase_ms(tr, steps)} if phases else {})}
 
 # %% ../nbs/22_bench.ipynb 25
-class ValidationCurve:
-    "A trainer's validation hook: the validation fold's mean foreground Dice at each validation."
-    def __init__(self): self.curve = []
-
-    def __call__(self, epoch: int, res: dict):
-        "Record one point (called by the trainer at each validation)."
-        self.curve.append({'epoch': epoch, 'val_dice': res['val_dice_mean']})
-
 def heldout_score(t) -> dict:
     """Trainer `t`'s current weights on the held-out cases of its split: mean foreground Dice, bootstrap 95 % CI and
     n. The one read of the held-out split a time-to-Dice benchmark makes."""
@@ -223,13 +215,13 @@ def bench_train(out, config=None, profile: str | None = None, goal: float | None
     from segcore.config import load_config
     from segcore.train import Trainer
     cfg = load_config(profile, file=config, overrides={**overrides, **({'budget_s': budget_s} if budget_s else {})})
-    hook = ValidationCurve()
     t0 = time.perf_counter()
-    t = Trainer(cfg, out, progress=True, on_validation=hook)
+    t = Trainer(cfg, out, progress=True)
     s = t.fit()
     wall = time.perf_counter() - t0
-    cum, curve, n_val = np.cumsum([r['seconds'] for r in t.history]), hook.curve, s['validation']['n']
-    for c in curve: c.update(train_seconds=float(cum[c['epoch'] - 1]), n_val=n_val)
+    cum, n_val = np.cumsum([r['seconds'] for r in t.history]), s['validation']['n']
+    curve = [{'epoch': r['epoch'], 'val_dice': r['val_dice_mean'], 'train_seconds': float(cum[r['epoch'] - 1]),
+              'n_val': n_val} for r in t.history if 'val_dice_mean' in r]        # the validations the trainer logged
     reached = next((c for c in curve if goal is not None and c['val_dice'] >= goal), None)
     held = heldout_score(t)
     b = s.get('budget') or {}

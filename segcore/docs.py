@@ -60,8 +60,9 @@ def local_links(html: str, site: str, pages: dict) -> str:
     def to(m): return f'href="{pages.get(m.group(1), m.group(1) or "index.html")}{m.group(2) or ""}"'
     return re.sub(r'href="' + re.escape(site) + r'/?([^"#?]*)(#[^"]*)?"', to, html)
 
-def _page(nb_path: Path, nav: str, pages: dict | None = None) -> str:
-    "One processed notebook as an offline HTML page, `nav` on top, its front matter as a title and summary line."
+def _page(nb_path: Path, nav: str, pages: dict | None = None, site: str = '') -> str:
+    """One processed notebook as an offline HTML page, `nav` on top, its front matter as a title and summary line,
+    links into the nbdev `site` pointed at the local `pages` (`local_links`)."""
     import nbformat
     from traitlets.config import Config
     from segcore.report import notebook_html
@@ -69,9 +70,10 @@ def _page(nb_path: Path, nav: str, pages: dict | None = None) -> str:
         warnings.simplefilter('ignore')                  # cells nbdev inserts carry no id; given one below
         nb = nbformat.reads(nb_path.read_text(), as_version=4)
     fm = front_matter(nb)
+    name = str(fm.get('title') or nb_path.stem)
     if fm:                                               # the raw YAML cell becomes what Quarto would show
-        title, desc = str(fm.get('title') or nb_path.stem), _description(nb)
-        nb.cells[0] = nbformat.v4.new_markdown_cell(f'# {title}' + (f'\n\n> {desc}' if desc else ''))
+        desc = _description(nb)
+        nb.cells[0] = nbformat.v4.new_markdown_cell(f'# {name}' + (f'\n\n> {desc}' if desc else ''))
     for i, c in enumerate(nb.cells):
         c.setdefault('id', f'docs-{i}')
         if c.cell_type == 'code' and re.search(r'^#\|\s*echo:\s*false', c.source, re.M):
@@ -81,8 +83,7 @@ def _page(nb_path: Path, nav: str, pages: dict | None = None) -> str:
             for k in ('text/markdown', 'text/html'):
                 if k in o.get('data', {}): o['data'][k] = _QUARTO_ATTR.sub('', ''.join(o['data'][k]))
     cfg = Config({'TagRemovePreprocessor': {'enabled': True, 'remove_input_tags': ['remove_input']}})
-    title = f"{fm.get('title') or nb_path.stem} · segcore documentation"
-    return local_links(notebook_html(nb, nav, config=cfg, title=title), site_url(), pages or {})
+    return local_links(notebook_html(nb, nav, config=cfg, title=f'{name} · segcore documentation'), site, pages or {})
 
 _SHOW_DIRS = {'export', 'exports', 'exporti', 'exec_doc'}
 
@@ -121,10 +122,11 @@ def build_docs(out=None, force: bool = False) -> list:
         _procs._do_eval = orig
     nbs = library_notebooks(root / '_proc')
     if not nbs: raise SegcoreError(f'nbdev produced no processed notebooks in {root / "_proc"}')
-    fms = {p: front_matter(json.loads(p.read_text())) for p in nbs}
-    entries = [(p.stem, p.stem.split('_', 1)[-1], _description(json.loads(p.read_text()))) for p in nbs]
-    local = {str(fm.get('output-file') or f'{p.stem}.html'): f'{p.stem}.html' for p, fm in fms.items()}
+    parsed = {p: json.loads(p.read_text()) for p in nbs}
+    entries = [(p.stem, p.stem.split('_', 1)[-1], _description(d)) for p, d in parsed.items()]
+    local = {str(front_matter(d).get('output-file') or f'{p.stem}.html'): f'{p.stem}.html' for p, d in parsed.items()}
+    site = site_url()
     nav = top_bar('<a href="index.html"><b>segcore</b></a> · '
                   + ' · '.join(f'<a href="{s}.html">{esc(t)}</a>' for s, t, _ in entries))
-    pages = [atomic_write_text(out / f'{p.stem}.html', _page(p, nav, local)) for p in nbs]
+    pages = [atomic_write_text(out / f'{p.stem}.html', _page(p, nav, local, site)) for p in nbs]
     return [atomic_write_text(out / 'index.html', _index(entries))] + pages

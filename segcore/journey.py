@@ -155,10 +155,12 @@ def _header(run: dict, rec: dict) -> str:
         fail = notice(f'This stage <b>failed</b> at cell {esc(er.get("cell"))}: {esc(er.get("ename"))}: '
                       f'{esc(er.get("evalue"))}. What ran before the failure is shown below.')
     keys = list(STAGES)
-    i = keys.index(rec['stage']) if rec['stage'] in keys else -1
-    near = [(keys[j], arrow) for j, arrow in ((i - 1, '← '), (i + 1, '')) if i >= 0 and 0 <= j < len(keys)]
-    nav = ' · '.join(f'<a href="{STAGES[k][0]}.html">{a}{k} {esc(STAGES[k][1])}{" →" if not a else ""}</a>'
-                     for k, a in near)
+    i = keys.index(rec['stage']) if rec['stage'] in keys else None
+    def link(k, text): return f'<a href="{STAGES[k][0]}.html">{text}</a>'
+    prev = [link(keys[i - 1], f'← {keys[i - 1]} {esc(STAGES[keys[i - 1]][1])}')] if i else []
+    nxt = ([link(keys[i + 1], f'{keys[i + 1]} {esc(STAGES[keys[i + 1]][1])} →')]
+           if i is not None and i + 1 < len(keys) else [])
+    nav = ' · '.join(prev + nxt)
     return top_bar(f'{fail}<a href="index.html">journey index</a>{" · " + nav if nav else ""}<br>stage '
                    f'{esc(rec["stage"])}: <b>{esc(rec["title"])}</b> · <a href="{esc(rec["notebook"])}">executed '
                    f'notebook (code and outputs)</a> · profile {esc(run["profile"])} · seed {esc(run["seed"])} · data '
@@ -232,8 +234,8 @@ def _hpo_lines(m: dict) -> list:
     if not m.get('rank_n') or m['rank_n'] < 2: return out
     rho = f"Spearman rho {m['rank_rho']:+.2f}, " if m.get('rank_rho') is not None else ''
     return out + [f"HPO at the short budget: retrained with {m.get('rank_factor', 2):g}× the steps, the {m['rank_n']} "
-                  f"best trials kept "
-                  f"{'their best' if m.get('rank_same_best') else 'not their best'} trial ({rho}validation fold; "
+                  f"best trials kept {'their best' if m.get('rank_same_best') else 'not their best'} trial ({rho}"
+                  "validation fold; "
                   f"{m['rank_n']} trials make this a check, not a test)."]
 
 def findings_html(run: dict) -> str:
@@ -453,9 +455,8 @@ def reports_index_html(root='reports') -> str:
     """The index of a reports folder: every journey in it (profile, seed, data, stages done, minutes, the baseline's
     held-out Dice with 95 % CI and n) and every other HTML page under it (benchmarks, HPO), linked by its title."""
     root = Path(root).resolve()
-    journeys = sorted({p.parent for p in root.rglob('run.json')})
-    rows = [r for r in (_journey_row(j, root) for j in journeys) if r]
-    inside = [j for j in journeys if _journey_row(j, root)]
+    journeys = {j: r for j in sorted({p.parent for p in root.rglob('run.json')}) if (r := _journey_row(j, root))}
+    rows, inside = list(journeys.values()), list(journeys)
     pages = sorted(p for p in root.rglob('*.html')
                    if p != root / 'index.html' and not any(j in p.parents for j in inside))
     def title(p):

@@ -168,9 +168,9 @@ def per_case_plot(per_case: pd.DataFrame, ylabel: str = 'mean foreground Dice', 
     others = [c for c in per_case.columns if c != base]
     fig, axes = plt.subplots(1, 2 if others else 1, squeeze=False,
                              figsize=(1.6 + 1.3 * per_case.shape[1] + (1.4 + 1.3 * len(others) if others else 0), 3.6))
-    ax = axes[0, 0]
-    sns.boxplot(data=_long(per_case), x='method', y='value', ax=ax, color='#d8e4f0', showfliers=False)
-    sns.stripplot(data=_long(per_case), x='method', y='value', ax=ax, color='#1f4e79', size=3, alpha=.7, jitter=.2)
+    ax, values = axes[0, 0], _long(per_case)
+    sns.boxplot(data=values, x='method', y='value', ax=ax, color='#d8e4f0', showfliers=False)
+    sns.stripplot(data=values, x='method', y='value', ax=ax, color='#1f4e79', size=3, alpha=.7, jitter=.2)
     ax.set(xlabel='', ylabel=ylabel, title=title or '')
     ax.tick_params(axis='x', rotation=20)
     if others:

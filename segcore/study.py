@@ -428,9 +428,9 @@ def short_budget_md(sb: dict, n_val: int | None = None) -> str:
     text = (f"**Ablation arms and HPO trials train {sb['train_steps']} steps** ({sb['epochs']} epochs × "
             f"{sb['iterations_per_epoch']}). The baseline's validation Dice{n} first reached {sb['frac']:.0%} of its "
             f"plateau ({sb['plateau']:.3f}, the mean of its last three validations) after {sb['steps']} steps. Each "
-            "arm is a complete schedule of that length (warm-up and cosine), so it reaches at least what the baseline "
-            "had at that step mid-schedule. The budget is fixed in steps, from the data: a slower machine takes longer "
-            "and trains the same steps.")
+            "arm is a complete schedule of that length (warm-up and cosine); it need not reach what the baseline had "
+            "at that step mid-schedule (the seed spread of stage 02's short runs shows what it does reach). The "
+            "budget is fixed in steps, from the data: a slower machine takes longer and trains the same steps.")
     if sb['spread'] > 0.02:
         text += (f" **Caveat:** the baseline's last three validations still differ by {sb['spread']:.3f}: its curve "
                  "had not flattened, so the plateau, and this budget, are lower bounds.")
@@ -492,13 +492,19 @@ def ablation(study: Study, arms: dict, prefix: str, baseline: str | None = None,
     over cases and seeds (`seed_table`). `match='time'`: the architectures' protocol (`architecture_ablation`)."""
     if match not in ('steps', 'time'): raise SegcoreError(f"match must be 'steps' or 'time' (got {match!r})")
     if match == 'time': return architecture_ablation(study, arms, prefix, baseline, seeds)
+    baseline, seeds, arms, names = _arm_runs(study, arms, prefix, baseline, seeds)
+    for label, ov in arms.items():
+        for s in seeds: study.train(seed_run(names[label], s, seeds[0]), 'short', **ov, seed=s)
+    return compared(study, arms, names, baseline, seeds)
+
+def _arm_runs(study: Study, arms: dict, prefix: str, baseline: str | None, seeds: int | None) -> tuple:
+    """(baseline arm, the seeds, the arms with their patch fitted, {arm: run name}) of an ablation: the baseline is by
+    default the first arm without overrides and runs as `short-baseline`; the other arms as `<prefix>-<slug>`."""
     baseline = baseline or next(k for k, v in arms.items() if not v)
     seeds = [study.seed + k for k in range(seeds or study.budget['seeds'])]
     arms = {label: fit_patch(study, ov) for label, ov in arms.items()}
     names = {label: 'short-baseline' if not ov else f'{prefix}-{_slug(label)}' for label, ov in arms.items()}
-    for label, ov in arms.items():
-        for s in seeds: study.train(seed_run(names[label], s, seeds[0]), 'short', **ov, seed=s)
-    return compared(study, arms, names, baseline, seeds)
+    return baseline, seeds, arms, names
 
 def compared(study: Study, arms: dict, names: dict, baseline: str, seeds: list) -> dict:
     "The result of an ablation whose arms `names` {label: run} are trained with every seed (see `ablation`)."
@@ -578,10 +584,8 @@ def architecture_ablation(study: Study, arms: dict, prefix: str, baseline: str |
     baseline (`compared`); the others are *not converged at this budget*. Adds 'convergence' (a row per arm: size,
     steps, seconds, its own time to 97 % of its Dice with twice the steps, status) and 'curves' ({arm: validation
     curves of the first seed at the budget and at twice it, with `seconds` and `run`}) to `compared`'s result."""
-    baseline = baseline or next(k for k, v in arms.items() if not v)
-    seeds = [study.seed + k for k in range(seeds or study.budget['seeds'])]
-    arms = {label: fit_patch(study, ov) for label, ov in arms.items()}
-    names = {label: 'short-baseline' if not ov else f'{prefix}-{_slug(label)}' for label, ov in arms.items()}
+    from segcore.stats import plateau_steps
+    baseline, seeds, arms, names = _arm_runs(study, arms, prefix, baseline, seeds)
     for s in seeds: study.train(seed_run(names[baseline], s, seeds[0]), 'short', seed=s)
     base, cfg = study.summary(names[baseline]), study.config('short')
     seconds, need = base['train_seconds'], base['epochs_run'] * cfg.iterations_per_epoch
@@ -600,7 +604,7 @@ def architecture_ablation(study: Study, arms: dict, prefix: str, baseline: str |
         curves[label] = pd.concat([c.assign(run='budget'), c2.assign(run='twice the steps')], ignore_index=True)
         conv = convergence(*(s['validation']['mean_foreground_dice'] for s in (s0, s1)),
                            base['validation']['mean_foreground_dice'])
-        t97 = float(c2['seconds'].iloc[int(np.argmax(c2['dice'].to_numpy() >= 0.97 * c2['dice'].iloc[-1]))])
+        t97 = float(c2.set_index('steps').loc[plateau_steps(c2['steps'], c2['dice'], tail=1)['steps'], 'seconds'])
         if conv['converged']:
             kept[label] = names[label]
             for s in seeds[1:]: study.train(seed_run(names[label], s, seeds[0]), 'short', **full, seed=s)
@@ -840,9 +844,8 @@ other arm, and where they differ."""
 def show_ablation(study: Study, name) -> dict:
     "Stages 03–05: train the arms of ablation `name`, show cards, paired table, verdict and figures; record the stage."
     import matplotlib.pyplot as plt
-    from segcore.report import md, show_table, per_case_plot
+    from segcore.report import md, show_table, show_plotly, per_case_plot
     from segcore.stats import compare_table
-    from segcore.report import show_plotly
     ab = load_ablation(ablation_for(study, name), study.profile)
     res = ablation(study, ab['arms'], ab['prefix'], ab['baseline'], ab['match'])
     md(_ARMS_MD + (f' {study.dims}D data: the arms of `{ab["name"]}.yaml`.' if study.dims == 2 else '')
@@ -939,7 +942,7 @@ def hpo_figures(st) -> dict:
     if len(st.directions) > 1:                   # Optuna prunes (and records intermediate values of) 1 objective
         makers['intermediate values (pruning)'] = lambda: ('not drawn: a study with two objectives records no '
                                                            'intermediate values, and Optuna does not prune it')
-    if len(st.directions) > 1: makers['Pareto front'] = lambda: ov.plot_pareto_front(st, target_names=names)
+        makers['Pareto front'] = lambda: ov.plot_pareto_front(st, target_names=names)
     figs = {}
     for k, f in makers.items():
         try: figs[k] = f()
@@ -953,9 +956,9 @@ def hpo_figures(st) -> dict:
 def hpo_rank_check(study: Study, st, n: int | None = None, factor: float | None = None) -> dict:
     """Whether the short budget ranks the trials of Optuna study `st` as a longer budget does: its `n` best completed
     trials (by validation Dice; default the profile's `hpo_rank_trials`) retrained from their own configs with `factor`
-    (default the profile's `hpo_rank_factor`)
-    times the epochs (same seed, runs `hpo-longer-<trial>`), scored on the validation fold. {'table', 'rho' (Spearman,
-    NaN under 3 trials), 'n', 'same_best' (the best at the short budget is the best at the longer), 'factor'}"""
+    (default the profile's `hpo_rank_factor`) times the epochs (same seed, runs `hpo-longer-<trial>`), scored on the
+    validation fold. {'table', 'rho' (Spearman, NaN under 3 trials), 'n', 'same_best' (the best at the short budget is
+    the best at the longer), 'factor'}"""
     from optuna.trial import TrialState
     from scipy.stats import spearmanr
     factor = factor or study.budget.get('hpo_rank_factor', 2)
