@@ -4,7 +4,7 @@
 
 # %% ../nbs/21_study.ipynb 3
 from __future__ import annotations
-import datetime, json, re, shutil
+import datetime, json, os, re, shutil, sys
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -14,14 +14,14 @@ from .core import SegcoreError, check_output, injected_faults, atomic_write_json
 # %% auto 0
 __all__ = ['SHORT_BUDGET', 'ARCH_SIZES', 'COMPARE_COLUMNS', 'checkout_dir', 'config_file', 'data_provenance', 'derived_banner',
            'Study', 'audit_stage', 'plan_table', 'geometry_figure', 'label_table', 'case_gallery', 'channel_panels',
-           'history_frame', 'seed_run', 'seed_spread', 'run_card', 'validation_curve', 'short_budget_figure',
-           'short_budget_md', 'load_ablation', 'ablation_for', 'fit_patch', 'ablation', 'compared', 'seed_table',
-           'architecture_budget', 'convergence', 'architecture_ablation', 'convergence_figure', 'augment_table',
-           'compact', 'changes_text', 'ablation_verdict', 'ablation_record', 'case_patients', 'groups_into_patients',
-           'per_patient', 'patient_table', 'case_predictions', 'visual_comparison', 'show_ablation',
-           'heldout_comparison', 'hpo_stage', 'hpo_figures', 'hpo_rank_check', 'rank_check_md', 'default_tta',
-           'tta_study', 'method_table', 'field_case', 'field_methods', 'froc_figure', 'froc_tables', 'region_table',
-           'field_line', 'show_field', 'show_tta_field']
+           'history_frame', 'seed_run', 'seed_spread', 'run_card', 'cpu_cores', 'validation_curve',
+           'short_budget_figure', 'short_budget_md', 'load_ablation', 'ablation_for', 'fit_patch', 'ablation',
+           'compared', 'seed_table', 'step_rate', 'architecture_budget', 'convergence', 'architecture_ablation',
+           'convergence_figure', 'augment_table', 'compact', 'changes_text', 'ablation_verdict', 'ablation_record',
+           'case_patients', 'groups_into_patients', 'per_patient', 'patient_table', 'case_predictions',
+           'visual_comparison', 'show_ablation', 'heldout_comparison', 'hpo_stage', 'hpo_figures', 'hpo_rank_check',
+           'rank_check_md', 'default_tta', 'tta_study', 'method_table', 'field_case', 'field_methods', 'froc_figure',
+           'froc_tables', 'region_table', 'field_line', 'show_field', 'show_tta_field']
 
 # %% ../nbs/21_study.ipynb 5
 def checkout_dir() -> Path:
@@ -193,18 +193,26 @@ def field(self: Study) -> str | None:
 _FINISHED = ('completed', 'time_limit', 'early_stopped', 'diverged')
 
 @patch
-def train(self: Study, name: str, kind: str = 'short', **extra) -> dict:
-    "Train run `name` (or reuse it when finished with the same config); returns its summary."
-    from segcore.train import train
+def prepare(self: Study, name: str, kind: str = 'short', **extra) -> tuple:
+    """(config, `RunDir`, summary) of run `name`: the summary when it finished with the same config (else None, and
+    its folder is ready to train: a run whose config changed moved aside, the study's split copied in)."""
     cfg, run = self.config(kind, **extra), self.run(name)
     if run.has('config'):
         if run.read_json('config') != json.loads(to_json(cfg.to_dict())):
             run.path.rename(run.path.with_name(f'{name}.replaced-{datetime.datetime.now():%Y%m%d-%H%M%S}'))
-        elif run.has('summary') and run.summary()['status'] in _FINISHED: return run.summary()
+        elif run.has('summary') and run.summary()['status'] in _FINISHED: return cfg, run, run.summary()
     run.path.mkdir(parents=True, exist_ok=True)
     if not run.has('splits'):
         self.splits()                                # a clear error when stage 01 has not run
         shutil.copyfile(self.out / 'splits.json', run.file('splits'))
+    return cfg, run, None
+
+@patch
+def train(self: Study, name: str, kind: str = 'short', **extra) -> dict:
+    "Train run `name` (or reuse it when finished with the same config); returns its summary."
+    from segcore.train import train
+    cfg, run, done = self.prepare(name, kind, **extra)
+    if done is not None: return done
     s = train(cfg, run.path, progress=self.progress)
     run.file('last').unlink(missing_ok=True)  # finished: the best checkpoint and logs are what the report needs
     return s
@@ -365,9 +373,11 @@ def seed_spread(study: Study, n: int | None = None) -> dict:
     from segcore.stats import seed_summary
     n = n or study.budget['seeds']
     names = {s: seed_run('short-baseline', s, study.seed) for s in range(study.seed, study.seed + n)}
-    per = {s: study.train(name, 'short', seed=s)['validation']['mean_foreground_dice'] for s, name in names.items()}
     e = max(1, study.config('short').epochs // 5)            # the repeat check: one short config trained twice
-    rep = [study.train(f'repeat-{k}', 'short', epochs=e)['validation']['mean_foreground_dice'] for k in 'ab']
+    runs = study.train_all([(name, dict(seed=s)) for s, name in names.items()]
+                           + [(f'repeat-{k}', dict(epochs=e)) for k in 'ab'])
+    dice = [s['validation']['mean_foreground_dice'] for s in runs]
+    per, rep = dict(zip(names, dice[:n])), dice[n:]
     identical = study.val_rows('repeat-a').equals(study.val_rows('repeat-b'))
     table = pd.DataFrame([{'seed': s, 'run': names[s], 'validation mean foreground Dice': v} for s, v in per.items()])
     return {'per_seed': per, 'summary': seed_summary(per), 'repeat': rep, 'repeat_identical': identical,
@@ -386,6 +396,43 @@ def run_card(study: Study, name: str, label: str | None = None) -> dict:
             '95% CI': f"{v['ci95'][0]:.3f}–{v['ci95'][1]:.3f}"}
 
 # %% ../nbs/21_study.ipynb 33
+def _exit_with_parent():
+    "Worker initialiser: on Linux a worker gets SIGTERM when its journey dies (the trainer saves and stops)."
+    import ctypes
+    import signal
+    if sys.platform.startswith('linux'): ctypes.CDLL(None).prctl(1, signal.SIGTERM)     # PR_SET_PDEATHSIG
+
+def _train_worker(cfg, path) -> dict:
+    from segcore.train import train
+    return train(cfg, path, progress=False)
+
+def cpu_cores() -> int:
+    "CPU cores this process may use."
+    return len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else (os.cpu_count() or 1)
+
+@patch
+def train_all(self: Study, jobs: list, parallel: bool | None = None) -> list:
+    """Train `jobs` [(run name, overrides)] at the short budget and return their summaries in order. `parallel`
+    (default the study profile's): with one CPU thread each (`num_threads=1` is part of their config), the unfinished
+    ones at once in `cpu_cores() + 1` processes; else one after the other, as `Study.train`."""
+    if not (self.budget.get('parallel') if parallel is None else parallel):
+        return [self.train(n, 'short', **ov) for n, ov in jobs]
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from multiprocessing import get_context
+    from tqdm.auto import tqdm
+    from segcore.study import _exit_with_parent, _train_worker      # importable by the workers (not a notebook's)
+    jobs = [(n, {**ov, 'num_threads': 1}) for n, ov in jobs]
+    todo = [(cfg, run) for cfg, run, done in (self.prepare(n, 'short', **ov) for n, ov in jobs) if done is None]
+    if todo:
+        with ProcessPoolExecutor(min(len(todo), cpu_cores() + 1), mp_context=get_context('spawn'),
+                                 initializer=_exit_with_parent) as pool:
+            runs = {pool.submit(_train_worker, cfg, run.path): run for cfg, run in todo}
+            for f in tqdm(as_completed(runs), total=len(runs), desc='runs at once', disable=not self.progress):
+                f.result()
+                runs[f].file('last').unlink(missing_ok=True)
+    return [self.prepare(n, 'short', **ov)[2] for n, ov in jobs]
+
+# %% ../nbs/21_study.ipynb 37
 def validation_curve(study: Study, name: str) -> pd.DataFrame:
     "Run `name`'s validations: `steps` (training steps done) and `dice` (mean foreground Dice), in order."
     h, ipe = history_frame(study, name), study.run(name).config().iterations_per_epoch
@@ -410,7 +457,7 @@ def fix_short_budget(self: Study, name: str = 'baseline', frac: float = 0.97) ->
     atomic_write_json(self.out / SHORT_BUDGET, rec)
     return rec
 
-# %% ../nbs/21_study.ipynb 37
+# %% ../nbs/21_study.ipynb 41
 def short_budget_figure(sb: dict):
     "Plotly figure of the baseline's validation curve, 97 % of its plateau and the short budget it fixed."
     import plotly.graph_objects as go
@@ -436,7 +483,7 @@ def short_budget_md(sb: dict, n_val: int | None = None) -> str:
                  "had not flattened, so the plateau, and this budget, are lower bounds.")
     return text
 
-# %% ../nbs/21_study.ipynb 40
+# %% ../nbs/21_study.ipynb 44
 _ABLATION_KEYS = {'prefix', 'baseline', 'match', 'arms'}
 
 def load_ablation(name, profile: str | None = None) -> dict:
@@ -460,7 +507,7 @@ def load_ablation(name, profile: str | None = None) -> dict:
     if d['match'] not in ('steps', 'time'): raise bad(f"match must be 'steps' or 'time' (got {d['match']!r})")
     return {'name': p.stem, 'arms': arms, 'baseline': d['baseline'], 'prefix': str(d['prefix']), 'match': d['match']}
 
-# %% ../nbs/21_study.ipynb 42
+# %% ../nbs/21_study.ipynb 46
 def ablation_for(study: Study, name):
     "The ablation a stage trains on the study's data: `<name>_2d` for 2D data when that file exists, else `name`."
     if study.dims == 2 and not Path(str(name)).suffix:
@@ -468,7 +515,7 @@ def ablation_for(study: Study, name):
         if p.exists(): return p
     return name
 
-# %% ../nbs/21_study.ipynb 46
+# %% ../nbs/21_study.ipynb 50
 def _slug(s: str) -> str: return re.sub(r'[^a-z0-9]+', '-', s.lower()).strip('-')
 
 def fit_patch(study: Study, overrides: dict) -> dict:
@@ -493,8 +540,8 @@ def ablation(study: Study, arms: dict, prefix: str, baseline: str | None = None,
     if match not in ('steps', 'time'): raise SegcoreError(f"match must be 'steps' or 'time' (got {match!r})")
     if match == 'time': return architecture_ablation(study, arms, prefix, baseline, seeds)
     baseline, seeds, arms, names = _arm_runs(study, arms, prefix, baseline, seeds)
-    for label, ov in arms.items():
-        for s in seeds: study.train(seed_run(names[label], s, seeds[0]), 'short', **ov, seed=s)
+    study.train_all([(seed_run(names[label], s, seeds[0]), {**ov, 'seed': s}) for label, ov in arms.items()
+                     for s in seeds])
     return compared(study, arms, names, baseline, seeds)
 
 def _arm_runs(study: Study, arms: dict, prefix: str, baseline: str | None, seeds: int | None) -> tuple:
@@ -536,23 +583,27 @@ def seed_table(per_seed: dict, baseline: str) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=['arm', 'n cases', 'seeds', 'baseline', 'arm Dice', 'difference', 'ci_low',
                                        'ci_high', 'smallest detectable', 'arm seed sd', 'finding'])
 
-# %% ../nbs/21_study.ipynb 48
+# %% ../nbs/21_study.ipynb 52
 ARCH_SIZES = ('small', 'tiny')                 # an architecture arm's model sizes, tried largest first
+
+def step_rate(cfg) -> float:
+    "Training steps per second of `cfg` on this machine, measured (`bench.bench_data`: 4 steps after a warm-up)."
+    from segcore.bench import bench_data
+    return bench_data(cfg, steps=4, warmup=1, dummy=False, phases=False)['real_steps_per_s']
 
 def architecture_budget(study: Study, name: str, seconds: float, need_steps: int, **extra) -> dict:
     """The size and schedule of architecture arm `extra` for `seconds` of training on this machine: the largest size of
-    `ARCH_SIZES` (or `extra`'s own `model_size`) whose step rate, measured here (2 steps after a warm-up), makes at
+    `ARCH_SIZES` (or `extra`'s own `model_size`) whose step rate, measured here (`step_rate`), makes at
     least `need_steps` steps in that time, else the smallest; its steps in epochs of the short profile, validated at a
     quarter, half, three quarters and the end of the schedule. Remembered in `runs/<name>.budget.json` (a rerun reuses
     it and the finished runs): {'overrides', 'steps_per_s' (per size measured), 'target_seconds', 'need_steps',
     'fits'}."""
-    from segcore.bench import bench_data
     f = study.runs / f'{name}.budget.json'
     if f.exists(): return json.loads(f.read_text())
     sizes, rates = ([extra.pop('model_size')] if 'model_size' in extra else list(ARCH_SIZES)), {}
     for size in sizes:
         cfg = study.config('short', **extra, model_size=size)
-        rates[size] = bench_data(cfg, steps=2, warmup=1, dummy=False, phases=False)['real_steps_per_s']
+        rates[size] = step_rate(cfg)
         if seconds * rates[size] >= need_steps: break
     steps, ipe = max(4, int(round(seconds * rates[size]))), cfg.iterations_per_epoch
     ov = ({'epochs': 4 * max(1, round(steps / (4 * ipe)))} if steps >= 4 * ipe else
@@ -575,20 +626,22 @@ def convergence(dice: float, dice_double: float, reference: float, frac: float =
         reason = f'still learning: Dice {dice:.3f} at the budget, {dice_double:.3f} with twice the steps'
     return {'converged': not reason, 'ratio': ratio, 'reason': reason}
 
-# %% ../nbs/21_study.ipynb 50
+# %% ../nbs/21_study.ipynb 54
 def architecture_ablation(study: Study, arms: dict, prefix: str, baseline: str | None = None,
                           seeds: int | None = None) -> dict:
-    """Stage 05's protocol: every architecture gets the training seconds the baseline arm (the short baseline) took on
-    this machine, at the size that fits them (`architecture_budget`); its first seed also trains twice the steps
-    (run `<name>-2x`), and only an arm that converged (`convergence`) trains the other seeds and is compared with the
-    baseline (`compared`); the others are *not converged at this budget*. Adds 'convergence' (a row per arm: size,
-    steps, seconds, its own time to 97 % of its Dice with twice the steps, status) and 'curves' ({arm: validation
-    curves of the first seed at the budget and at twice it, with `seconds` and `run`}) to `compared`'s result."""
+    """Stage 05's protocol: every architecture gets the training seconds the baseline arm (the short baseline) takes
+    on this machine when trained alone (`_baseline_seconds`), at the size that fits them (`architecture_budget`); its
+    first seed also trains twice the steps (run `<name>-2x`), and only an arm that converged (`convergence`) trains the
+    other seeds and is compared with the baseline (`compared`); the others are *not converged at this budget*. Adds
+    'convergence' (a row per arm: size, steps, seconds, its own time to 97 % of its Dice with twice the steps,
+    status) and 'curves' ({arm: validation curves of the first seed at the budget and at twice it, with `seconds` and
+    `run`}) to `compared`'s result."""
     from segcore.stats import plateau_steps
     baseline, seeds, arms, names = _arm_runs(study, arms, prefix, baseline, seeds)
-    for s in seeds: study.train(seed_run(names[baseline], s, seeds[0]), 'short', seed=s)
+    study.train_all([(seed_run(names[baseline], s, seeds[0]), {'seed': s}) for s in seeds])
     base, cfg = study.summary(names[baseline]), study.config('short')
-    seconds, need = base['train_seconds'], base['epochs_run'] * cfg.iterations_per_epoch
+    need = base['epochs_run'] * cfg.iterations_per_epoch
+    seconds = _baseline_seconds(study, names[baseline], cfg, need)
     rows = [{'arm': baseline, 'model size': cfg.model_size, 'parameters (M)': base['parameters'] / 1e6, 'steps': need,
              'train s': seconds, 'steps/s': need / seconds, 'time to 97 % of its Dice at twice the steps (s)': seconds,
              'status': 'converged: stage 02 fixed this budget where it reached 97 % of its plateau'}]
@@ -619,6 +672,13 @@ def architecture_ablation(study: Study, arms: dict, prefix: str, baseline: str |
     return {**res, 'convergence': pd.DataFrame(rows), 'curves': curves,
             'not_converged': [k for k in arms if k not in kept]}
 
+def _baseline_seconds(study: Study, name: str, cfg, steps: int) -> float:
+    """Seconds the baseline arm's `steps` take here when trained alone, as the architectures train: at its measured
+    `step_rate` (its own runs may have trained several at once), remembered in `runs/<name>.seconds.json`."""
+    f = study.runs / f'{name}.seconds.json'
+    if not f.exists(): atomic_write_json(f, {'steps': steps, 'steps_per_s': step_rate(cfg)})
+    return steps / json.loads(f.read_text())['steps_per_s']
+
 def _timed_curve(study: Study, name: str, summary: dict) -> pd.DataFrame:
     "Run `name`'s validation curve with `seconds`: its steps at the run's measured training rate."
     c = validation_curve(study, name)
@@ -634,7 +694,7 @@ def convergence_figure(curves: dict):
                       height=360, margin=dict(t=30))
     return fig
 
-# %% ../nbs/21_study.ipynb 52
+# %% ../nbs/21_study.ipynb 56
 def _spatial(a, d: int) -> list:
     axes = ['rows (up–down)', 'columns (left–right)'] if d == 2 else [f'axis {k}' for k in range(d)]
     out = [f'flip {axes[k]} p {p:g}' for k, p in a._flips(d)]
@@ -661,7 +721,7 @@ def augment_table(study: Study, name='augmentation') -> pd.DataFrame:
                      'intensity': ', '.join(inten) or 'none'})
     return pd.DataFrame(rows)
 
-# %% ../nbs/21_study.ipynb 57
+# %% ../nbs/21_study.ipynb 61
 COMPARE_COLUMNS = ['n', 'mean_baseline', 'mean', 'mean_diff', 'diff_ci_low', 'diff_ci_high', 'wilcoxon_p',
                    'wilcoxon_p_holm', 't_p_holm', 'rank_biserial', 'd_z', 'note']
 
@@ -723,7 +783,7 @@ def ablation_record(result: dict) -> tuple:
     return line, {'arms': {m: float(v) for m, v in result['per_case'].mean().items()}, 'n_val': len(result['per_case']),
                   'seeds': len(result['seeds']), 'vs_baseline': diffs, 'not_converged': nc}
 
-# %% ../nbs/21_study.ipynb 59
+# %% ../nbs/21_study.ipynb 63
 def case_patients(study: Study) -> dict:
     "case id → patient id, from the study's split (stage 01)."
     return dict(study.splits().case_patients)
@@ -756,7 +816,7 @@ def patient_table(study: Study, per_case: pd.DataFrame, split: str, what: str = 
         rows[0]['pooled per-patient Dice (segcore.evaluate)'] = got
     return pd.DataFrame(rows)
 
-# %% ../nbs/21_study.ipynb 64
+# %% ../nbs/21_study.ipynb 68
 def case_predictions(study: Study, runs: dict, cases: list, tta: str = 'none', uncertainty: bool = False) -> dict:
     """{case: {'image', 'label', 'spacing', label: prediction … , '<label>_maps': uncertainty}} for run folders `runs`
     = {label: name}."""
@@ -789,7 +849,7 @@ def visual_comparison(study: Study, result: dict) -> list:
         plt.show()
     return picks
 
-# %% ../nbs/21_study.ipynb 67
+# %% ../nbs/21_study.ipynb 71
 _ARMS_MD = """## Arms and their cost
 
 Same split (validation fold 0) and seeds; only the keys shown differ (and, where the budget is matched
@@ -797,7 +857,8 @@ in time, the number of steps). Every arm is trained with each of the study's see
 
 _CONVERGENCE_MD = """## Size, budget and convergence of each architecture
 
-Each architecture trains for the seconds the baseline UNet took at the short budget, on this machine, at the
+Each architecture trains for the seconds the baseline UNet takes for the short budget on this machine (its step
+rate measured as theirs, each network training alone), at the
 largest model size (small, then tiny) whose measured step rate makes at least the baseline's steps in them. Its
 first seed also trains with twice the steps (dotted in the figure), and stage 02's rule decides: an architecture
 whose validation Dice at the budget is under 97 % of its Dice with twice the steps, or under half the baseline's,
@@ -840,7 +901,7 @@ _VISUAL_MD = """## Visual comparison
 The best, median and worst validation case of the baseline: image, ground truth, baseline, the best
 other arm, and where they differ."""
 
-# %% ../nbs/21_study.ipynb 68
+# %% ../nbs/21_study.ipynb 72
 def show_ablation(study: Study, name) -> dict:
     "Stages 03–05: train the arms of ablation `name`, show cards, paired table, verdict and figures; record the stage."
     import matplotlib.pyplot as plt
@@ -890,7 +951,7 @@ def show_ablation(study: Study, name) -> dict:
     study.record(line, **metrics, ablation=ab['name'])
     return res
 
-# %% ../nbs/21_study.ipynb 74
+# %% ../nbs/21_study.ipynb 78
 def heldout_comparison(study: Study, run_a, run_b, names: tuple) -> dict:
     "Two runs evaluated on the held-out split, paired per case: both summaries, the comparison and the per-case Dice."
     from segcore.evaluate import evaluate_run
@@ -952,7 +1013,7 @@ def hpo_figures(st) -> dict:
         figs['parameter importances'] = f'parameter importances need at least 2 completed trials (have {len(done)})'
     return figs
 
-# %% ../nbs/21_study.ipynb 79
+# %% ../nbs/21_study.ipynb 83
 def hpo_rank_check(study: Study, st, n: int | None = None, factor: float | None = None) -> dict:
     """Whether the short budget ranks the trials of Optuna study `st` as a longer budget does: its `n` best completed
     trials (by validation Dice; default the profile's `hpo_rank_trials`) retrained from their own configs with `factor`
@@ -965,16 +1026,16 @@ def hpo_rank_check(study: Study, st, n: int | None = None, factor: float | None 
     done = [t for t in st.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
             if t.user_attrs.get('val_dice') is not None and t.user_attrs.get('run_dir')]
     done = sorted(done, key=lambda t: -t.user_attrs['val_dice'])[:n or study.budget['hpo_rank_trials']]
-    rows = []
-    for t in done:
-        cfg = json.loads((Path(t.user_attrs['run_dir']) / 'config.json').read_text())
+    cfgs, jobs = [json.loads((Path(t.user_attrs['run_dir']) / 'config.json').read_text()) for t in done], []
+    for t, cfg in zip(done, cfgs):
         ov = {k: v for k, v in cfg.items() if k != 'data'}
         ov.update(epochs=round(factor * cfg['epochs']), warmup_epochs=round(factor * cfg['warmup_epochs']),
                   val_every=10 ** 6)
-        s = study.train(f'hpo-longer-{t.number}', 'short', **ov)
-        rows.append({'trial': t.number, 'short steps': cfg['epochs'] * cfg['iterations_per_epoch'],
-                     'short Dice': t.user_attrs['val_dice'], 'longer steps': ov['epochs'] * cfg['iterations_per_epoch'],
-                     'longer Dice': s['validation']['mean_foreground_dice']})
+        jobs.append((f'hpo-longer-{t.number}', ov))
+    rows = [{'trial': t.number, 'short steps': cfg['epochs'] * cfg['iterations_per_epoch'],
+             'short Dice': t.user_attrs['val_dice'], 'longer steps': ov['epochs'] * cfg['iterations_per_epoch'],
+             'longer Dice': s['validation']['mean_foreground_dice']}
+            for t, cfg, (_, ov), s in zip(done, cfgs, jobs, study.train_all(jobs))]
     table = pd.DataFrame(rows, columns=['trial', 'short steps', 'short Dice', 'longer steps', 'longer Dice'])
     if len(table): table['short rank'], table['longer rank'] = (table[c].rank(ascending=False).astype(int)
                                                                 for c in ('short Dice', 'longer Dice'))
@@ -993,7 +1054,7 @@ def rank_check_md(rc: dict, n_val: int | None = None) -> str:
             f"{rc['n']} points can take only a few values): a negative or zero correlation says the short budget does "
             "not rank these trials as a longer one would, so the search's choice should not be trusted beyond it.")
 
-# %% ../nbs/21_study.ipynb 82
+# %% ../nbs/21_study.ipynb 86
 def default_tta(study: Study, run: str = 'baseline') -> str:
     """The TTA of stage 07, nnU-Net's rule (mirror at test time only what training mirrored): when run `run` was
     trained with flips of every spatial axis, 'd4' (flips and 90° rotations) for 2D images and 'flips' for 3D volumes;
@@ -1050,7 +1111,7 @@ def method_table(df: pd.DataFrame, value: str, baseline: str) -> pd.DataFrame:
     wide = df.groupby(['case', 'method'])[value].mean().unstack('method')
     return compact(compare_table(wide, baseline).reset_index(names=f'vs {baseline}'))
 
-# %% ../nbs/21_study.ipynb 85
+# %% ../nbs/21_study.ipynb 89
 def field_case(study: Study, case, lc, labels: dict, probs: dict) -> dict:
     """{method: one held-out case's field result}: for FROC data `luna_case` of each method's foreground probability
     `probs[method]` (K, *S); for region data `region_metrics` of each label map `labels[method]`; {} otherwise."""
@@ -1113,7 +1174,7 @@ def region_table(regions: dict, split: str, method: str | None = None) -> pd.Dat
             for k, v in regions.items() for m in ('dice', 'hd95')]
     return pd.DataFrame(rows)
 
-# %% ../nbs/21_study.ipynb 89
+# %% ../nbs/21_study.ipynb 93
 _ABBR = {'whole_tumour': 'WT', 'tumour_core': 'TC', 'enhancing_tumour': 'ET'}
 
 _FROC_MD = """## Nodule detection: FROC (LUNA16)
@@ -1161,7 +1222,7 @@ def show_field(ev: dict) -> tuple:
                                            'Dice and HD95 (mm) with bootstrap 95 % CI')
     return field_line(ev), {k: ev[k] for k in ('froc', 'regions') if k in ev}
 
-# %% ../nbs/21_study.ipynb 90
+# %% ../nbs/21_study.ipynb 94
 def show_tta_field(r: dict) -> tuple:
     """Stage 07: the field metric of each method of `tta_study` result `r` (FROC curves and scores; region tables);
     returns (summary fragment, record {'froc' | 'regions': {method: …}}), ('', {}) for data without one."""
