@@ -980,7 +980,7 @@ def hpo_stage(study: Study, space: str = 'unet', trials: int | None = None, obje
            'heldout': None, 'rank': None, 'heldout_vs_baseline': None}
     if s['best'] is None: return res
     res['rank'] = hpo_rank_check(study, res['study'])
-    study.train('short-baseline', 'short')
+    study.train_all([('short-baseline', {})])                        # stage 02's, read back (trained if missing)
     res['heldout'] = heldout_comparison(study, study.run_dir('short-baseline'), s['best']['run_dir'],
                                         ('short baseline', f"best trial {s['best']['number']}"))
     if study.run('baseline').has('summary'):      # the profile's own baseline (stage 02): what a user would train
