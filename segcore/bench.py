@@ -12,8 +12,8 @@ from .core import SegcoreError, atomic_write_json, atomic_write_text, environmen
 from .page import esc, page
 
 # %% auto 0
-__all__ = ['monai_tta_reference', 'bench_infer', 'bench_metrics', 'bench_data', 'heldout_score', 'bench_train', 'figure_svg',
-           'write_bench', 'synthetic_pair', 'write_synthetic_pairs', 'bench_eval_memory']
+__all__ = ['speed_ratio', 'monai_tta_reference', 'bench_infer', 'bench_metrics', 'bench_data', 'heldout_score', 'bench_train',
+           'figure_svg', 'device_words', 'write_bench', 'synthetic_pair', 'write_synthetic_pairs', 'bench_eval_memory']
 
 # %% ../nbs/22_bench.ipynb 8
 def _sync(device):
@@ -31,6 +31,31 @@ def _timed(fns: dict, repeats: int, device) -> dict:
         _sync(device)
         out[name] = ((time.perf_counter() - t0) / repeats, res)
     return out
+
+def _interleaved(fns: dict, items: list, repeats: int, device) -> dict:
+    """Paired timings: every function of `fns` {name: f(item)} on each item, `repeats` times, the order of the
+    functions alternating from one pair to the next, after one warm-up call each. {'seconds': {name: [seconds per
+    (repeat, item)]}, 'results': {name: [result per item, of the last repeat]}}"""
+    names = list(fns)
+    for f in fns.values(): f(items[0])
+    _sync(device)
+    secs, res = {n: [] for n in names}, {n: [None] * len(items) for n in names}
+    for k, (i, item) in enumerate((i, item) for _ in range(repeats) for i, item in enumerate(items)):
+        for n in (names if k % 2 == 0 else names[::-1]):
+            t0 = time.perf_counter()
+            res[n][i] = fns[n](item)
+            _sync(device)
+            secs[n].append(time.perf_counter() - t0)
+    return {'seconds': secs, 'results': res}
+
+def speed_ratio(fast, slow, n_boot: int = 2000, seed: int = 0) -> dict:
+    """How many times faster the paired timings `fast` are than `slow` (sum of slow / sum of fast), with a bootstrap
+    95 % CI over the pairs: {'ratio', 'ci95', 'n_pairs'}."""
+    f, s = np.asarray(fast, float), np.asarray(slow, float)
+    idx = np.random.default_rng(seed).integers(0, len(f), (n_boot, len(f)))
+    boot = s[idx].sum(1) / f[idx].sum(1)
+    return {'ratio': float(s.sum() / f.sum()), 'ci95': [float(v) for v in np.percentile(boot, [2.5, 97.5])],
+            'n_pairs': len(f)}
 
 def _bench_cases(run, data, n: int) -> list:
     "n cases of the run's validation fold (read only for timing; no metric is computed on them here)."
@@ -50,9 +75,11 @@ def _bench_volumes(pred, cases) -> list:
                                        pred.cfg.target_spacing, pred.cfg.normalization)[0]) for v in vols]
 
 # %% ../nbs/22_bench.ipynb 11
-def monai_tta_reference(model, image: torch.Tensor, roi, device, members) -> torch.Tensor:
-    """MONAI's default path: per flip, `sliding_window_inference(x, roi, 1, model)`, softmax, flip back; mean
-    probabilities (K, *S)."""
+def monai_tta_reference(model, image: torch.Tensor, roi, device, members, overlap: float = 0.25,
+                        mode: str = 'constant') -> torch.Tensor:
+    """MONAI's `sliding_window_inference` with its default one window per forward pass, per flip: softmax, flip back;
+    mean probabilities (K, *S). `overlap` and `mode` default to MONAI's (0.25, constant weights); `bench_infer` passes
+    segcore's, so both paths compute the same windows."""
     from monai.inferers import sliding_window_inference
     from segcore.models import main_output
     x = image[None].to(device)
@@ -60,14 +87,16 @@ def monai_tta_reference(model, image: torch.Tensor, roi, device, members) -> tor
     with torch.no_grad():
         for axes in members:
             xi = torch.flip(x, [a + 2 for a in axes]) if axes else x
-            p = torch.softmax(sliding_window_inference(xi, roi, 1, lambda t: main_output(model(t), len(roi))), 1)
+            p = torch.softmax(sliding_window_inference(xi, roi, 1, lambda t: main_output(model(t), len(roi)),
+                                                       overlap=overlap, mode=mode), 1)
             p = torch.flip(p, [a + 2 for a in axes]) if axes else p
             acc = p if acc is None else acc + p
     return (acc / len(members))[0]
 
 def bench_infer(run, data=None, n_cases: int = 8, repeats: int = 1, device: str = 'auto', tta: str = 'flips') -> dict:
-    """Volumes/s of segcore's TTA inference and of MONAI's default path on the same model and volumes, with their
-    agreement."""
+    """Volumes/s of segcore's TTA inference and of MONAI's `sliding_window_inference` one window at a time, the same
+    windows (overlap, Gaussian weights), model and volumes, timed volume by volume in alternating order (`repeats`
+    times): the speed ratio with a bootstrap 95 % CI over the pairs (`speed_ratio`), and the label agreement."""
     from segcore.infer import Predictor, predict_samples, tta_members
     if tta != 'flips': raise SegcoreError("bench infer compares flip TTA (tta='flips') with MONAI's path")
     pred = Predictor(run, device, tta=tta, postprocess='none')
@@ -75,20 +104,22 @@ def bench_infer(run, data=None, n_cases: int = 8, repeats: int = 1, device: str 
     imgs = _bench_volumes(pred, _bench_cases(run, data, n_cases))
     members = [tuple(axes) for _, axes in tta_members(imgs[0].ndim - 1, tta)]
     roi = tuple(cfg.patch_size)
-    def ours(): return [predict_samples(pred.models, im, roi, dev, tta, overlap=cfg.val_overlap,
-                                        amp_dtype=pred.amp).mean(0) for im in imgs]
-    def ref(): return [monai_tta_reference(pred.models[0], im, roi, dev, members) for im in imgs]
-    t = _timed({'segcore': ours, 'monai_default': ref}, repeats, dev)
+    def ours(im): return predict_samples(pred.models, im, roi, dev, tta, overlap=cfg.val_overlap,
+                                         amp_dtype=pred.amp).mean(0)
+    def ref(im): return monai_tta_reference(pred.models[0], im, roi, dev, members, cfg.val_overlap, 'gaussian')
+    t = _interleaved({'segcore': ours, 'monai': ref}, imgs, repeats, dev)
     agree = float(np.mean([(a.argmax(0) == b.argmax(0)).float().mean().item()
-                           for a, b in zip(t['segcore'][1], t['monai_default'][1])]))
-    vps = {k: len(imgs) / s for k, (s, _) in t.items()}
+                           for a, b in zip(t['results']['segcore'], t['results']['monai'])]))
+    vps = {k: len(s) / sum(s) for k, s in t['seconds'].items()}
+    r = speed_ratio(t['seconds']['segcore'], t['seconds']['monai'])
     batched = 'TTA members batched' if dev.type == 'cuda' else 'one TTA member at a time'
     return {'kind': 'infer', 'n_volumes': len(imgs), 'tta': tta, 'tta_members': len(members), 'repeats': repeats,
-            'device': str(dev), 'segcore_volumes_per_s': vps['segcore'],
-            'monai_default_volumes_per_s': vps['monai_default'], 'ratio': vps['segcore'] / vps['monai_default'],
-            'label_agreement': agree, 'segcore_path': f'Gaussian windows, overlap {cfg.val_overlap}, 4 windows per TTA '
-                                                      f'member per pass, {batched}',
-            'monai_path': 'sliding_window_inference defaults: overlap 0.25, constant weights, sw_batch_size 1'}
+            'device': str(dev), 'segcore_volumes_per_s': vps['segcore'], 'monai_volumes_per_s': vps['monai'],
+            'ratio': r['ratio'], 'ratio_ci95': r['ci95'], 'n_pairs': r['n_pairs'], 'label_agreement': agree,
+            'segcore_path': f'sliding_window_inference, Gaussian weights, overlap {cfg.val_overlap}, 4 windows per '
+                            f'forward pass, {batched}',
+            'monai_path': f'sliding_window_inference, Gaussian weights, overlap {cfg.val_overlap}, 1 window per '
+                          'forward pass (its default), one TTA member at a time'}
 
 # %% ../nbs/22_bench.ipynb 17
 def _perturb(label: np.ndarray) -> np.ndarray:
@@ -100,7 +131,8 @@ def _perturb(label: np.ndarray) -> np.ndarray:
     return out
 
 def bench_metrics(data, n_cases: int = 20, tolerance_mm: float = 1.0) -> dict:
-    "Seconds per case for HD95 + NSD with segcore and with MONAI on the same pairs, and the largest value difference."
+    """Cases per second for HD95 + NSD with segcore and with MONAI on the same pairs, timed case by case in alternating
+    order (the speed ratio with a bootstrap 95 % CI over the cases: `speed_ratio`), and the largest value difference."""
     from segcore.data import discover, load_case
     from segcore.metrics import surface_metrics
     from monai.metrics import compute_hausdorff_distance, compute_surface_dice
@@ -110,31 +142,28 @@ def bench_metrics(data, n_cases: int = 20, tolerance_mm: float = 1.0) -> dict:
         lc = load_case(c, index)
         pairs.append((_perturb(lc.label), lc.label, tuple(float(s) for s in lc.spacing)))
     classes = sorted({int(k) for _, r, _ in pairs for k in np.unique(r) if k})
-    t0 = time.perf_counter()
-    ours = []
-    for p, r, sp in pairs:
+    def ours(pair):
+        p, r, sp = pair
+        return [tuple(surface_metrics(p == k, r == k, sp, tolerance_mm)[m] for m in ('hd95', 'nsd')) for k in classes]
+    def theirs(pair):
+        p, r, sp = pair
+        out = []
         for k in classes:
-            m = surface_metrics(p == k, r == k, sp, tolerance_mm)
-            ours.append((m['hd95'], m['nsd']))
-    t_ours = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    theirs = []
-    for p, r, sp in pairs:
-        for k in classes:
-            a = torch.from_numpy((p == k)[None, None])
-            b = torch.from_numpy((r == k)[None, None])
+            a, b = torch.from_numpy((p == k)[None, None]), torch.from_numpy((r == k)[None, None])
             hd = compute_hausdorff_distance(a, b, percentile=95, spacing=list(sp)).item()
-            nsd = compute_surface_dice(
-                torch.cat([~a, a], 1), torch.cat([~b, b], 1), [tolerance_mm], spacing=list(sp)
-            ).item()
-            theirs.append((hd, nsd))
-    t_monai = time.perf_counter() - t0
-    o, t = np.array(ours, float), np.array(theirs, float)
-    ok = np.isfinite(o) & np.isfinite(t)
-    return {'kind': 'metrics', 'n_cases': len(pairs), 'n_pairs': len(ours), 'tolerance_mm': tolerance_mm,
-            'segcore_cases_per_s': len(pairs) / t_ours, 'monai_cases_per_s': len(pairs) / t_monai,
-            'ratio': t_monai / t_ours, 'max_abs_diff_hd95': float(np.abs(o[:, 0] - t[:, 0])[ok[:, 0]].max()),
-            'max_abs_diff_nsd': float(np.abs(o[:, 1] - t[:, 1])[ok[:, 1]].max())}
+            nsd = compute_surface_dice(torch.cat([~a, a], 1), torch.cat([~b, b], 1), [tolerance_mm],
+                                       spacing=list(sp)).item()
+            out.append((hd, nsd))
+        return out
+    t = _interleaved({'segcore': ours, 'monai': theirs}, pairs, 1, 'cpu')
+    o, m = (np.array([v for case in t['results'][k] for v in case], float) for k in ('segcore', 'monai'))
+    ok = np.isfinite(o) & np.isfinite(m)
+    r = speed_ratio(t['seconds']['segcore'], t['seconds']['monai'])
+    return {'kind': 'metrics', 'n_cases': len(pairs), 'n_pairs': len(o), 'tolerance_mm': tolerance_mm,
+            'segcore_cases_per_s': len(pairs) / sum(t['seconds']['segcore']),
+            'monai_cases_per_s': len(pairs) / sum(t['seconds']['monai']), 'ratio': r['ratio'],
+            'ratio_ci95': r['ci95'], 'max_abs_diff_hd95': float(np.abs(o[:, 0] - m[:, 0])[ok[:, 0]].max()),
+            'max_abs_diff_nsd': float(np.abs(o[:, 1] - m[:, 1])[ok[:, 1]].max())}
 
 # %% ../nbs/22_bench.ipynb 21
 def _bench_trainer(cfg, out=None):
@@ -275,6 +304,18 @@ def _curve_svg(c, goal=None, heldout: dict | None = None) -> str:
     ax.legend(loc='lower right')
     return figure_svg(fig)
 
+def device_words(d: dict) -> str:
+    "A `_device_info` record in words: 'cpu: AMD EPYC, 2 cores, 2 torch threads' or 'cuda: H100, 80 GB, CUDA 12.4'."
+    if d.get('type') == 'cuda': return f"cuda: {d.get('name')}, {d.get('memory_gb')} GB, CUDA {d.get('cuda')}"
+    return f"cpu: {d.get('name')}, {d.get('cores')} cores, {d.get('torch_threads')} torch threads"
+
+def _pair(v) -> bool: return isinstance(v, list) and len(v) == 2 and all(isinstance(x, (int, float)) for x in v)
+
+def _shown(v) -> str:
+    "A benchmark value for its page: floats to 4 significant digits, a [low, high] pair (a CI) as 'low–high'."
+    if _pair(v): return '–'.join(f'{x:.4g}' for x in v)
+    return f'{v:.4g}' if isinstance(v, float) else str(v)
+
 def write_bench(result: dict, out_dir='reports/benchmarks', command: str | None = None) -> tuple:
     "Write `<kind>-<time>.json` and `.html` (a `segcore.page`) under `out_dir`; returns their paths."
     import pandas as pd
@@ -284,12 +325,13 @@ def write_bench(result: dict, out_dir='reports/benchmarks', command: str | None 
            'environment': environment_info(), 'date': now.isoformat(timespec='seconds')}
     stem = f"{result['kind']}-{now:%Y%m%dT%H%M%SZ}"
     j = atomic_write_json(out_dir / f'{stem}.json', rec)
-    flat = {k: v for k, v in rec.items() if isinstance(v, (int, float, str)) and k != 'format'}
+    flat = {k: _shown(v) for k, v in rec.items() if k != 'format' and (isinstance(v, (int, float, str)) or _pair(v))}
     if result['kind'] == 'peer':                     # segcore against nnU-Net / MONAI: its own page (segcore.peer)
         from segcore.peer import peer_body
         return j, atomic_write_text(out_dir / f'{stem}.html', page('segcore bench peer', peer_body(rec)))
     v = rec['environment']['versions']
-    body = (f'<h1>segcore bench {esc(result["kind"])}</h1><p>{esc(json.dumps(rec["device_info"]))} · {esc(rec["date"])}'
+    body = (f'<h1>segcore bench {esc(result["kind"])}</h1>'
+            f'<p>{esc(device_words(rec["device_info"]))} · {esc(rec["date"])}'
             f' · torch {esc(v.get("torch", "?"))} · monai {esc(v.get("monai", "?"))}</p>'
             + table_html(pd.DataFrame([{'key': k, 'value': str(x)} for k, x in flat.items()]))
             + (table_html(pd.DataFrame(result['runs']), 'runs') if result.get('runs') else '')

@@ -126,7 +126,7 @@ STUDY_PROFILES = {
     'full': dict(seeds=3, hpo_trials=24, hpo_val_every=10, hpo_rank_trials=5, hpo_rank_factor=2, bench_cases=42,
                  bench_repeats=3),
     'smoke': dict(seeds=2, hpo_trials=2, hpo_val_every=1, hpo_rank_trials=2, hpo_rank_factor=2, bench_cases=2,
-                  bench_repeats=1),
+                  bench_repeats=1, parallel=True),
 }
 
 def study_profile(name: str) -> dict:

@@ -269,8 +269,10 @@ def index_html(run: dict) -> str:
             f'{esc(run.get("finished") or run.get("started"))} · {total / 60:.1f} min of stage time · '
             '<a href="run.json">run.json</a></p>')
     head = ''.join(f'<th>{c}</th>' for c in ('stage', 'title', 'status', 'seconds', 'summary', 'links'))
-    foot = ('<p style="color:#555;font-size:13px">Every metric in these pages states n, the split it was measured on '
-            '(patient-grouped) and a 95 % CI. The held-out test split is used only for final evaluations, never for '
+    foot = ('<p style="color:#555;font-size:13px">Every Dice, FROC and effect in these pages states n, the split it '
+            'was measured on (patient-grouped) and a 95 % CI; the rest (timings of one run, model sizes, the seed '
+            'spread, HPO trials and importances) is descriptive, and the tables say so. The held-out test split is '
+            'used only for final evaluations, never for '
             f'training, tuning or choosing post-processing.<br>Python {esc(env.get("python"))} · {esc(vers)}</p>')
     derived = (d.get('provenance') or {}).get('kind') == 'derived'
     body = ((synthetic_banner() if d.get('synthetic') else derived_banner(d['provenance']['text']) if derived else '')

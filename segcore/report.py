@@ -136,13 +136,18 @@ def show_table(df: pd.DataFrame, caption: str | None = None, digits: int = 4, in
 
 # %% ../nbs/20_report.ipynb 25
 def training_curves(history, class_names: dict | None = None):
-    """Plotly figure in two panels sharing the epoch axis: the training loss, and the validation Dice of each class
-    (named by `class_names`, {value: name}) and their mean (history rows or a DataFrame)."""
+    """Plotly figure in two panels sharing the epoch axis: the training loss and the validation loss (where the history
+    has it), and the validation Dice of each class (named by `class_names`, {value: name}) and their mean (history
+    rows or a DataFrame)."""
     from plotly.subplots import make_subplots
     import plotly.graph_objects as go
     h, names = pd.DataFrame(history), {str(k): v for k, v in (class_names or {}).items()}
-    fig = make_subplots(rows=1, cols=2, subplot_titles=('training loss', 'validation Dice (validation fold)'))
+    fig = make_subplots(rows=1, cols=2, subplot_titles=('loss', 'validation Dice (validation fold)'))
     fig.add_trace(go.Scatter(x=h['epoch'], y=h['train_loss'], name='training loss', mode='lines'), row=1, col=1)
+    if 'val_loss' in h:
+        v = h[['epoch', 'val_loss']].dropna()
+        fig.add_trace(go.Scatter(x=v['epoch'], y=v['val_loss'], name='validation loss (whole cases)',
+                                 mode='lines+markers'), row=1, col=1)
     for c in [c for c in h.columns if c.startswith('val_dice_')]:
         v, k = h[['epoch', c]].dropna(), c.replace('val_dice_', '')
         label = 'mean of the classes' if k == 'mean' else f'class {k}' + (f' ({names[k]})' if k in names else '')

@@ -369,14 +369,18 @@ def _mask_dice(pred: np.ndarray, ref: np.ndarray) -> float:
 def validate(self: Trainer) -> tuple:
     """(mean Dice per class over the validation cases, the per-case rows). With `region_training` the label map is
     the regions' sigmoid > 0.5 written back (`regions_to_labels`), Dice is also scored per region, and
-    `val_dice_mean`, the score that selects the model, is the mean region Dice."""
+    `val_dice_mean`, the score that selects the model, is the mean region Dice. `val_loss`: the training loss of each
+    whole validation case (its sliding-window logits), averaged over the cases."""
     self.model.eval()
-    rows = []
+    rows, losses = [], []
     fg = list(range(1, self.n_classes))
     reg, order = self.region_classes() if self.regions else ({}, None)
     for c in self.val_cases:
         lg = predict_logits(self.model, c.image, self.cfg.patch_size, self.device, window_overlap(self.cfg),
                             amp_dtype=self.amp)
+        with torch.no_grad():
+            y = torch.from_numpy(np.ascontiguousarray(c.label)).to(lg.device).long()[None, None]
+            losses.append(float(self.loss(lg[None].float(), y)))
         label = regions_to_labels(torch.sigmoid(lg).cpu().numpy(), order) if reg else lg.argmax(0).cpu().numpy()
         d = dice_per_class(label, c.label, fg)
         d.update({k: _mask_dice(np.isin(label, v), np.isin(c.label, v)) for k, v in reg.items()})
@@ -385,6 +389,7 @@ def validate(self: Trainer) -> tuple:
     self.model.train()
     res = {f'val_dice_{k}': float(np.nanmean([r[f'dice_{k}'] for r in rows])) for k in [*fg, *reg]}
     res['val_dice_mean'] = float(np.nanmean([res[f'val_dice_{k}'] for k in (list(reg) or fg)]))
+    res['val_loss'] = float(np.mean(losses))
     return res, rows
 
 @patch
@@ -686,7 +691,7 @@ def train(cfg: TrainConfig, run_dir, progress=True, on_validation=None, plan=Non
     "Train (or resume) `cfg` (made from the data's `plan`, saved beside it) into `run_dir`; returns the run summary."
     return Trainer(cfg, run_dir, progress, on_validation, plan).fit()
 
-# %% ../nbs/13_train.ipynb 56
+# %% ../nbs/13_train.ipynb 58
 def train_seeds(cfg: TrainConfig, out, n_seeds: int, progress=True, plan=None) -> dict:
     """Train `cfg` with seeds `cfg.seed … cfg.seed + n_seeds - 1` (same data split) into `out/seed-K`, and
     write `out/seeds_summary.json`: validation Dice per seed and their mean ± sd (the reproducibility check).
