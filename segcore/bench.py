@@ -220,16 +220,15 @@ def bench_data(config=None, steps: int = 10, warmup: int = 2, out=None, profile:
 def heldout_score(t) -> dict:
     """Trainer `t`'s current weights on the held-out cases of its split: mean foreground Dice, bootstrap 95 % CI and
     n. The one read of the held-out split a time-to-Dice benchmark makes."""
-    from segcore.pipeline import load_prepared, predict_logits, dice_per_class
+    from segcore.pipeline import load_prepared
     from segcore.sources import default_cache_dir
     from segcore.stats import bootstrap_ci
     cfg, ids = t.cfg, t.splits.held_out().case_ids
     prep = load_prepared([t.index.case(c) for c in ids], t.index, cfg.target_spacing, default_cache_dir() / 'prep',
                          False, cfg.normalization)
-    t.model.eval()
-    d = [np.nanmean(list(dice_per_class(predict_logits(t.model, prep[c].image, cfg.patch_size, t.device,
-                                                       cfg.val_overlap, amp_dtype=t.amp).argmax(0).cpu().numpy(),
-                                        prep[c].label, range(1, t.n_classes)).values())) for c in ids]
+    for c in ids: prep[c].label = t.to_classes(prep[c].label)
+    _, rows = t.validate([prep[c] for c in ids])                      # the trainer's own scoring, on these cases
+    d = [np.nanmean([r[f'dice_{k}'] for k in range(1, t.n_classes)]) for r in rows]
     m, lo, hi = bootstrap_ci(d, seed=0)
     return {'dice': float(np.nanmean(d)), 'ci95': [lo, hi], 'n': len(d)}
 

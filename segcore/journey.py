@@ -139,13 +139,14 @@ def _drop_stderr(nb):
 
 def render_html(nb_path, html_path, header: str = '', title: str | None = None) -> Path:
     """Render an executed notebook to offline HTML: inputs hidden, stderr dropped, `header` on top, `title` as the
-    page title; plotly.js is not inlined but loaded from `plotly.min.js` beside the page (written once)."""
+    page title; plotly.js and nbconvert's stylesheet are not inlined but loaded from files beside the page (written
+    once: `plotly.min.js`, `nbconvert-<hash>.css`)."""
     import nbformat
-    from segcore.report import notebook_html, externalise_plotly
+    from segcore.report import notebook_html, externalise_plotly, externalise_css
     nb = _drop_stderr(nbformat.read(str(nb_path), as_version=4))
     html_path = Path(html_path)
     page = notebook_html(nb, header, exclude_input=True, title=title)
-    return atomic_write_text(html_path, externalise_plotly(page, html_path.parent))
+    return atomic_write_text(html_path, externalise_css(externalise_plotly(page, html_path.parent), html_path.parent))
 
 def _header(run: dict, rec: dict) -> str:
     "The bar on top of a stage page (the synthetic-data banner is the notebook's own first output)."

@@ -4,7 +4,7 @@
 
 # %% ../nbs/20_report.ipynb 3
 from __future__ import annotations
-import html as _html, re
+import hashlib, html as _html, re
 import numpy as np
 import pandas as pd
 from pathlib import Path
@@ -13,9 +13,9 @@ from .stats import bootstrap_ci
 
 # %% auto 0
 __all__ = ['PLOTLY_JS', 'notebook_html', 'plotly_html', 'show_plotly', 'md', 'externalise_plotly', 'externalise_plotly_notebook',
-           'fmt_ci', 'ci_row', 'class_table', 'cell_text', 'table_html', 'show_table', 'training_curves',
-           'per_case_plot', 'best_median_worst', 'best_slice', 'display_image', 'plane_name', 'five_panel',
-           'uncertainty_overlay', 'image_panels']
+           'externalise_css', 'fmt_ci', 'ci_row', 'class_table', 'cell_text', 'table_html', 'show_table',
+           'training_curves', 'per_case_plot', 'best_median_worst', 'best_slice', 'display_image', 'plane_name',
+           'five_panel', 'uncertainty_overlay', 'image_panels']
 
 # %% ../nbs/20_report.ipynb 5
 _EXTERNAL = re.compile(
@@ -80,7 +80,22 @@ def externalise_plotly_notebook(path, folder, src: str = f'../{PLOTLY_JS}') -> b
     if changed: atomic_write_text(path, nbformat.writes(nb))
     return changed
 
-# %% ../nbs/20_report.ipynb 18
+# %% ../nbs/20_report.ipynb 16
+_STYLE = re.compile(r'<style[^>]*>(.*?)</style>', re.S)
+
+def externalise_css(html: str, folder, prefix: str = '', min_chars: int = 10_000) -> str:
+    """`html` with every `<style>` block of at least `min_chars` characters replaced by a link to
+    `<prefix>nbconvert-<sha256[:12]>.css`, the file written (atomically, when absent) into `folder`; smaller blocks
+    stay. Pages rendered by one nbconvert share the files."""
+    def out(m):
+        css = m.group(1)
+        if len(css) < min_chars: return m.group(0)
+        name = f'nbconvert-{hashlib.sha256(css.encode()).hexdigest()[:12]}.css'
+        if not (Path(folder) / name).is_file(): atomic_write_text(Path(folder) / name, css)
+        return f'<link rel="stylesheet" href="{prefix}{name}">'
+    return _STYLE.sub(out, html)
+
+# %% ../nbs/20_report.ipynb 21
 def fmt_ci(mean, lo, hi, digits: int = 3) -> str:
     "'0.861 (0.846–0.870)'."
     if mean is None or not np.isfinite(mean): return 'n/a'
@@ -107,7 +122,7 @@ def class_table(
         rows.append({'metric': m, 'class': 'mean foreground', **ci_row(per_case, seed), 'split': split})
     return pd.DataFrame(rows)
 
-# %% ../nbs/20_report.ipynb 21
+# %% ../nbs/20_report.ipynb 24
 def cell_text(x, digits: int = 4) -> str:
     """A table cell for a reader: lists and tuples as `a × b × c` (numbers: a shape, a patch, a spacing) or `a, b`,
     mappings as `key: value, …`, whole floats without `.0`, other floats to `digits` significant places."""
@@ -134,7 +149,7 @@ def show_table(df: pd.DataFrame, caption: str | None = None, digits: int = 4, in
     from IPython.display import HTML, display
     display(HTML(table_html(df, caption, digits, index)))
 
-# %% ../nbs/20_report.ipynb 25
+# %% ../nbs/20_report.ipynb 28
 def training_curves(history, class_names: dict | None = None):
     """Plotly figure in two panels sharing the epoch axis: the training loss and the validation loss (where the history
     has it), and the validation Dice of each class (named by `class_names`, {value: name}) and their mean (history
@@ -199,7 +214,7 @@ def best_median_worst(scores: pd.Series) -> list:
     s = s.iloc[np.lexsort((s.index.astype(str), s.values))]
     return [('best', s.index[-1]), ('median', s.index[len(s) // 2]), ('worst', s.index[0])]
 
-# %% ../nbs/20_report.ipynb 29
+# %% ../nbs/20_report.ipynb 34
 def best_slice(label: np.ndarray, axis: int = 0) -> int:
     "Index along `axis` of the slice with the most foreground (the middle one if the label is empty)."
     area = (np.asarray(label) > 0).sum(axis=tuple(i for i in range(label.ndim) if i != axis))
@@ -234,7 +249,7 @@ def _overlay(ax, img, lab, title, n_classes, flat: bool = False):
     ax.set_title(title, fontsize=9)
     ax.axis('off')
 
-# %% ../nbs/20_report.ipynb 31
+# %% ../nbs/20_report.ipynb 36
 _PLANES = {'L': 'sagittal', 'R': 'sagittal', 'A': 'coronal', 'P': 'coronal', 'S': 'axial', 'I': 'axial'}
 
 def plane_name(affine, axis: int) -> str:
@@ -304,7 +319,7 @@ def uncertainty_overlay(image, pred, unc, title: str = '', axis: int = 0, name: 
     fig.tight_layout()
     return fig
 
-# %% ../nbs/20_report.ipynb 35
+# %% ../nbs/20_report.ipynb 42
 def image_panels(items, axis: int = 0):
     "Figure with two rows: the image, and the image with its label, of each `(title, image (C, *S), label (*S))`."
     import matplotlib.pyplot as plt

@@ -169,11 +169,16 @@ def setup_data(self: Trainer):
     seen = {int(v) for c in self.train_cases + self.val_cases for v in np.unique(c.label)}
     self.label_values = sorted(seen | set(self.index.classes or ()) | {0})    # trained as classes 0 … K-1
     self.n_classes = len(self.label_values)
-    if self.label_values != list(range(self.n_classes)):      # e.g. {0, 1, 2, 4}: contiguous classes, mapped back
-        lut = np.zeros(256, np.uint8)
-        lut[self.label_values] = np.arange(self.n_classes)
-        for c in self.train_cases + self.val_cases: c.label = lut[c.label]
+    for c in self.train_cases + self.val_cases: c.label = self.to_classes(c.label)
     self.n_outputs = self.region_outputs()
+
+@patch
+def to_classes(self: Trainer, label: np.ndarray) -> np.ndarray:
+    "A label map's values as the classes 0 … K-1 trained (BraTS 0, 1, 2, 4 → 0, 1, 2, 3); unchanged when contiguous."
+    if self.label_values == list(range(self.n_classes)): return label
+    lut = np.zeros(256, np.uint8)
+    lut[self.label_values] = np.arange(self.n_classes)
+    return lut[label]
 
 # %% ../nbs/13_train.ipynb 15
 @patch
@@ -366,8 +371,9 @@ def _mask_dice(pred: np.ndarray, ref: np.ndarray) -> float:
     return dice_per_class(pred.astype(np.uint8), ref.astype(np.uint8), [1])[1]
 
 @patch
-def validate(self: Trainer) -> tuple:
-    """(mean Dice per class over the validation cases, the per-case rows). With `region_training` the label map is
+def validate(self: Trainer, cases: list | None = None) -> tuple:
+    """(mean Dice per class over `cases` (default the validation cases; labels as classes: `to_classes`), the
+    per-case rows). With `region_training` the label map is
     the regions' sigmoid > 0.5 written back (`regions_to_labels`), Dice is also scored per region, and
     `val_dice_mean`, the score that selects the model, is the mean region Dice. `val_loss`: the training loss of each
     whole validation case (its sliding-window logits), averaged over the cases."""
@@ -375,7 +381,7 @@ def validate(self: Trainer) -> tuple:
     rows, losses = [], []
     fg = list(range(1, self.n_classes))
     reg, order = self.region_classes() if self.regions else ({}, None)
-    for c in self.val_cases:
+    for c in (self.val_cases if cases is None else cases):
         lg = predict_logits(self.model, c.image, self.cfg.patch_size, self.device, window_overlap(self.cfg),
                             amp_dtype=self.amp)
         with torch.no_grad():

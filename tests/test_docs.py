@@ -21,6 +21,8 @@ def test_docs_build_offline(tmp_path):
     assert '#| export' not in core and '#| hide' not in core and 'show_doc(' not in text   # directives processed
     assert 'target="_blank" style' not in text                             # no Quarto attribute residue
     assert '<title>core · segcore documentation</title>' in core and '<h1' in core
+    report = (out / '20_report.html').read_text()
+    assert report.count('src="data:image/png') >= 2, 'the figures the report notebook draws (exec_doc cells)'
     for p in out.glob('*.html'):
         html = p.read_text()
         assert not re.search(r'<(script|link)[^>]+(src|href)="https?://', html), f'{p.name} loads from the net'

@@ -1,6 +1,6 @@
 """`segcore journey`: all eight papermill stages on the phantom (smoke budgets), the report set they leave,
 a failing stage that keeps the finished ones, and the pages opened in a real browser (headless Chromium)."""
-import json, os, shutil
+import json, os, re, shutil
 import pytest
 from conftest import segcore, read_json, record_count, REPO
 
@@ -41,6 +41,8 @@ def test_every_stage_runs_and_is_rendered(journey):
         assert '<b>Result</b>' in html and '<b>Caveat:</b>' in html, f'{page}: no headline card'
         assert page == STAGE_PAGES[-1] or f'href="{STAGE_PAGES[STAGE_PAGES.index(page) + 1]}.html"' in html  # next
         assert 'plotly.js v' not in html and len(html) < 1_500_000, f'{page}: plotly.js inlined ({len(html)} bytes)'
+        css = re.findall(r'<link rel="stylesheet" href="(nbconvert-[0-9a-f]{12}\.css)">', html)
+        assert css and all((journey / c).is_file() for c in css), f'{page}: nbconvert CSS inlined or missing'
         assert 'study = Study(' not in html, f'{page}: code is shown to supervisors'
         assert '<script src="http' not in html and "<script src='http" not in html, f'{page}: external script'
         nb_text = (journey / 'notebooks' / f'{page}.ipynb').read_text()
