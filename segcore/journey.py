@@ -217,8 +217,9 @@ def _arm_lines(k: str, m: dict) -> tuple:
     for arm, r in (m.get('vs_baseline') or {}).items():
         where = f"{esc(STAGES[k][1].lower())}, n = {m.get('n_val')} validation cases × {m.get('seeds')} seeds"
         if r.get('finding') in ('better', 'worse'):
-            found.append(f"<b>{esc(arm)}</b> is {r['finding']} than the baseline: {r['diff']:+.3f} Dice (95 % CI "
-                         f"{_ci3(r.get('ci95'))}; {where}).")
+            found.append(f"{esc(STAGES[k][1])}: arm <b>{esc(arm)}</b> is {r['finding']} than the baseline: "
+                         f"{r['diff']:+.3f} Dice (95 % CI {_ci3(r.get('ci95'))}; n = {m.get('n_val')} validation "
+                         f"cases × {m.get('seeds')} seeds).")
         else: missed.append(f"{esc(arm)} ({where}): no difference detected; effects smaller than "
                             f"{r.get('mde', float('nan')):.3f} Dice could not have been detected.")
     missed += [f"{esc(arm)} ({esc(STAGES[k][1].lower())}): not converged at this budget on this machine, so not "

@@ -12,10 +12,10 @@ from .core import SegcoreError, atomic_write_text
 from .stats import bootstrap_ci
 
 # %% auto 0
-__all__ = ['PLOTLY_JS', 'notebook_html', 'plotly_html', 'show_plotly', 'md', 'externalise_plotly', 'externalise_plotly_notebook',
-           'externalise_css', 'fmt_ci', 'ci_row', 'class_table', 'cell_text', 'table_html', 'show_table',
-           'training_curves', 'per_case_plot', 'best_median_worst', 'best_slice', 'display_image', 'plane_name',
-           'five_panel', 'uncertainty_overlay', 'image_panels']
+__all__ = ['PLOTLY_JS', 'notebook_html', 'describe_images', 'plotly_html', 'show_plotly', 'md', 'externalise_plotly',
+           'externalise_plotly_notebook', 'externalise_css', 'fmt_ci', 'ci_row', 'class_table', 'cell_text',
+           'table_html', 'show_table', 'training_curves', 'per_case_plot', 'best_median_worst', 'best_slice',
+           'display_image', 'plane_name', 'five_panel', 'uncertainty_overlay', 'image_panels']
 
 # %% ../nbs/20_report.ipynb 5
 _EXTERNAL = re.compile(
@@ -30,9 +30,22 @@ def notebook_html(nb, header: str = '', config=None, title: str | None = None, *
     exp = HTMLExporter(template_name='lab', exclude_input_prompt=True, exclude_output_prompt=True, **exporter,
                        **({'config': config} if config is not None else {}))
     body, _ = exp.from_notebook_node(nb, resources={'metadata': {'name': title}} if title else None)
-    return re.sub(r'(<body[^>]*>)', lambda m: m.group(1) + header, _EXTERNAL.sub('', body), count=1)
+    return describe_images(re.sub(r'(<body[^>]*>)', lambda m: m.group(1) + header, _EXTERNAL.sub('', body), count=1))
 
-# %% ../nbs/20_report.ipynb 9
+_NO_ALT = '<img alt="No description has been provided for this image"'
+_HEAD_OR_IMG = re.compile(r'<h([1-4])[^>]*>(.*?)</h\1>|' + re.escape(_NO_ALT), re.S)
+
+def describe_images(html: str) -> str:
+    """Images nbconvert left without a description get one from the section they stand in: 'figure: <heading>'
+    (a screen reader then says which figure it is)."""
+    head = ['']
+    def sub(m):
+        if m.group(2) is None: return f'<img alt="{_html.escape("figure: " + head[0] if head[0] else "figure")}"'
+        head[0] = _html.unescape(re.sub(r'<[^>]+>', '', m.group(2))).replace('¶', '').strip()
+        return m.group(0)
+    return _HEAD_OR_IMG.sub(sub, html)
+
+# %% ../nbs/20_report.ipynb 11
 _PLOTLY = {'sent': False}
 
 def plotly_html(fig, include_js: bool | None = None, height: int | None = None) -> str:
@@ -53,7 +66,7 @@ def md(text: str):
     from IPython.display import Markdown, display
     display(Markdown(text))
 
-# %% ../nbs/20_report.ipynb 13
+# %% ../nbs/20_report.ipynb 15
 PLOTLY_JS = 'plotly.min.js'
 _INLINE_PLOTLY = re.compile(r'<script[^>]*>\s*/\*\*\s*\n\* plotly\.js v[0-9][^\n]*\n.*?</script>', re.S)
 
@@ -80,7 +93,7 @@ def externalise_plotly_notebook(path, folder, src: str = f'../{PLOTLY_JS}') -> b
     if changed: atomic_write_text(path, nbformat.writes(nb))
     return changed
 
-# %% ../nbs/20_report.ipynb 16
+# %% ../nbs/20_report.ipynb 18
 _STYLE = re.compile(r'<style[^>]*>(.*?)</style>', re.S)
 
 def externalise_css(html: str, folder, prefix: str = '', min_chars: int = 10_000) -> str:
@@ -95,7 +108,7 @@ def externalise_css(html: str, folder, prefix: str = '', min_chars: int = 10_000
         return f'<link rel="stylesheet" href="{prefix}{name}">'
     return _STYLE.sub(out, html)
 
-# %% ../nbs/20_report.ipynb 21
+# %% ../nbs/20_report.ipynb 23
 def fmt_ci(mean, lo, hi, digits: int = 3) -> str:
     "'0.861 (0.846–0.870)'."
     if mean is None or not np.isfinite(mean): return 'n/a'
@@ -122,7 +135,7 @@ def class_table(
         rows.append({'metric': m, 'class': 'mean foreground', **ci_row(per_case, seed), 'split': split})
     return pd.DataFrame(rows)
 
-# %% ../nbs/20_report.ipynb 24
+# %% ../nbs/20_report.ipynb 26
 def cell_text(x, digits: int = 4) -> str:
     """A table cell for a reader: lists and tuples as `a × b × c` (numbers: a shape, a patch, a spacing) or `a, b`,
     mappings as `key: value, …`, whole floats without `.0`, other floats to `digits` significant places."""
@@ -149,7 +162,7 @@ def show_table(df: pd.DataFrame, caption: str | None = None, digits: int = 4, in
     from IPython.display import HTML, display
     display(HTML(table_html(df, caption, digits, index)))
 
-# %% ../nbs/20_report.ipynb 28
+# %% ../nbs/20_report.ipynb 30
 def training_curves(history, class_names: dict | None = None):
     """Plotly figure in two panels sharing the epoch axis: the training loss and the validation loss (where the history
     has it), and the validation Dice of each class (named by `class_names`, {value: name}) and their mean (history
@@ -214,7 +227,7 @@ def best_median_worst(scores: pd.Series) -> list:
     s = s.iloc[np.lexsort((s.index.astype(str), s.values))]
     return [('best', s.index[-1]), ('median', s.index[len(s) // 2]), ('worst', s.index[0])]
 
-# %% ../nbs/20_report.ipynb 34
+# %% ../nbs/20_report.ipynb 36
 def best_slice(label: np.ndarray, axis: int = 0) -> int:
     "Index along `axis` of the slice with the most foreground (the middle one if the label is empty)."
     area = (np.asarray(label) > 0).sum(axis=tuple(i for i in range(label.ndim) if i != axis))
@@ -249,7 +262,7 @@ def _overlay(ax, img, lab, title, n_classes, flat: bool = False):
     ax.set_title(title, fontsize=9)
     ax.axis('off')
 
-# %% ../nbs/20_report.ipynb 36
+# %% ../nbs/20_report.ipynb 38
 _PLANES = {'L': 'sagittal', 'R': 'sagittal', 'A': 'coronal', 'P': 'coronal', 'S': 'axial', 'I': 'axial'}
 
 def plane_name(affine, axis: int) -> str:
@@ -319,7 +332,7 @@ def uncertainty_overlay(image, pred, unc, title: str = '', axis: int = 0, name: 
     fig.tight_layout()
     return fig
 
-# %% ../nbs/20_report.ipynb 42
+# %% ../nbs/20_report.ipynb 44
 def image_panels(items, axis: int = 0):
     "Figure with two rows: the image, and the image with its label, of each `(title, image (C, *S), label (*S))`."
     import matplotlib.pyplot as plt
