@@ -496,7 +496,7 @@ def short_budget_md(sb: dict, n_val: int | None = None) -> str:
                  "had not flattened, so the plateau, and this budget, are lower bounds.")
     return text
 
-# %% ../nbs/21_study.ipynb 44
+# %% ../nbs/21_study.ipynb 46
 _ABLATION_KEYS = {'prefix', 'baseline', 'match', 'arms'}
 
 def load_ablation(name, profile: str | None = None) -> dict:
@@ -520,7 +520,7 @@ def load_ablation(name, profile: str | None = None) -> dict:
     if d['match'] not in ('steps', 'time'): raise bad(f"match must be 'steps' or 'time' (got {d['match']!r})")
     return {'name': p.stem, 'arms': arms, 'baseline': d['baseline'], 'prefix': str(d['prefix']), 'match': d['match']}
 
-# %% ../nbs/21_study.ipynb 46
+# %% ../nbs/21_study.ipynb 48
 def ablation_for(study: Study, name):
     "The ablation a stage trains on the study's data: `<name>_2d` for 2D data when that file exists, else `name`."
     if study.dims == 2 and not Path(str(name)).suffix:
@@ -528,7 +528,7 @@ def ablation_for(study: Study, name):
         if p.exists(): return p
     return name
 
-# %% ../nbs/21_study.ipynb 50
+# %% ../nbs/21_study.ipynb 52
 def _slug(s: str) -> str: return re.sub(r'[^a-z0-9]+', '-', s.lower()).strip('-')
 
 def fit_patch(study: Study, overrides: dict) -> dict:
@@ -596,7 +596,7 @@ def seed_table(per_seed: dict, baseline: str) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=['arm', 'n cases', 'seeds', 'baseline', 'arm Dice', 'difference', 'ci_low',
                                        'ci_high', 'smallest detectable', 'arm seed sd', 'finding'])
 
-# %% ../nbs/21_study.ipynb 52
+# %% ../nbs/21_study.ipynb 54
 ARCH_SIZES = ('small', 'tiny')                 # an architecture arm's model sizes, tried largest first
 
 def step_rate(cfg) -> float:
@@ -639,7 +639,7 @@ def convergence(dice: float, dice_double: float, reference: float, frac: float =
         reason = f'still learning: Dice {dice:.3f} at the budget, {dice_double:.3f} with twice the steps'
     return {'converged': not reason, 'ratio': ratio, 'reason': reason}
 
-# %% ../nbs/21_study.ipynb 54
+# %% ../nbs/21_study.ipynb 56
 def architecture_ablation(study: Study, arms: dict, prefix: str, baseline: str | None = None,
                           seeds: int | None = None) -> dict:
     """Stage 05's protocol: every architecture gets the training seconds the baseline arm (the short baseline) takes
@@ -707,7 +707,7 @@ def convergence_figure(curves: dict):
                       height=360, margin=dict(t=30))
     return fig
 
-# %% ../nbs/21_study.ipynb 56
+# %% ../nbs/21_study.ipynb 58
 def _spatial(a, d: int) -> list:
     axes = ['rows (up–down)', 'columns (left–right)'] if d == 2 else [f'axis {k}' for k in range(d)]
     out = [f'flip {axes[k]} p {p:g}' for k, p in a._flips(d)]
@@ -734,7 +734,7 @@ def augment_table(study: Study, name='augmentation') -> pd.DataFrame:
                      'intensity': ', '.join(inten) or 'none'})
     return pd.DataFrame(rows)
 
-# %% ../nbs/21_study.ipynb 61
+# %% ../nbs/21_study.ipynb 63
 COMPARE_COLUMNS = ['n', 'mean_baseline', 'mean', 'mean_diff', 'diff_ci_low', 'diff_ci_high', 'wilcoxon_p',
                    'wilcoxon_p_holm', 't_p_holm', 'rank_biserial', 'd_z', 'note']
 
@@ -796,7 +796,7 @@ def ablation_record(result: dict) -> tuple:
     return line, {'arms': {m: float(v) for m, v in result['per_case'].mean().items()}, 'n_val': len(result['per_case']),
                   'seeds': len(result['seeds']), 'vs_baseline': diffs, 'not_converged': nc}
 
-# %% ../nbs/21_study.ipynb 63
+# %% ../nbs/21_study.ipynb 65
 def case_patients(study: Study) -> dict:
     "case id → patient id, from the study's split (stage 01)."
     return dict(study.splits().case_patients)
@@ -829,7 +829,7 @@ def patient_table(study: Study, per_case: pd.DataFrame, split: str, what: str = 
         rows[0]['pooled per-patient Dice (segcore.evaluate)'] = got
     return pd.DataFrame(rows)
 
-# %% ../nbs/21_study.ipynb 68
+# %% ../nbs/21_study.ipynb 70
 def case_predictions(study: Study, runs: dict, cases: list, tta: str = 'none', uncertainty: bool = False) -> dict:
     """{case: {'image', 'label', 'spacing', label: prediction … , '<label>_maps': uncertainty}} for run folders `runs`
     = {label: name}."""
@@ -862,7 +862,7 @@ def visual_comparison(study: Study, result: dict) -> list:
         plt.show()
     return picks
 
-# %% ../nbs/21_study.ipynb 71
+# %% ../nbs/21_study.ipynb 73
 _ARMS_MD = """## Arms and their cost
 
 Same split (validation fold 0) and seeds; only the keys shown differ (and, where the budget is matched
@@ -914,7 +914,7 @@ _VISUAL_MD = """## Visual comparison
 The best, median and worst validation case of the baseline: image, ground truth, baseline, the best
 other arm, and where they differ."""
 
-# %% ../nbs/21_study.ipynb 72
+# %% ../nbs/21_study.ipynb 74
 def show_ablation(study: Study, name) -> dict:
     "Stages 03–05: train the arms of ablation `name`, show cards, paired table, verdict and figures; record the stage."
     import matplotlib.pyplot as plt
@@ -964,7 +964,7 @@ def show_ablation(study: Study, name) -> dict:
     study.record(line, **metrics, ablation=ab['name'])
     return res
 
-# %% ../nbs/21_study.ipynb 78
+# %% ../nbs/21_study.ipynb 80
 def heldout_comparison(study: Study, run_a, run_b, names: tuple) -> dict:
     "Two runs evaluated on the held-out split, paired per case: both summaries, the comparison and the per-case Dice."
     from segcore.evaluate import evaluate_run
@@ -1026,7 +1026,7 @@ def hpo_figures(st) -> dict:
         figs['parameter importances'] = f'parameter importances need at least 2 completed trials (have {len(done)})'
     return figs
 
-# %% ../nbs/21_study.ipynb 83
+# %% ../nbs/21_study.ipynb 85
 def hpo_rank_check(study: Study, st, n: int | None = None, factor: float | None = None) -> dict:
     """Whether the short budget ranks the trials of Optuna study `st` as a longer budget does: its `n` best completed
     trials (by validation Dice; default the profile's `hpo_rank_trials`) retrained from their own configs with `factor`
@@ -1067,7 +1067,7 @@ def rank_check_md(rc: dict, n_val: int | None = None) -> str:
             f"{rc['n']} points can take only a few values): a negative or zero correlation says the short budget does "
             "not rank these trials as a longer one would, so the search's choice should not be trusted beyond it.")
 
-# %% ../nbs/21_study.ipynb 86
+# %% ../nbs/21_study.ipynb 88
 def default_tta(study: Study, run: str = 'baseline') -> str:
     """The TTA of stage 07, nnU-Net's rule (mirror at test time only what training mirrored): when run `run` was
     trained with flips of every spatial axis, 'd4' (flips and 90° rotations) for 2D images and 'flips' for 3D volumes;
@@ -1124,7 +1124,7 @@ def method_table(df: pd.DataFrame, value: str, baseline: str) -> pd.DataFrame:
     wide = df.groupby(['case', 'method'])[value].mean().unstack('method')
     return compact(compare_table(wide, baseline).reset_index(names=f'vs {baseline}'))
 
-# %% ../nbs/21_study.ipynb 89
+# %% ../nbs/21_study.ipynb 91
 def field_case(study: Study, case, lc, labels: dict, probs: dict) -> dict:
     """{method: one held-out case's field result}: for FROC data `luna_case` of each method's foreground probability
     `probs[method]` (K, *S); for region data `region_metrics` of each label map `labels[method]`; {} otherwise."""
@@ -1187,7 +1187,7 @@ def region_table(regions: dict, split: str, method: str | None = None) -> pd.Dat
             for k, v in regions.items() for m in ('dice', 'hd95')]
     return pd.DataFrame(rows)
 
-# %% ../nbs/21_study.ipynb 93
+# %% ../nbs/21_study.ipynb 95
 _ABBR = {'whole_tumour': 'WT', 'tumour_core': 'TC', 'enhancing_tumour': 'ET'}
 
 _FROC_MD = """## Nodule detection: FROC (LUNA16)
@@ -1235,7 +1235,7 @@ def show_field(ev: dict) -> tuple:
                                            'Dice and HD95 (mm) with bootstrap 95 % CI')
     return field_line(ev), {k: ev[k] for k in ('froc', 'regions') if k in ev}
 
-# %% ../nbs/21_study.ipynb 94
+# %% ../nbs/21_study.ipynb 96
 def show_tta_field(r: dict) -> tuple:
     """Stage 07: the field metric of each method of `tta_study` result `r` (FROC curves and scores; region tables);
     returns (summary fragment, record {'froc' | 'regions': {method: …}}), ('', {}) for data without one."""

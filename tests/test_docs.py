@@ -23,6 +23,9 @@ def test_docs_build_offline(tmp_path):
     assert '<title>core · segcore documentation</title>' in core and '<h1' in core
     report = (out / '20_report.html').read_text()
     assert report.count('src="data:image/png') >= 2, 'the figures the report notebook draws (exec_doc cells)'
+    study = (out / '21_study.html').read_text()                  # the committed journey's budget curve, interactive
+    assert 'plotly-graph-div' in study and '<script src="plotly.min.js"></script>' in study, 'no plotly figure'
+    assert 'plotly.js v' not in study and (out / 'plotly.min.js').read_text()[:40].count('plotly.js v') == 1
     for p in out.glob('*.html'):
         html = p.read_text()
         assert not re.search(r'<(script|link)[^>]+(src|href)="https?://', html), f'{p.name} loads from the net'
