@@ -101,20 +101,18 @@ def test_tiles_train_resume_predict(p2d, tmp_path):
     """`sampler=tiles`: a grid of patch-sized tiles with jitter and a positive-tile probability; a run killed (-9)
     after its first epoch and resumed ends with the losses of an uninterrupted run (the tile sampler's state is in
     the checkpoint)."""
-    import signal, subprocess, time
+    import os, signal, subprocess
     from conftest import BIN
     tiles = ['--profile', 'tiny', '--set', 'patch_size=[64, 64]', '--set', 'sampler=tiles', '--set', 'tile_jitter=6',
              '--set', 'tile_stride=[32, 32]', '--set', 'max_tiles_per_image=3', '--set', 'pos_tile_prob=0.7',
              '--set', 'epochs=5', '--set', 'num_threads=1', '--quiet']
     segcore('train', '--data', p2d, '--out', tmp_path / 'straight', *tiles)
     killed = tmp_path / 'killed'
-    p = subprocess.Popen([str(BIN / 'segcore'), 'train', '--data', str(p2d), '--out', str(killed), *tiles],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    t0 = time.time()
-    while not (killed / 'history.json').exists() and p.poll() is None and time.time() - t0 < 300: time.sleep(0.02)
-    p.send_signal(signal.SIGKILL)
-    p.wait()
-    assert len(read_json(killed / 'history.json')) < 5, 'training ended before it could be killed'
+    ipe = read_json(tmp_path / 'straight' / 'config.json')['iterations_per_epoch']
+    r = subprocess.run([str(BIN / 'segcore'), 'train', '--data', str(p2d), '--out', str(killed), *tiles],
+                       env={**os.environ, 'SEGCORE_FAULT': f'sigkill@{ipe + 1}'}, capture_output=True, timeout=600)
+    assert r.returncode == -signal.SIGKILL, r.stderr[-500:]          # killed at a step count, not a moment
+    assert len(read_json(killed / 'history.json')) == 1               # mid-epoch 2, after one whole epoch
     segcore('train', '--data', p2d, '--out', killed, *tiles)                # the same command resumes
     a, b = read_json(tmp_path / 'straight' / 'history.json'), read_json(killed / 'history.json')
     assert [r['train_loss'] for r in a] == [r['train_loss'] for r in b] and len(a) == 5
