@@ -20,18 +20,6 @@ def _sync(device):
     "Wait for the work queued on a CUDA device, so that wall time measures it."
     if torch.device(device).type == 'cuda': torch.cuda.synchronize()
 
-def _timed(fns: dict, repeats: int, device) -> dict:
-    "{name: (seconds per repeat, last result)} of each function `fns[name]()`, after one warm-up call."
-    out = {}
-    for name, fn in fns.items():
-        fn()
-        _sync(device)
-        t0 = time.perf_counter()
-        for _ in range(repeats): res = fn()
-        _sync(device)
-        out[name] = ((time.perf_counter() - t0) / repeats, res)
-    return out
-
 def _interleaved(fns: dict, items: list, repeats: int, device) -> dict:
     """Paired timings: every function of `fns` {name: f(item)} on each item, `repeats` times, the order of the
     functions alternating from one pair to the next, after one warm-up call each. {'seconds': {name: [seconds per

@@ -128,7 +128,6 @@ def build_docs(out=None, force: bool = False) -> list:
     site = site_url()
     nav = top_bar('<a href="index.html"><b>segcore</b></a> · '
                   + ' · '.join(f'<a href="{s}.html">{esc(t)}</a>' for s, t, _ in entries))
-    from segcore.report import externalise_css, externalise_plotly
-    def lean(html: str) -> str: return externalise_css(externalise_plotly(html, out), out)   # shared JS and CSS
-    pages = [atomic_write_text(out / f'{p.stem}.html', lean(_page(p, nav, local, site))) for p in nbs]
+    from segcore.report import lean_page
+    pages = [atomic_write_text(out / f'{p.stem}.html', lean_page(_page(p, nav, local, site), out)) for p in nbs]
     return [atomic_write_text(out / 'index.html', _index(entries))] + pages

@@ -142,11 +142,11 @@ def render_html(nb_path, html_path, header: str = '', title: str | None = None) 
     page title; plotly.js and nbconvert's stylesheet are not inlined but loaded from files beside the page (written
     once: `plotly.min.js`, `nbconvert-<hash>.css`)."""
     import nbformat
-    from segcore.report import notebook_html, externalise_plotly, externalise_css
+    from segcore.report import notebook_html, lean_page
     nb = _drop_stderr(nbformat.read(str(nb_path), as_version=4))
     html_path = Path(html_path)
     page = notebook_html(nb, header, exclude_input=True, title=title)
-    return atomic_write_text(html_path, externalise_css(externalise_plotly(page, html_path.parent), html_path.parent))
+    return atomic_write_text(html_path, lean_page(page, html_path.parent))
 
 def _header(run: dict, rec: dict) -> str:
     "The bar on top of a stage page (the synthetic-data banner is the notebook's own first output)."

@@ -13,9 +13,9 @@ from .stats import bootstrap_ci
 
 # %% auto 0
 __all__ = ['PLOTLY_JS', 'notebook_html', 'describe_images', 'plotly_html', 'show_plotly', 'md', 'externalise_plotly',
-           'externalise_plotly_notebook', 'externalise_css', 'fmt_ci', 'ci_row', 'class_table', 'cell_text',
-           'table_html', 'show_table', 'training_curves', 'per_case_plot', 'best_median_worst', 'best_slice',
-           'display_image', 'plane_name', 'five_panel', 'uncertainty_overlay', 'image_panels']
+           'externalise_plotly_notebook', 'externalise_css', 'lean_page', 'fmt_ci', 'ci_row', 'class_table',
+           'cell_text', 'table_html', 'show_table', 'training_curves', 'per_case_plot', 'best_median_worst',
+           'best_slice', 'display_image', 'plane_name', 'five_panel', 'uncertainty_overlay', 'image_panels']
 
 # %% ../nbs/20_report.ipynb 5
 _EXTERNAL = re.compile(
@@ -107,6 +107,10 @@ def externalise_css(html: str, folder, prefix: str = '', min_chars: int = 10_000
         if not (Path(folder) / name).is_file(): atomic_write_text(Path(folder) / name, css)
         return f'<link rel="stylesheet" href="{prefix}{name}">'
     return _STYLE.sub(out, html)
+
+def lean_page(html: str, folder) -> str:
+    "A rendered page for `folder`: plotly.js and nbconvert's stylesheet loaded from files there, not inlined."
+    return externalise_css(externalise_plotly(html, folder), folder)
 
 # %% ../nbs/20_report.ipynb 23
 def fmt_ci(mean, lo, hi, digits: int = 3) -> str:

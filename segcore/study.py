@@ -434,8 +434,8 @@ def train_all(self: Study, jobs: list, parallel: bool | None = None) -> list:
     from multiprocessing import get_context
     from tqdm.auto import tqdm
     from segcore.study import _exit_with_parent, _train_worker      # importable by the workers (not a notebook's)
-    jobs = [(n, {**ov, 'num_threads': 1}) for n, ov in jobs]
-    todo = [(cfg, run) for cfg, run, done in (self.prepare(n, 'short', **ov) for n, ov in jobs) if done is None]
+    prepared = [self.prepare(n, 'short', **{**ov, 'num_threads': 1}) for n, ov in jobs]
+    todo = [(cfg, run) for cfg, run, done in prepared if done is None]
     if todo:
         with ProcessPoolExecutor(min(len(todo), cpu_cores() + 1), mp_context=get_context(_START),
                                  initializer=_exit_with_parent) as pool:
@@ -443,7 +443,7 @@ def train_all(self: Study, jobs: list, parallel: bool | None = None) -> list:
             for f in tqdm(as_completed(runs), total=len(runs), desc='runs at once', disable=not self.progress):
                 f.result()
                 runs[f].file('last').unlink(missing_ok=True)
-    return [self.prepare(n, 'short', **ov)[2] for n, ov in jobs]
+    return [done or run.summary() for _, run, done in prepared]
 
 # %% ../nbs/21_study.ipynb 37
 def validation_curve(study: Study, name: str) -> pd.DataFrame:
