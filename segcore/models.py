@@ -509,6 +509,8 @@ def model_spec(cfg, in_channels: int, out_channels: int) -> dict:
     kwargs = dict(cfg.model_kwargs, **({'deep_supervision': True} if cfg.deep_supervision else {}))
     if getattr(cfg, 'strides', None) and 'strides' not in kwargs:    # the plan's strides, one per level of this size
         kwargs['strides'] = [list(s) for s in cfg.strides[:len(WIDTHS[cfg.model_size]) - 1]]
+    if cfg.model == 'unet' and getattr(cfg, 'res_units', 2) != 2:   # the UNet's default (2) stays out of the spec
+        kwargs.setdefault('num_res_units', cfg.res_units)
     return {'name': cfg.model, 'in_channels': int(in_channels), 'out_channels': int(out_channels),
             'spatial_dims': len(cfg.patch_size), 'size': cfg.model_size, 'img_size': list(cfg.patch_size),
             'kwargs': kwargs}
