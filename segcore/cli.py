@@ -540,7 +540,7 @@ def _journey_args(s):
     s.add_argument('--data', default=None, help='dataset folder, or phantom | phantom2d | decathlon (default: auto)')
     s.add_argument('--out', default='reports/latest')
     s.add_argument('--profile', choices=sorted(STUDY_PROFILES), default='quick',
-                   help='quick: 2 CPU cores (23-28 min measured); full: GPU; smoke: a few steps per run (tests)')
+                   help='quick: 2 CPU cores (18-20 min measured); full: GPU; smoke: a few steps per run (tests)')
     s.add_argument('--stages', help='comma-separated stage numbers, e.g. 01,02 (default: all)')
     s.add_argument('--seed', type=int, default=0)
     s.add_argument('--param', action='append', metavar='STAGE.NAME=VALUE',

@@ -14,8 +14,8 @@ from monai.networks.layers.utils import get_act_layer, get_norm_layer
 from .core import SegcoreError
 
 # %% auto 0
-__all__ = ['CBAM', 'WIDTHS', 'MODELS', 'MODEL_EXTRAS', 'EFFICIENTNETS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'SPEC_KEYS',
-           'check_model', 'main_output', 'count_parameters', 'model_card', 'SpatialChannelAttention',
+__all__ = ['CBAM', 'WIDTHS', 'MODELS', 'MODEL_EXTRAS', 'UNET_RES_UNITS', 'EFFICIENTNETS', 'IMAGENET_MEAN', 'IMAGENET_STD',
+           'SPEC_KEYS', 'check_model', 'main_output', 'count_parameters', 'model_card', 'SpatialChannelAttention',
            'insert_attention', 'SqueezeExcitation', 'ResSEBlock', 'AttentionGate', 'AttentionResUNetSE', 'FPNDecoder',
            'EncoderFPN', 'register_model', 'require', 'available_models', 'build_model', 'dynunet_plan',
            'efficientnet_weights', 'EfficientNetFeatures', 'imagenet_normalize', 'model_spec', 'build_from_spec',
@@ -322,10 +322,12 @@ def build_model(name: str, in_channels: int, out_channels: int, spatial_dims: in
 from monai.networks import nets as _nets
 from monai.networks.blocks import ResidualUnit
 
+UNET_RES_UNITS = 2                  # residual units per level of the 'unet' unless the config says otherwise
+
 @register_model('unet')
 def _unet(in_channels, out_channels, spatial_dims, size, img_size, with_attention=False, **kw):
     ch = WIDTHS[size]
-    args = dict(channels=ch, strides=(2,) * (len(ch) - 1), num_res_units=2)
+    args = dict(channels=ch, strides=(2,) * (len(ch) - 1), num_res_units=UNET_RES_UNITS)
     net = _nets.UNet(spatial_dims, in_channels, out_channels, **{**args, **kw})
     if with_attention:
         units = [n for n, m in net.named_modules() if isinstance(m, ResidualUnit)]
@@ -509,7 +511,7 @@ def model_spec(cfg, in_channels: int, out_channels: int) -> dict:
     kwargs = dict(cfg.model_kwargs, **({'deep_supervision': True} if cfg.deep_supervision else {}))
     if getattr(cfg, 'strides', None) and 'strides' not in kwargs:    # the plan's strides, one per level of this size
         kwargs['strides'] = [list(s) for s in cfg.strides[:len(WIDTHS[cfg.model_size]) - 1]]
-    if cfg.model == 'unet' and getattr(cfg, 'res_units', 2) != 2:   # the UNet's default (2) stays out of the spec
+    if cfg.model == 'unet' and getattr(cfg, 'res_units', UNET_RES_UNITS) != UNET_RES_UNITS:   # default: not in spec
         kwargs.setdefault('num_res_units', cfg.res_units)
     return {'name': cfg.model, 'in_channels': int(in_channels), 'out_channels': int(out_channels),
             'spatial_dims': len(cfg.patch_size), 'size': cfg.model_size, 'img_size': list(cfg.patch_size),
