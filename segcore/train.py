@@ -26,7 +26,7 @@ from .regions import find_region_order, regions_to_labels
 
 # %% auto 0
 __all__ = ['FINISHED', 'BUDGET_PLANNED', 'build_optimizer', 'warmup_cosine', 'build_scheduler', 'Interrupted', 'is_oom',
-           'Trainer', 'budget_schedule', 'train', 'train_seeds']
+           'Trainer', 'budget_schedule', 'replan_epochs', 'train', 'train_seeds']
 
 # %% ../nbs/13_train.ipynb 5
 def build_optimizer(cfg: TrainConfig, params, device) -> torch.optim.Optimizer:
@@ -129,6 +129,7 @@ class Trainer:
                 over_time = self.over_time()
                 if self.validation_due(over_time): self.validate_and_select(row)
                 self.decide_stop(row, over_time)
+                self.replan_budget(row)
                 self.end_epoch(row)
                 if 'status' in row: break
         return self.finish()
@@ -576,8 +577,8 @@ def budget_schedule(cfg: TrainConfig, steps_per_s: float) -> dict:
     its = min(cfg.iterations_per_epoch, steps)
     epochs = steps // its
     scale = epochs / max(cfg.epochs, 1)
-    return {'epochs': epochs, 'iterations_per_epoch': its, 'warmup_epochs': min(round(cfg.warmup_epochs * scale),
-                                                                                epochs // 2),
+    warmup = min(max(round(cfg.warmup_epochs * scale), 1 if epochs >= 4 else 0), epochs // 2)
+    return {'epochs': epochs, 'iterations_per_epoch': its, 'warmup_epochs': warmup,
             'val_every': max(1, min(epochs, round(cfg.val_every * scale)))}
 
 @patch
@@ -631,11 +632,47 @@ def budget_summary(self: Trainer, seconds: float) -> dict:
            'slower than when the schedule was planned); the whole planned schedule ran')
     if over and all(e['message'] != msg for e in self.events): self.log_event(msg)
     steps = self.cfg.epochs * self.cfg.iterations_per_epoch
+    replan = next((r['budget_replan'] for r in self.history if 'budget_replan' in r), None)
     return {'budget': {'budget_s': b, 'epochs': self.cfg.epochs, 'steps': steps,
                        'train_seconds': seconds, 'overran': over,
-                       'planned_steps_per_s': (self.budget_plan or {}).get('steps_per_s')}}
+                       'planned_steps_per_s': (self.budget_plan or {}).get('steps_per_s'),
+                       **({'replanned': replan} if replan else {})}}
 
 # %% ../nbs/13_train.ipynb 42
+def replan_epochs(cfg: TrainConfig, seconds: float, steps: int) -> dict:
+    """`cfg`'s epochs re-planned after its warm-up trained `steps` steps in `seconds`: the warm-up plus the whole
+    epochs the rest of `cfg.budget_s` holds at that rate (at least one)."""
+    rate = steps / max(seconds, 1e-9)
+    rest = int(max(cfg.budget_s - seconds, 0.0) * rate) // cfg.iterations_per_epoch
+    return {'steps_per_s': rate, 'epochs': cfg.warmup_epochs + max(1, rest)}
+
+@patch
+def replan_due(self: Trainer) -> bool:
+    "Is the epoch just trained the last of a budgeted run's warm-up (one-cycle schedules plan their own length)?"
+    cfg = self.cfg
+    return bool(cfg.budget_s) and cfg.scheduler != 'onecycle' and self.epoch + 1 == cfg.warmup_epochs < cfg.epochs
+
+@patch
+def replan_budget(self: Trainer, row: dict):
+    "At the end of the warm-up: the budget's epochs from the warm-up's own rate; the schedule rebuilt at its step."
+    if 'status' in row or not self.replan_due(): return
+    rows = self.history + [row]
+    seconds, steps = sum(r['seconds'] for r in rows), len(rows) * self.cfg.iterations_per_epoch
+    new = replan_epochs(self.cfg, seconds, steps)
+    row['budget_replan'] = {'steps_per_s': round(new['steps_per_s'], 3), 'epochs': new['epochs'],
+                            'planned_epochs': self.cfg.epochs}
+    self.log_event(f"budget re-planned after the warm-up ({steps} steps in {seconds:.1f} s, "
+                   f"{new['steps_per_s']:.2f} steps/s): {new['epochs']} epochs instead of {self.cfg.epochs}")
+    if new['epochs'] == self.cfg.epochs: return
+    self.cfg = dataclasses.replace(self.cfg, epochs=new['epochs'])
+    lrs = [g['lr'] for g in self.optimizer.param_groups]            # a new scheduler sets its step-0 rate
+    state = self.lr_scheduler.state_dict() if self.lr_scheduler is not None else None
+    self.lr_scheduler = build_scheduler(self.cfg, self.optimizer, self.cfg.iterations_per_epoch)
+    if state is not None: self.lr_scheduler.load_state_dict(state)
+    for g, lr in zip(self.optimizer.param_groups, lrs): g['lr'] = lr
+    save_config(self.cfg, self.run.file('config'))
+
+# %% ../nbs/13_train.ipynb 44
 @patch
 def per_patient_validation(self: Trainer, rows: list, fg: list) -> dict:
     """`{'per_patient': …}` when validation cases group into patients (2D slices): each patient's slices pooled
@@ -692,12 +729,12 @@ def finish(self: Trainer) -> dict:
     self.run.write_json('summary', summary)
     return summary
 
-# %% ../nbs/13_train.ipynb 44
+# %% ../nbs/13_train.ipynb 46
 def train(cfg: TrainConfig, run_dir, progress=True, on_validation=None, plan=None) -> dict:
     "Train (or resume) `cfg` (made from the data's `plan`, saved beside it) into `run_dir`; returns the run summary."
     return Trainer(cfg, run_dir, progress, on_validation, plan).fit()
 
-# %% ../nbs/13_train.ipynb 58
+# %% ../nbs/13_train.ipynb 62
 def train_seeds(cfg: TrainConfig, out, n_seeds: int, progress=True, plan=None) -> dict:
     """Train `cfg` with seeds `cfg.seed … cfg.seed + n_seeds - 1` (same data split) into `out/seed-K`, and
     write `out/seeds_summary.json`: validation Dice per seed and their mean ± sd (the reproducibility check).
