@@ -478,7 +478,7 @@ def _bench_peer(a) -> dict:
     if not a.data: raise SegcoreError('bench peer needs --data DATA (a dataset folder)')
     if not Path(a.data).is_dir(): raise DataError(a.data, 'no dataset folder here', 'missing')
     return bench_peer(a.data, a.against or PEERS, a.budget_s or (60, 300, 600, 1200), a.work, a.seed,
-                      progress=not a.quiet)
+                      progress=not a.quiet, profile=a.profile or 'quick')
 
 def _counts(s: str) -> list:
     "Comma-separated whole numbers ≥ 1 (`1000,20000`) as a list of ints."

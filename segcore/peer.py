@@ -127,6 +127,7 @@ def segcore_point(split: PeerSplit, budget_s: float, work, seed: int = 0, profil
     return {'budget_s': float(budget_s), 'train_seconds': s['train_seconds'], **sc,
             'steps': s['epochs_run'] * cfg.iterations_per_epoch, 'predict_seconds': pred_s, 'plan_seconds': plan_s,
             'planned_steps_per_s': rate, 'epochs': s['epochs_run'], 'seed': seed, 'run': str(work / 'run'),
+            'profile': profile,
             'notes': f"profile {profile}: {cfg.epochs} epochs × {cfg.iterations_per_epoch} steps (batch "
                      f"{cfg.batch_size}, patch {'×'.join(map(str, cfg.patch_size))}) planned from a measured "
                      f"{rate:.2f} steps/s so the warm-up + cosine schedule ends within the budget; training seconds "
@@ -191,11 +192,15 @@ def _versions(nnunet_points: list) -> dict:
     nn = next((p['versions'] for p in nnunet_points if p.get('versions')), None)
     return {**out, **({f'nnunet_venv_{k}': v for k, v in nn.items()} if nn else {})}
 
-def _run_points(split, against, budgets, work: Path, seed: int, progress: bool):
-    "Compute and save every point not yet in `work/points.json`."
+def _run_points(split, against, budgets, work: Path, seed: int, progress: bool, profile: str = 'quick'):
+    "Compute and save every point not yet in `work/points.json` (segcore's with `profile`: one profile per folder)."
+    other = {p.get('profile', 'quick') for r in _points(work) if r['method'] == 'segcore' for p in [r['point']]}
+    if other - {profile}:
+        raise SegcoreError(f'{work}: holds segcore points of profile {sorted(other)[0]}, not {profile}; '
+                           'give this profile its own --work folder')
     for b in [b for b in budgets if _done(work, 'segcore', b, seed) is None]:
         _add_point(work, 'segcore', seed, segcore_point(split, b, _fresh(work / 'segcore' / f'b{b:g}-s{seed}'), seed,
-                                                        progress=progress))
+                                                        profile=profile, progress=progress))
     if 'nnunet' in against:
         from segcore.peer_nnunet import nnunet_point
         for b in [b for b in budgets if _done(work, 'nnunet', b, seed) is None]:
@@ -209,23 +214,24 @@ def _run_points(split, against, budgets, work: Path, seed: int, progress: bool):
 
 # %% ../nbs/22a_peer.ipynb 28
 def bench_peer(data, against=PEERS, budgets=(60, 300, 600, 1200), work=None, seed: int = 0,
-               progress: bool = True) -> dict:
+               progress: bool = True, profile: str = 'quick') -> dict:
     """segcore against `against` (nnunet, monai) at each training budget (seconds) on `data`: the points of each
     method (a method not asked for: an empty list), and at each matched budget the ratio and paired difference of
     held-out Dice (kind 'peer'; `bench.write_bench` writes it). Finished points are kept in `work/points.json`
-    (default: `<cache>/peer/<data sha256[:12]>`) and not recomputed."""
+    (default: `<cache>/peer/<data sha256[:12]>`) and not recomputed. segcore trains its training `profile`."""
     from segcore.bench import _device_info
     from segcore.sources import default_cache_dir
     against, budgets = _check_request(against, budgets)
     split = peer_split(data, progress)
     work = Path(work) if work else default_cache_dir() / 'peer' / split.sha256[:12]
     work.mkdir(parents=True, exist_ok=True)
-    _run_points(split, against, budgets, work, seed, progress)
+    _run_points(split, against, budgets, work, seed, progress, profile)
     pts = {m: [p for b in budgets if (p := _done(work, m, b, seed)) is not None] if m in ('segcore', *against) else []
            for m in ('segcore', *PEERS)}
     comps = [{'peer': m, **compare_points(a, b)} for m in against for a in pts['segcore'] for b in pts[m]
              if a['budget_s'] == b['budget_s']]
     return {'kind': 'peer', 'data': str(split.data), 'data_sha256': split.sha256, 'seed': seed, 'budgets': budgets,
+            'profile': profile,
             'against': list(against), **pts, 'comparisons': comps,
             'split': f'patient-grouped: every method trains on fold 0 of 5 (split seed 0) of the usable cases '
                      f'({len(split.train)} training, {len(split.val)} validation cases); the {len(split.heldout)} '
