@@ -76,7 +76,7 @@ def _fake_point(method, b, split):
 def test_resume_skips_done_points_and_the_page(phantom, tmp_path, monkeypatch):
     data, sp = phantom
     calls = []
-    def seg(split, b, work, seed=0, progress=True):
+    def seg(split, b, work, seed=0, profile='quick', progress=True):
         calls.append(('segcore', b))
         return _fake_point('segcore', b, split)
     def nn(split, b, work, py=None, seed=0, progress=True):
