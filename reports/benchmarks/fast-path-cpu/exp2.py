@@ -8,6 +8,7 @@ variants = json.loads(open(sys.argv[1]).read())
 out = sys.argv[2]
 plan = plan_dataset(DATA, 5, 0.2, 0)
 for name, ov in variants.items():
+    note = ov.pop('note', None)
     ov = {'data': DATA, 'tensorboard': False, 'checkpoint_every': 1000, **ov}
     cfg = load_config('quick', overrides=ov, plan=plan)
     d = f'/work/scratch/speed/runs/{name}'
@@ -15,6 +16,7 @@ for name, ov in variants.items():
     t0 = time.time()
     s = train(cfg, d, progress=False, plan=plan)
     r = {'name': name, 'ov': ov, 'val_dice': s['validation']['mean_foreground_dice'], 'ci': s['validation']['ci95'],
-         'train_seconds': s['train_seconds'], 'budget': s.get('budget'), 'wall': time.time() - t0}
+         'train_seconds': s['train_seconds'], 'budget': s.get('budget'), 'wall': time.time() - t0, 'note': note, 'status': s['status'], 'best_epoch': s['best_epoch'],
+         'epochs_run': s['epochs_run']}
     print(json.dumps(r), flush=True)
     open(out, 'a').write(json.dumps(r) + '\n')
