@@ -194,7 +194,7 @@ def _versions(nnunet_points: list) -> dict:
 
 def _run_points(split, against, budgets, work: Path, seed: int, progress: bool, profile: str = 'quick'):
     "Compute and save every point not yet in `work/points.json` (segcore's with `profile`: one profile per folder)."
-    other = {p.get('profile', 'quick') for r in _points(work) if r['method'] == 'segcore' for p in [r['point']]}
+    other = {r['point'].get('profile', 'quick') for r in _points(work) if r['method'] == 'segcore'}
     if other - {profile}:
         raise SegcoreError(f'{work}: holds segcore points of profile {sorted(other)[0]}, not {profile}; '
                            'give this profile its own --work folder')
