@@ -478,7 +478,7 @@ def _bench_peer(a) -> dict:
     if not a.data: raise SegcoreError('bench peer needs --data DATA (a dataset folder)')
     if not Path(a.data).is_dir(): raise DataError(a.data, 'no dataset folder here', 'missing')
     return bench_peer(a.data, a.against or PEERS, a.budget_s or (60, 300, 600, 1200), a.work, a.seed,
-                      progress=not a.quiet, profile=a.profile or 'quick')
+                      progress=not a.quiet, profile=a.profile or 'quick', member_s=a.member_s)
 
 def _counts(s: str) -> list:
     "Comma-separated whole numbers ≥ 1 (`1000,20000`) as a list of ints."
@@ -508,6 +508,9 @@ def _bench_args(s):
                    help='peer: nnunet and/or monai (repeatable or comma-separated; default both)')
     s.add_argument('--work', help='peer: folder of the runs and points.json (default: the cache; resumable)')
     s.add_argument('--seed', type=int, default=0, help='peer: training seed')
+    s.add_argument('--member-s', type=float, default=0, metavar='S',
+                   help='peer: a budget of at least 2·S seconds trains ⌊budget / S⌋ runs (seeds seed, seed+1, …), each '
+                        'planned into an equal share, whose ensemble predicts (default 0: one run per budget)')
     s.add_argument('--quiet', action='store_true')
     s.add_argument('--n', type=_counts, default=[1000, 20000], metavar='N1,N2,…',
                    help='numbers of synthetic image pairs to evaluate (eval), e.g. 1000,20000')

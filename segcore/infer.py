@@ -152,6 +152,11 @@ class Predictor:
             raise SegcoreError(f'runs of an ensemble must share channels, classes, regions and dimensions: {specs}')
         self.device = next(self.models[0].parameters()).device
         self.cfg = self.runs[0].checkpoint_config(self.ck)        # TrainConfig: preprocessing, patch, overlap, amp
+        self.cfgs = [r.checkpoint_config(ck) for r, (_, ck) in zip(self.runs, loaded)]   # each member's patch
+        prep = {str((c.target_spacing, c.normalization)) for c in self.cfgs}
+        if len(prep) > 1:
+            raise SegcoreError(f'runs of an ensemble must share their preprocessing (target spacing, normalisation): '
+                               f'{sorted(prep)}')
         self.amp = amp_dtype(self.cfg.amp, self.device)
         if not (isinstance(mc_dropout, int) and mc_dropout >= 0):
             raise SegcoreError(f'the number of MC dropout draws must be an integer >= 0 (got {mc_dropout!r})')
@@ -185,8 +190,7 @@ class Predictor:
         region-trained run)."""
         if self.regions: return self.predict_regions(image, affine, uncertainty, probabilities)
         img, _, aff = preprocess(image, affine, None, self.cfg.target_spacing, self.cfg.normalization)
-        lg = predict_samples(self.models, img, self.cfg.patch_size, self.device, self.tta, self.mc,
-                             window_overlap(self.cfg), self.amp, return_logits=True)
+        lg = self.member_logits(img)
         probs = torch.softmax(lg, 1)
         shape = tuple(image.shape[1:])
         mean = to_source_grid(torch.log(probs.mean(0).clamp_min(1e-12)), aff, affine, shape)
@@ -202,6 +206,18 @@ class Predictor:
             maps = {k: to_source_grid(v[None], aff, affine, shape)[0].cpu().numpy().astype(np.float32)
                     for k, v in uncertainty_maps(probs, lg).items()}
         return (label, maps, source_probs) if probabilities else (label, maps)
+
+    def member_logits(self, img: torch.Tensor) -> torch.Tensor:
+        """Logits (N, K, *S) of every model, TTA member and MC draw for a preprocessed image (C, *S): each run's
+        model slides its own patch with its own overlap (an ensemble may mix patch sizes, as nnU-Net's may mix
+        configurations)."""
+        groups = {}
+        for m, c in zip(self.models, self.cfgs):
+            ov = window_overlap(c)
+            key = (tuple(c.patch_size), tuple(ov) if isinstance(ov, (list, tuple)) else ov)
+            groups.setdefault(key, (list(c.patch_size), ov, []))[2].append(m)
+        return torch.cat([predict_samples(ms, img, patch, self.device, self.tta, self.mc, ov, self.amp,
+                                          return_logits=True) for patch, ov, ms in groups.values()])
 
     def to_classes(self, label: np.ndarray) -> np.ndarray:
         "A label map (*S) of the dataset's label values as the model's classes 0 … K-1 (inverse of `values`)."
@@ -233,7 +249,7 @@ def load_postprocessing(run, spec, spatial_dims: int | None = None, n_classes: i
         msg = (str(e).strip().splitlines() or [''])[0][:300]
         raise DataError(p, f'not a valid post-processing file ({type(e).__name__}: {msg})', 'invalid') from None
 
-# %% ../nbs/18_infer.ipynb 27
+# %% ../nbs/18_infer.ipynb 29
 def region_refusal(run, what: str, instead: str) -> str:
     "The one line that refuses a softmax-only feature (`what`) for the region-trained `run`."
     return (f'{RunDir(run).path}: {what} works on softmax class probabilities, and this run was trained on regions '
@@ -247,13 +263,12 @@ def predict_regions(self: Predictor, image: np.ndarray, affine, uncertainty: boo
     in `regions_class_order` (`segcore.regions.regions_to_labels`). Uncertainty maps are refused."""
     if uncertainty: raise SegcoreError(region_refusal(self.runs[0], 'uncertainty', 'predict without --uncertainty'))
     img, _, aff = preprocess(image, affine, None, self.cfg.target_spacing, self.cfg.normalization)
-    lg = predict_samples(self.models, img, self.cfg.patch_size, self.device, self.tta, self.mc,
-                         window_overlap(self.cfg), self.amp, return_logits=True)
+    lg = self.member_logits(img)
     probs = to_source_grid(torch.sigmoid(lg).mean(0), aff, affine, tuple(image.shape[1:])).clamp(0, 1).cpu().numpy()
     label = regions_to_labels(probs, self.region_values)
     return (label, None, probs) if probabilities else (label, None)
 
-# %% ../nbs/18_infer.ipynb 32
+# %% ../nbs/18_infer.ipynb 34
 def collect_inputs(path) -> list:
     "[(case name, path)] for a file, a DICOM series folder, a folder of images / series, or a dataset folder."
     path = Path(path)
@@ -275,7 +290,7 @@ def collect_inputs(path) -> list:
     if dup: raise DataError(path, f'several inputs share the case name(s) {", ".join(dup)}', 'duplicate_id')
     return items
 
-# %% ../nbs/18_infer.ipynb 34
+# %% ../nbs/18_infer.ipynb 36
 def read_channels(p) -> Volume:
     """The image of input `p`: `read_image` of one file or DICOM series, or a list of one file per channel read as
     one `Volume` (channels last, the first file's path and grid); a `DataError` naming a file that does not fit."""
@@ -289,7 +304,7 @@ def read_channels(p) -> Volume:
                                f'{ref.spatial_shape}', 'channel_geometry')
     return Volume(np.stack([v.array.reshape(ref.spatial_shape) for v in vols], -1), ref.affine, Path(p[0]), ref.meta)
 
-# %% ../nbs/18_infer.ipynb 37
+# %% ../nbs/18_infer.ipynb 39
 def dataset_root(path) -> Path | None:
     """The dataset folder `path` is or lies in (itself or up to two parents): one with `dataset.json`, `imagesTr/`,
     `images/` beside a label folder, or `annotations.csv`; None when there is none."""
@@ -305,7 +320,7 @@ def protected_inputs(*paths) -> list:
     "`paths` (None skipped) and the dataset folders they lie in: what an output must not overlap."
     return [q for p in paths if p is not None for q in (p, dataset_root(p)) if q is not None]
 
-# %% ../nbs/18_infer.ipynb 38
+# %% ../nbs/18_infer.ipynb 40
 PREDICT_FORMAT, MANIFEST = 'segcore-predict/1', 'segcore-predict.json'
 UNCERTAINTY_MAPS = ('entropy', 'variance', 'mutual_information', 'energy')
 
@@ -350,7 +365,7 @@ def check_prediction_folder(out, files, inputs) -> Path:
 def _manifest(out: Path, files, status: str, **info):
     atomic_write_json(out / MANIFEST, {'format': PREDICT_FORMAT, 'status': status, 'files': sorted(files), **info})
 
-# %% ../nbs/18_infer.ipynb 40
+# %% ../nbs/18_infer.ipynb 42
 def predict_to_folder(runs, input_path, out_dir, tta='none', uncertainty=False, mc_dropout=0, device='auto',
                       postprocess='auto', progress=True) -> dict:
     """Predict every input, write masks (+ uncertainty maps) aligned with each input and `volumes.csv` into `out_dir`
@@ -395,7 +410,7 @@ def predict_to_folder(runs, input_path, out_dir, tta='none', uncertainty=False, 
               postprocess=None if pred.post is None else pred.post.to_dict())
     return {'cases': [n for n, _ in vols], 'volumes': rows, 'out': str(out_dir)}
 
-# %% ../nbs/18_infer.ipynb 44
+# %% ../nbs/18_infer.ipynb 46
 def _tuned_threshold(fg_probs: list, refs: list) -> dict | None:
     "A binary task's foreground threshold tuned on validation, when it beats 0.5 (the argmax); its curve and n."
     tuned = tune_threshold(fg_probs, [r == 1 for r in refs])

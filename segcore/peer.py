@@ -12,8 +12,8 @@ from .core import DataError, SegcoreError, atomic_write_json
 from .page import esc
 
 # %% auto 0
-__all__ = ['PEERS', 'NAMES', 'PeerSplit', 'peer_split', 'score_folder', 'segcore_point', 'compare_points', 'bench_peer',
-           'peer_svg', 'peer_body']
+__all__ = ['PEERS', 'NAMES', 'PeerSplit', 'peer_split', 'score_folder', 'segcore_point', 'compare_points', 'ensemble_members',
+           'bench_peer', 'peer_svg', 'peer_body']
 
 # %% ../nbs/22a_peer.ipynb 5
 @dataclass
@@ -109,32 +109,43 @@ def _check_same_split(run, split: PeerSplit):
 
 # %% ../nbs/22a_peer.ipynb 17
 def segcore_point(split: PeerSplit, budget_s: float, work, seed: int = 0, profile: str = 'quick',
-                  progress: bool = True, **overrides) -> dict:
+                  progress: bool = True, members: int = 1, **overrides) -> dict:
     """Train segcore (`profile`, schedule planned into `budget_s` training seconds) into `work/run`, predict the
     held-out cases into `work/pred` and score them: one point (`budget_s`, `train_seconds`, `heldout_dice`, `ci95`,
-    `n_heldout`, `per_case`, `steps`, `predict_seconds`, `notes`). `overrides`: config keys (tests)."""
+    `n_heldout`, `per_case`, `steps`, `predict_seconds`, `members`, `notes`). `members` > 1: that many runs (seeds
+    `seed`, `seed`+1, …) into `work/run-<i>`, each planned into `budget_s / members`, their ensemble predicts (mean
+    of the softmax). `overrides`: config keys (tests)."""
     from segcore.train import train
     from segcore.rundir import RunDir
-    work = Path(work)
+    work, runs = Path(work), [Path(work) / 'run'] if members == 1 else [Path(work) / f'run-{i}' for i in range(members)]
     t0 = time.perf_counter()
-    cfg, plan = _budgeted_config(split.data, budget_s, seed, profile, **overrides)
+    cfgs = [_budgeted_config(split.data, budget_s / members, seed + i, profile, **overrides) for i in range(members)]
     plan_s = time.perf_counter() - t0
-    s = train(cfg, work / 'run', progress=progress, plan=plan)
-    cfg, rate = RunDir(work / 'run').config(), s['budget']['planned_steps_per_s']      # the planned schedule
-    _check_same_split(work / 'run', split)
-    pred_s = _predict_heldout(work / 'run', split, work / 'pred', progress)
+    sums = [train(cfg, run, progress=progress, plan=plan) for (cfg, plan), run in zip(cfgs, runs)]
+    for run in runs: _check_same_split(run, split)
+    cfg, rate = RunDir(runs[0]).config(), sums[0]['budget']['planned_steps_per_s']      # the planned schedule
+    pred_s = _predict_heldout(runs if members > 1 else runs[0], split, work / 'pred', progress)
     sc = score_folder(work / 'pred', split)
-    return {'budget_s': float(budget_s), 'train_seconds': s['train_seconds'], **sc,
-            'steps': s['epochs_run'] * cfg.iterations_per_epoch, 'predict_seconds': pred_s, 'plan_seconds': plan_s,
-            'planned_steps_per_s': rate, 'epochs': s['epochs_run'], 'seed': seed, 'run': str(work / 'run'),
-            'profile': profile,
-            'notes': f"profile {profile}: {cfg.epochs} epochs × {cfg.iterations_per_epoch} steps (batch "
-                     f"{cfg.batch_size}, patch {'×'.join(map(str, cfg.patch_size))}) planned from a measured "
-                     f"{rate:.2f} steps/s so the warm-up + cosine schedule ends within the budget; training seconds "
-                     "count the epochs (patch sampling, augmentation, steps), not validation; best checkpoint on "
-                     "the fold-0 validation cases; standard inference (Gaussian sliding window, no TTA)"}
+    steps = sum(s['epochs_run'] for s in sums) * cfg.iterations_per_epoch
+    return {'budget_s': float(budget_s), 'train_seconds': sum(s['train_seconds'] for s in sums), **sc,
+            'steps': steps, 'predict_seconds': pred_s, 'plan_seconds': plan_s, 'planned_steps_per_s': rate,
+            'epochs': sum(s['epochs_run'] for s in sums), 'seed': seed, 'members': members,
+            'run': str(runs[0]) if members == 1 else [str(r) for r in runs], 'profile': profile,
+            'notes': _segcore_notes(profile, cfg, rate, members, budget_s)}
 
-# %% ../nbs/22a_peer.ipynb 21
+def _segcore_notes(profile: str, cfg, rate: float, members: int, budget_s: float) -> str:
+    "The segcore point's notes: its recipe and how its seconds are counted."
+    how = (f"profile {profile}: {cfg.epochs} epochs × {cfg.iterations_per_epoch} steps (batch {cfg.batch_size}, "
+           f"patch {'×'.join(map(str, cfg.patch_size))}) planned from a measured {rate:.2f} steps/s so the warm-up "
+           "+ cosine schedule ends within the budget")
+    if members > 1:
+        how = (f"an ensemble of {members} runs of profile {profile} (seeds differ), each planned into "
+               f"{budget_s / members:g} s from its own measured step rate; it predicts with the mean of their "
+               f"softmax; the first: {how.split(': ', 1)[1]}")
+    return (how + "; training seconds count the epochs (patch sampling, augmentation, steps), not validation; best "
+            "checkpoint on the fold-0 validation cases; standard inference (Gaussian sliding window, no TTA)")
+
+# %% ../nbs/22a_peer.ipynb 23
 def compare_points(ours: dict, peer: dict) -> dict:
     """segcore's point `ours` against a peer's `peer` at the same budget: {'budget_s', 'ratio' (Dice ours/peer),
     'diff' (mean paired difference ours - peer), 'diff_ci95', 'n_paired'} over the cases both scored."""
@@ -145,7 +156,7 @@ def compare_points(ours: dict, peer: dict) -> dict:
     return {'budget_s': ours['budget_s'], 'ratio': ours['heldout_dice'] / peer['heldout_dice']
             if peer['heldout_dice'] else float('nan'), 'diff': m, 'diff_ci95': [lo, hi], 'n_paired': len(d)}
 
-# %% ../nbs/22a_peer.ipynb 24
+# %% ../nbs/22a_peer.ipynb 26
 PEERS = ('nnunet', 'monai')
 
 def _points(work) -> list:
@@ -171,7 +182,7 @@ def _fresh(folder) -> Path:
     folder.mkdir(parents=True)
     return folder
 
-# %% ../nbs/22a_peer.ipynb 25
+# %% ../nbs/22a_peer.ipynb 27
 def _check_request(against, budgets) -> tuple:
     "(peers, budgets) checked: known peers (nnunet, monai), budgets > 0 seconds, both sorted without repeats."
     against = tuple(dict.fromkeys(p.strip().lower() for a in against for p in str(a).split(',') if p.strip()))
@@ -183,7 +194,7 @@ def _check_request(against, budgets) -> tuple:
         raise SegcoreError(f'budgets must be positive seconds, got {budgets!r}')
     return against, budgets
 
-# %% ../nbs/22a_peer.ipynb 27
+# %% ../nbs/22a_peer.ipynb 29
 def _versions(nnunet_points: list) -> dict:
     "Versions of segcore, torch and monai here, and nnU-Net's venv's (nnunetv2, its torch) from its points."
     from importlib.metadata import version
@@ -192,15 +203,30 @@ def _versions(nnunet_points: list) -> dict:
     nn = next((p['versions'] for p in nnunet_points if p.get('versions')), None)
     return {**out, **({f'nnunet_venv_{k}': v for k, v in nn.items()} if nn else {})}
 
-def _run_points(split, against, budgets, work: Path, seed: int, progress: bool, profile: str = 'quick'):
-    "Compute and save every point not yet in `work/points.json` (segcore's with `profile`: one profile per folder)."
-    other = {r['point'].get('profile', 'quick') for r in _points(work) if r['method'] == 'segcore'}
-    if other - {profile}:
-        raise SegcoreError(f'{work}: holds segcore points of profile {sorted(other)[0]}, not {profile}; '
-                           'give this profile its own --work folder')
+def ensemble_members(budget_s: float, member_s: float = 0) -> int:
+    "Runs segcore's point trains at `budget_s`: ⌊`budget_s` / `member_s`⌋, at least one (`member_s` 0: one)."
+    return max(1, int(budget_s // member_s)) if member_s else 1
+
+def _check_recipe(work, profile: str, member_s: float):
+    "Raise unless every segcore point in `work` has the recipe asked for at its budget: `profile`, its runs."
+    for r in _points(work):
+        if r['method'] != 'segcore': continue
+        have, want = (r['point'].get('profile', 'quick'), r['point'].get('members', 1)), \
+            (profile, ensemble_members(r['budget_s'], member_s))
+        if have != want:
+            raise SegcoreError(f"{work}: holds a segcore point at {r['budget_s']:g} s of profile {have[0]} with "
+                               f"{have[1]} run(s), not {want[0]} with {want[1]}; give this recipe its own "
+                               "--work folder")
+
+def _run_points(split, against, budgets, work: Path, seed: int, progress: bool, profile: str = 'quick',
+                member_s: float = 0):
+    """Compute and save every point not yet in `work/points.json` (segcore's: `profile`, ensembles of
+    `ensemble_members` runs; one recipe per folder)."""
+    _check_recipe(work, profile, member_s)
     for b in [b for b in budgets if _done(work, 'segcore', b, seed) is None]:
         _add_point(work, 'segcore', seed, segcore_point(split, b, _fresh(work / 'segcore' / f'b{b:g}-s{seed}'), seed,
-                                                        profile=profile, progress=progress))
+                                                        profile=profile, progress=progress,
+                                                        members=ensemble_members(b, member_s)))
     if 'nnunet' in against:
         from segcore.peer_nnunet import nnunet_point
         for b in [b for b in budgets if _done(work, 'nnunet', b, seed) is None]:
@@ -212,26 +238,30 @@ def _run_points(split, against, budgets, work: Path, seed: int, progress: bool, 
         for p in monai_points(split, todo, _fresh(work / 'monai' / f's{seed}'), seed=seed, progress=progress):
             _add_point(work, 'monai', seed, p)
 
-# %% ../nbs/22a_peer.ipynb 28
+# %% ../nbs/22a_peer.ipynb 30
 def bench_peer(data, against=PEERS, budgets=(60, 300, 600, 1200), work=None, seed: int = 0,
-               progress: bool = True, profile: str = 'quick') -> dict:
+               progress: bool = True, profile: str = 'quick', member_s: float = 0) -> dict:
     """segcore against `against` (nnunet, monai) at each training budget (seconds) on `data`: the points of each
     method (a method not asked for: an empty list), and at each matched budget the ratio and paired difference of
     held-out Dice (kind 'peer'; `bench.write_bench` writes it). Finished points are kept in `work/points.json`
-    (default: `<cache>/peer/<data sha256[:12]>`) and not recomputed. segcore trains its training `profile`."""
+    (default: `<cache>/peer/<data sha256[:12]>`) and not recomputed. segcore trains its training `profile`; with
+    `member_s` > 0, a budget of at least twice that trains an ensemble of `ensemble_members` runs, each planned into
+    an equal share of the budget."""
     from segcore.bench import _device_info
     from segcore.sources import default_cache_dir
     against, budgets = _check_request(against, budgets)
+    if not (isinstance(member_s, (int, float)) and np.isfinite(member_s) and member_s >= 0):
+        raise SegcoreError(f'--member-s must be seconds >= 0 (0: one run per budget), got {member_s!r}')
     split = peer_split(data, progress)
     work = Path(work) if work else default_cache_dir() / 'peer' / split.sha256[:12]
     work.mkdir(parents=True, exist_ok=True)
-    _run_points(split, against, budgets, work, seed, progress, profile)
+    _run_points(split, against, budgets, work, seed, progress, profile, member_s)
     pts = {m: [p for b in budgets if (p := _done(work, m, b, seed)) is not None] if m in ('segcore', *against) else []
            for m in ('segcore', *PEERS)}
     comps = [{'peer': m, **compare_points(a, b)} for m in against for a in pts['segcore'] for b in pts[m]
              if a['budget_s'] == b['budget_s']]
     return {'kind': 'peer', 'data': str(split.data), 'data_sha256': split.sha256, 'seed': seed, 'budgets': budgets,
-            'profile': profile,
+            'profile': profile, 'member_s': member_s,
             'against': list(against), **pts, 'comparisons': comps,
             'split': f'patient-grouped: every method trains on fold 0 of 5 (split seed 0) of the usable cases '
                      f'({len(split.train)} training, {len(split.val)} validation cases); the {len(split.heldout)} '
@@ -240,7 +270,7 @@ def bench_peer(data, against=PEERS, budgets=(60, 300, 600, 1200), work=None, see
             'device': _device_info(), 'versions': _versions(pts['nnunet']), 'work': str(work),
             'date': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')}
 
-# %% ../nbs/22a_peer.ipynb 32
+# %% ../nbs/22a_peer.ipynb 34
 NAMES = {'segcore': 'segcore', 'nnunet': 'nnU-Net v2', 'monai': 'MONAI tutorial'}
 
 def peer_svg(result: dict) -> str:
@@ -262,7 +292,7 @@ def peer_svg(result: dict) -> str:
     ax.legend(loc='lower right')
     return figure_svg(fig)
 
-# %% ../nbs/22a_peer.ipynb 33
+# %% ../nbs/22a_peer.ipynb 35
 def _ci(d, ci) -> str: return f'{d:.3f} (95 % CI {ci[0]:.3f}–{ci[1]:.3f})'
 
 def _point_rows(result: dict) -> list:
@@ -287,7 +317,7 @@ def _notes_html(result: dict) -> str:
         items += [f'<li><b>{esc(NAMES[m])}</b> ({esc(", ".join(b))} s): {esc(n)}</li>' for n, b in by_note.items() if n]
     return f'<h2>Notes</h2><ul>{"".join(items)}</ul>' if items else ''
 
-# %% ../nbs/22a_peer.ipynb 34
+# %% ../nbs/22a_peer.ipynb 36
 def _device_text(d: dict) -> str:
     "The device of `bench._device_info` as words."
     if d.get('type') == 'cuda': return f"CUDA {d.get('name')} ({d.get('memory_gb')} GB, CUDA {d.get('cuda')})"

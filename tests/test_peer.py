@@ -76,7 +76,7 @@ def _fake_point(method, b, split):
 def test_resume_skips_done_points_and_the_page(phantom, tmp_path, monkeypatch):
     data, sp = phantom
     calls = []
-    def seg(split, b, work, seed=0, profile='quick', progress=True):
+    def seg(split, b, work, seed=0, profile='quick', progress=True, members=1):
         calls.append(('segcore', b))
         return _fake_point('segcore', b, split)
     def nn(split, b, work, py=None, seed=0, progress=True):
@@ -109,7 +109,8 @@ def test_resume_skips_done_points_and_the_page(phantom, tmp_path, monkeypatch):
 def test_cli_bad_input_is_one_line(phantom, capsys):
     from segcore.cli import main
     data, _ = phantom
-    for args, msg in ((['--against', 'nnu'], "unknown peer 'nnu'"), (['--budget-s', '-5'], 'positive seconds')):
+    for args, msg in ((['--against', 'nnu'], "unknown peer 'nnu'"), (['--budget-s', '-5'], 'positive seconds'),
+                      (['--member-s', 'nan'], '--member-s must be seconds')):
         assert main(['bench', 'peer', '--data', str(data), *args]) == 2
         err = capsys.readouterr().err.strip()
         assert msg in err and len(err.splitlines()) == 1, err
