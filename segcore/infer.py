@@ -151,8 +151,8 @@ class Predictor:
         if len(specs) > 1:
             raise SegcoreError(f'runs of an ensemble must share channels, classes, regions and dimensions: {specs}')
         self.device = next(self.models[0].parameters()).device
-        self.cfg = self.runs[0].checkpoint_config(self.ck)        # TrainConfig: preprocessing, patch, overlap, amp
-        self.cfgs = [r.checkpoint_config(ck) for r, (_, ck) in zip(self.runs, loaded)]   # each member's patch
+        self.cfgs = [r.checkpoint_config(ck) for r, (_, ck) in zip(self.runs, loaded)]   # each member's patch, overlap
+        self.cfg = self.cfgs[0]                  # TrainConfig of the first run: preprocessing (shared by all), amp
         prep = {str((c.target_spacing, c.normalization)) for c in self.cfgs}
         if len(prep) > 1:
             raise SegcoreError(f'runs of an ensemble must share their preprocessing (target spacing, normalisation): '
@@ -211,11 +211,10 @@ class Predictor:
         """Logits (N, K, *S) of every model, TTA member and MC draw for a preprocessed image (C, *S): each run's
         model slides its own patch with its own overlap (an ensemble may mix patch sizes, as nnU-Net's may mix
         configurations)."""
-        groups = {}
+        groups = {}                              # (patch, overlap) -> models, in the runs' order
         for m, c in zip(self.models, self.cfgs):
             ov = window_overlap(c)
-            key = (tuple(c.patch_size), tuple(ov) if isinstance(ov, (list, tuple)) else ov)
-            groups.setdefault(key, (list(c.patch_size), ov, []))[2].append(m)
+            groups.setdefault(str((c.patch_size, ov)), (c.patch_size, ov, []))[2].append(m)
         return torch.cat([predict_samples(ms, img, patch, self.device, self.tta, self.mc, ov, self.amp,
                                           return_logits=True) for patch, ov, ms in groups.values()])
 

@@ -115,13 +115,14 @@ def segcore_point(split: PeerSplit, budget_s: float, work, seed: int = 0, profil
     `n_heldout`, `per_case`, `steps`, `predict_seconds`, `members`, `notes`). `members` > 1: that many runs (seeds
     `seed`, `seed`+1, …) into `work/run-<i>`, each planned into `budget_s / members`, their ensemble predicts (mean
     of the softmax). `overrides`: config keys (tests)."""
+    from dataclasses import replace
     from segcore.train import train
     from segcore.rundir import RunDir
     work, runs = Path(work), [Path(work) / 'run'] if members == 1 else [Path(work) / f'run-{i}' for i in range(members)]
     t0 = time.perf_counter()
-    cfgs = [_budgeted_config(split.data, budget_s / members, seed + i, profile, **overrides) for i in range(members)]
+    cfg, plan = _budgeted_config(split.data, budget_s / members, seed, profile, **overrides)
     plan_s = time.perf_counter() - t0
-    sums = [train(cfg, run, progress=progress, plan=plan) for (cfg, plan), run in zip(cfgs, runs)]
+    sums = [train(replace(cfg, seed=seed + i), run, progress=progress, plan=plan) for i, run in enumerate(runs)]
     for run in runs: _check_same_split(run, split)
     cfg, rate = RunDir(runs[0]).config(), sums[0]['budget']['planned_steps_per_s']      # the planned schedule
     pred_s = _predict_heldout(runs if members > 1 else runs[0], split, work / 'pred', progress)

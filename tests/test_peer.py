@@ -118,13 +118,15 @@ def test_cli_bad_input_is_one_line(phantom, capsys):
     assert 'no dataset folder here' in capsys.readouterr().err
 
 
-def test_segcore_point_trains_the_peer_split(phantom, tmp_path):
+def test_segcore_point_trains_the_peer_split(phantom, tmp_path, monkeypatch):
+    from segcore.train import Trainer
     data, sp = phantom
+    monkeypatch.setattr(Trainer, 'measure_step_rate', lambda self, *a, **kw: 2.0)   # a step count, not the load
     p = peer.segcore_point(sp, 2, tmp_path / 'w', progress=False, **TINY)
     f = RunDir(tmp_path / 'w' / 'run').splits().fold(0)          # the trainer's own split is the peer split
     assert (sorted(f.train), sorted(f.val)) == (sorted(sp.train), sorted(sp.val))
     assert p['n_heldout'] == len(sp.heldout) and sorted(p['per_case']) == sorted(sp.heldout)
-    assert p['steps'] in (p['epochs'] * 2, 1) and p['ci95'][0] <= p['heldout_dice'] <= p['ci95'][1]
+    assert (p['steps'], p['epochs']) == (4, 2) and p['ci95'][0] <= p['heldout_dice'] <= p['ci95'][1]
     assert p['train_seconds'] > 0 and p['predict_seconds'] > 0 and 'planned' in p['notes']
     other = peer.PeerSplit(sp.data, sp.train[1:], sp.val + sp.train[:1], sp.heldout, sp.index, sp.sha256)
     with pytest.raises(SegcoreError, match='another split'): peer._check_same_split(tmp_path / 'w' / 'run', other)

@@ -16,7 +16,8 @@ for name, ov in variants.items():
     t0 = time.time()
     s = train(cfg, d, progress=False, plan=plan)
     r = {'name': name, 'ov': ov, 'val_dice': s['validation']['mean_foreground_dice'], 'ci': s['validation']['ci95'],
-         'train_seconds': s['train_seconds'], 'budget': s.get('budget'), 'wall': time.time() - t0, 'note': note, 'status': s['status'], 'best_epoch': s['best_epoch'],
+         'train_seconds': s['train_seconds'], 'budget': s.get('budget'), 'wall': time.time() - t0, 'note': note,
+         'status': s['status'], 'best_epoch': s['best_epoch'],
          'epochs_run': s['epochs_run']}
     print(json.dumps(r), flush=True)
     open(out, 'a').write(json.dumps(r) + '\n')
