@@ -2,8 +2,7 @@
 sliding-window overlap and keeping the largest component per class. Per-case Dice of every variant, paired
 differences against the plain prediction (overlap of the run's config, no post-processing).
 Usage: infer_ab.py OUT.jsonl 'RUN1 RUN2 …' ['RUN …' …]"""
-import sys, json, dataclasses
-import numpy as np
+import sys, json
 from segcore.peer import peer_split, _case_dice, _foreground
 from segcore.infer import Predictor, read_channels
 from segcore.data import load_case
