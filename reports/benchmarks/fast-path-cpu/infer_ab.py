@@ -14,14 +14,12 @@ classes = _foreground(split, [r.label for r in refs.values()])
 out = sys.argv[1]
 for group in sys.argv[2:]:
     runs = group.split()
-    per = {}
-    for ov in (0.5, 0.75):
-        pred = Predictor(runs, postprocess='none')
-        for c in pred.cfgs: c.val_overlap = ov
-        for case in split.val:
-            v = read_channels(split.index.case(case).images[0])
+    per, pred = {}, Predictor(runs, postprocess='none')        # the models loaded once, each image read once
+    for case in split.val:
+        v, ref = read_channels(split.index.case(case).images[0]), refs[case].label
+        for ov in (0.5, 0.75):
+            for c in pred.cfgs: c.val_overlap = ov
             lab = pred(v)[0]
-            ref = refs[case].label
             per.setdefault(f'ov{ov}', {})[case] = _case_dice(lab, ref, classes)
             lcc = keep_largest_component(lab, classes=classes)
             per.setdefault(f'ov{ov}+lcc', {})[case] = _case_dice(lcc, ref, classes)
