@@ -313,9 +313,9 @@ def write_bench(result: dict, out_dir='reports/benchmarks', command: str | None 
     stem = f"{result['kind']}-{now:%Y%m%dT%H%M%SZ}"
     j = atomic_write_json(out_dir / f'{stem}.json', rec)
     flat = {k: _shown(v) for k, v in rec.items() if k != 'format' and (isinstance(v, (int, float, str)) or _pair(v))}
-    if result['kind'] == 'peer':                     # segcore against nnU-Net / MONAI: its own page (segcore.peer)
+    if result['kind'] in ('peer', 'peer-rescore'):   # segcore against nnU-Net / MONAI: its own page (segcore.peer)
         from segcore.peer import peer_body
-        return j, atomic_write_text(out_dir / f'{stem}.html', page('segcore bench peer', peer_body(rec)))
+        return j, atomic_write_text(out_dir / f'{stem}.html', page(f"segcore bench {result['kind']}", peer_body(rec)))
     v = rec['environment']['versions']
     body = (f'<h1>segcore bench {esc(result["kind"])}</h1>'
             f'<p>{esc(device_words(rec["device_info"]))} · {esc(rec["date"])}'

@@ -446,7 +446,7 @@ def cmd_bench(a) -> int:
     its peers (`peer`: nnU-Net v2, the MONAI tutorial); JSON + HTML reports."""
     from segcore import bench
     from segcore.config import parse_override
-    check_output(a.out, [a.data, a.model, a.config], 'benchmark folder')
+    check_output(a.out, [a.data, a.model, a.config, a.rescore], 'benchmark folder')
     ov = dict(parse_override(kv) for kv in (a.set or []))
     if a.data: ov['data'] = a.data
     if a.device != 'auto': ov['device'] = a.device
@@ -474,11 +474,14 @@ def cmd_bench(a) -> int:
 
 def _bench_peer(a) -> dict:
     "`segcore bench peer`: segcore against nnU-Net v2 and/or the MONAI tutorial script (`segcore.peer.bench_peer`)."
-    from segcore.peer import PEERS, bench_peer
+    from segcore.peer import PEERS, bench_peer, rescore_peer
     if not a.data: raise SegcoreError('bench peer needs --data DATA (a dataset folder)')
     if not Path(a.data).is_dir(): raise DataError(a.data, 'no dataset folder here', 'missing')
-    return bench_peer(a.data, a.against or PEERS, a.budget_s or (60, 300, 600, 1200), a.work, a.seed,
-                      progress=not a.quiet, profile=a.profile or 'quick', member_s=a.member_s)
+    if a.rescore and not Path(a.rescore).is_dir(): raise DataError(a.rescore, 'no dataset folder here', 'missing')
+    if a.work: check_output(a.work, [a.data, a.rescore], 'peer work folder', '--work')
+    r = bench_peer(a.data, a.against or PEERS, a.budget_s or (60, 300, 600, 1200), a.work, a.seed,
+                   progress=not a.quiet, profile=a.profile or 'quick', member_s=a.member_s)
+    return rescore_peer(r, a.rescore, progress=not a.quiet) if a.rescore else r
 
 def _counts(s: str) -> list:
     "Comma-separated whole numbers ≥ 1 (`1000,20000`) as a list of ints."
@@ -511,6 +514,9 @@ def _bench_args(s):
     s.add_argument('--member-s', type=float, default=0, metavar='S',
                    help='peer: a budget of at least 2·S seconds trains ⌊budget / S⌋ runs (seeds seed, seed+1, …), each '
                         'planned into an equal share, whose ensemble predicts (default 0: one run per budget)')
+    s.add_argument('--rescore', metavar='DATA',
+                   help='peer: then score the kept models on the usable labelled cases of DATA that none of them '
+                        'trained or validated on (kind peer-rescore)')
     s.add_argument('--quiet', action='store_true')
     s.add_argument('--n', type=_counts, default=[1000, 20000], metavar='N1,N2,…',
                    help='numbers of synthetic image pairs to evaluate (eval), e.g. 1000,20000')

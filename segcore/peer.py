@@ -13,7 +13,7 @@ from .page import esc
 
 # %% auto 0
 __all__ = ['PEERS', 'NAMES', 'PeerSplit', 'peer_split', 'score_folder', 'segcore_point', 'compare_points', 'ensemble_members',
-           'bench_peer', 'peer_svg', 'peer_body']
+           'bench_peer', 'rescore_split', 'rescore_peer', 'peer_svg', 'peer_body']
 
 # %% ../nbs/22a_peer.ipynb 5
 @dataclass
@@ -159,6 +159,7 @@ def compare_points(ours: dict, peer: dict) -> dict:
 
 # %% ../nbs/22a_peer.ipynb 26
 PEERS = ('nnunet', 'monai')
+NAMES = {'segcore': 'segcore', 'nnunet': 'nnU-Net v2', 'monai': 'MONAI tutorial'}
 
 def _points(work) -> list:
     "The finished points in `work/points.json`: [{'method', 'budget_s', 'seed', 'point'}]."
@@ -240,6 +241,11 @@ def _run_points(split, against, budgets, work: Path, seed: int, progress: bool, 
             _add_point(work, 'monai', seed, p)
 
 # %% ../nbs/22a_peer.ipynb 30
+def _comparisons(pts: dict, against) -> list:
+    "segcore's point against each peer's at every matched budget (`compare_points`, with the peer's name)."
+    return [{'peer': m, **compare_points(a, b)} for m in against for a in pts['segcore'] for b in pts[m]
+            if a['budget_s'] == b['budget_s']]
+
 def bench_peer(data, against=PEERS, budgets=(60, 300, 600, 1200), work=None, seed: int = 0,
                progress: bool = True, profile: str = 'quick', member_s: float = 0) -> dict:
     """segcore against `against` (nnunet, monai) at each training budget (seconds) on `data`: the points of each
@@ -259,8 +265,7 @@ def bench_peer(data, against=PEERS, budgets=(60, 300, 600, 1200), work=None, see
     _run_points(split, against, budgets, work, seed, progress, profile, member_s)
     pts = {m: [p for b in budgets if (p := _done(work, m, b, seed)) is not None] if m in ('segcore', *against) else []
            for m in ('segcore', *PEERS)}
-    comps = [{'peer': m, **compare_points(a, b)} for m in against for a in pts['segcore'] for b in pts[m]
-             if a['budget_s'] == b['budget_s']]
+    comps = _comparisons(pts, against)
     return {'kind': 'peer', 'data': str(split.data), 'data_sha256': split.sha256, 'seed': seed, 'budgets': budgets,
             'profile': profile, 'member_s': member_s,
             'against': list(against), **pts, 'comparisons': comps,
@@ -272,8 +277,77 @@ def bench_peer(data, against=PEERS, budgets=(60, 300, 600, 1200), work=None, see
             'date': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')}
 
 # %% ../nbs/22a_peer.ipynb 34
-NAMES = {'segcore': 'segcore', 'nnunet': 'nnU-Net v2', 'monai': 'MONAI tutorial'}
+def rescore_split(split: PeerSplit, data, progress: bool = False) -> tuple:
+    """(a `PeerSplit` of the folder `data` whose `heldout` are its usable labelled cases that `split` neither trained
+    nor validated on, by case id and by patient id; nobody trains on it, the ids of the cases left out as seen)."""
+    from segcore.audit import audit
+    from segcore.data import discover
+    from segcore.splits import usable_patients
+    data = Path(data)
+    if not data.is_dir(): raise DataError(data, 'no dataset folder here', 'missing')
+    report = audit(data, progress=progress)
+    usable, seen_ids, patients = usable_patients(report), {*split.train, *split.val}, split.index.patients()
+    seen_patients = {patients[c] for c in seen_ids if c in patients}
+    seen = sorted(c for c, p in usable.items() if c in seen_ids or p in seen_patients)
+    new = sorted(set(usable) - set(seen))
+    if not usable: raise DataError(data, 'no usable labelled case (`segcore audit` lists why)', 'empty')
+    if not new: raise DataError(data, f'no usable labelled case that the benchmark did not train or validate on '
+                                      f'(all {len(usable)} were seen)', 'empty')
+    return PeerSplit(data, [], [], new, discover(data), report['data']['sha256']), seen
 
+
+# %% ../nbs/22a_peer.ipynb 35
+def _segcore_runs(work: Path, budget_s: float, seed: int, members: int) -> list:
+    "The run folders of segcore's point at `budget_s` and `seed`, as `_run_points` names them."
+    folder = Path(work) / 'segcore' / f'b{budget_s:g}-s{seed}'
+    return [folder / 'run'] if members == 1 else [folder / f'run-{i}' for i in range(members)]
+
+def _rescore_predict(method: str, point: dict, work: Path, seed: int, split: PeerSplit, progress: bool) -> tuple:
+    "(folder of `<case>.nii.gz` for `split.heldout`, seconds): predicted by the model `method` kept for `point`."
+    b = point['budget_s']
+    out = work / 'rescore' / split.sha256[:12] / f'{method}-b{b:g}-s{seed}'
+    if method == 'segcore':
+        runs = _segcore_runs(work, b, seed, point.get('members', 1))
+        return out, _predict_heldout(runs if len(runs) > 1 else runs[0], split, _fresh(out), progress)
+    if method == 'monai':
+        from segcore.peer_monai import monai_load, monai_model_path, monai_predict
+        state, k = monai_load(monai_model_path(work / 'monai' / f's{seed}', b))
+        return out, monai_predict(state, k, split, _fresh(out), progress)
+    from segcore.peer_nnunet import nnunet_rescore
+    return nnunet_rescore(split, b, work / 'nnunet', seed, progress=progress)
+
+
+# %% ../nbs/22a_peer.ipynb 36
+_SCORES = ('heldout_dice', 'ci95', 'n_heldout', 'per_case', 'classes', 'predict_seconds')
+
+def rescore_peer(result: dict, data, progress: bool = True) -> dict:
+    """The models of the peer benchmark `result` (`bench_peer`; kept in its work folder) scored on the cases of the
+    folder `data` that none of them trained or validated on (`rescore_split`): kind 'peer-rescore', the fields of
+    `result`, each point's training facts with its scores on those cases (`benchmark_heldout_dice`: its Dice on the
+    benchmark's held-out split). A point whose model is gone is listed in `not_rescored`, with a warning."""
+    split = peer_split(result['data'], progress)
+    other, seen = rescore_split(split, data, progress)
+    work, seed, pts, gone = Path(result['work']), result['seed'], {}, []
+    for m in ('segcore', *PEERS):
+        pts[m] = []
+        for p in result[m]:
+            try: pred, secs = _rescore_predict(m, p, work, seed, other, progress)
+            except SegcoreError as e:
+                gone.append({'method': m, 'budget_s': p['budget_s'], 'why': str(e)})
+                warnings.warn(f"{NAMES[m]} {p['budget_s']:g} s: not scored again ({e})", stacklevel=2)
+                continue
+            pts[m].append({**{k: v for k, v in p.items() if k not in _SCORES}, **score_folder(pred, other),
+                           'predict_seconds': secs, 'benchmark_heldout_dice': p['heldout_dice']})
+    return {**result, 'kind': 'peer-rescore', **pts, 'comparisons': _comparisons(pts, result['against']),
+            'scored_on': str(other.data), 'scored_on_sha256': other.sha256, 'n_heldout': len(other.heldout),
+            'seen_left_out': seen, 'not_rescored': gone,
+            'split': f"the models of the peer benchmark of {result['data']} (fold 0: {result['n_train']} training, "
+                     f"{result['n_val']} validation cases) scored on the {len(other.heldout)} usable labelled cases of "
+                     f"{other.data} that none of them trained or validated on ({len(seen)} such cases left out); "
+                     'nothing was trained, selected or tuned on them'}
+
+
+# %% ../nbs/22a_peer.ipynb 42
 def peer_svg(result: dict) -> str:
     "Held-out mean foreground Dice (95 % CI bars) against training seconds (log axis), one line per method: SVG."
     import matplotlib
@@ -288,19 +362,28 @@ def peer_svg(result: dict) -> str:
         err = np.abs(np.array([p['ci95'] for p in pts], float).T - y)
         ax.errorbar(x, y, yerr=err, fmt='o-', capsize=3, label=f"{name} (n={pts[0]['n_heldout']})")
     ax.set_xscale('log')
-    ax.set(xlabel='training seconds (log)', ylabel='held-out mean foreground Dice', ylim=(0, 1))
+    what = 'on the scored cases' if result.get('kind') == 'peer-rescore' else 'held-out'
+    ax.set(xlabel='training seconds (log)', ylabel=f'mean foreground Dice ({what})', ylim=(0, 1))
     ax.grid(alpha=0.3, which='both')
     ax.legend(loc='lower right')
     return figure_svg(fig)
 
-# %% ../nbs/22a_peer.ipynb 35
+# %% ../nbs/22a_peer.ipynb 43
 def _ci(d, ci) -> str: return f'{d:.3f} (95 % CI {ci[0]:.3f}–{ci[1]:.3f})'
 
 def _point_rows(result: dict) -> list:
-    "One row of text per point: method, budget, training s, steps, Dice with CI, n, prediction s."
-    return [{'method': NAMES[m], 'budget s': f"{p['budget_s']:.0f}", 'training s': f"{p['train_seconds']:.1f}",
-             'steps': str(p['steps']), 'held-out Dice': _ci(p['heldout_dice'], p['ci95']), 'n': str(p['n_heldout']),
-             'prediction s': f"{p['predict_seconds']:.1f}"} for m in NAMES for p in result.get(m) or []]
+    """One row of text per point: method, budget, training s, steps, Dice with CI, n, prediction s (scored again on
+    other cases: their Dice, and the point's Dice on the benchmark's held-out split)."""
+    again, rows = result.get('kind') == 'peer-rescore', []
+    for m in NAMES:
+        for p in result.get(m) or []:
+            dice = {'Dice on these cases': _ci(p['heldout_dice'], p['ci95']),
+                    'benchmark held-out Dice': f"{p['benchmark_heldout_dice']:.3f}"} if again else \
+                {'held-out Dice': _ci(p['heldout_dice'], p['ci95'])}
+            rows.append({'method': NAMES[m], 'budget s': f"{p['budget_s']:.0f}",
+                         'training s': f"{p['train_seconds']:.1f}", 'steps': str(p['steps']), **dice,
+                         'n': str(p['n_heldout']), 'prediction s': f"{p['predict_seconds']:.1f}"})
+    return rows
 
 def _comparison_rows(result: dict) -> list:
     "One row of text per matched budget and peer: Dice ratio segcore/peer, paired difference with CI, n."
@@ -318,7 +401,7 @@ def _notes_html(result: dict) -> str:
         items += [f'<li><b>{esc(NAMES[m])}</b> ({esc(", ".join(b))} s): {esc(n)}</li>' for n, b in by_note.items() if n]
     return f'<h2>Notes</h2><ul>{"".join(items)}</ul>' if items else ''
 
-# %% ../nbs/22a_peer.ipynb 36
+# %% ../nbs/22a_peer.ipynb 44
 def _device_text(d: dict) -> str:
     "The device of `bench._device_info` as words."
     if d.get('type') == 'cuda': return f"CUDA {d.get('name')} ({d.get('memory_gb')} GB, CUDA {d.get('cuda')})"
@@ -330,12 +413,18 @@ def peer_body(result: dict) -> str:
     from segcore.report import table_html
     v = ', '.join(f'{k} {x}' for k, x in (result.get('versions') or {}).items() if x)
     dev = _device_text(result.get('device') or result.get('device_info') or {})
-    head = (f"<h1>segcore against its peers: time to Dice</h1><p>{esc(result['data'])} · "
+    again = result.get('kind') == 'peer-rescore'
+    title = 'the kept models on other cases' if again else 'time to Dice'
+    where = f"models of {result['data']}, scored on {result['scored_on']}" if again else result['data']
+    gone = ''.join(f"<li>{esc(NAMES[g['method']])} {g['budget_s']:g} s: {esc(g['why'])}</li>"
+                   for g in result.get('not_rescored') or [])
+    head = (f"<h1>segcore against its peers: {title}</h1><p>{esc(where)} · "
             f"{esc(dev)} · {esc(v)} · {esc(result.get('date', ''))}</p>"
             f"<p><b>Split</b>: {esc(result['split'])}. n = {result['n_train']} training, {result['n_val']} "
-            f"validation, {result['n_heldout']} held-out cases. Held-out Dice: the mean over cases of each "
-            "case's mean foreground Dice, with a bootstrap 95 % CI over cases.</p>")
+            f"validation, {result['n_heldout']} {'scored' if again else 'held-out'} cases. Dice: the mean over "
+            "cases of each case's mean foreground Dice, with a bootstrap 95 % CI over cases.</p>"
+            + (f'<p><b>Not scored again</b> (their models are gone):</p><ul>{gone}</ul>' if gone else ''))
     pts, comps = _point_rows(result), _comparison_rows(result)
     return (head + peer_svg(result) + (table_html(pd.DataFrame(pts), 'points') if pts else '<p>no points yet</p>')
-            + (table_html(pd.DataFrame(comps), 'segcore against each peer at matched budgets (same held-out cases)')
+            + (table_html(pd.DataFrame(comps), 'segcore against each peer at matched budgets (the same cases)')
                if comps else '') + _notes_html(result))

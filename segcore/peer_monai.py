@@ -10,9 +10,10 @@ import numpy as np
 import torch
 from .core import SegcoreError
 from .peer import PeerSplit, score_folder
+from .rundir import load_checkpoint, save_checkpoint
 
 # %% auto 0
-__all__ = ['CROP', 'BATCH', 'monai_train', 'monai_predict', 'monai_points']
+__all__ = ['CROP', 'BATCH', 'monai_train', 'monai_predict', 'monai_model_path', 'monai_load', 'monai_points']
 
 # %% ../nbs/22c_peer_monai.ipynb 4
 CROP = (32, 32, 32)      # the tutorial's 96³ spleen crops, scaled to ~35×50×36-voxel hippocampus volumes
@@ -130,14 +131,25 @@ def _notes(lr: float, load_s: float) -> str:
             f"steps, not loading and caching the volumes ({load_s:.1f} s); last weights (no model selection); "
             "prediction: sliding_window_inference (overlap 0.25), argmax")
 
+def monai_model_path(work, budget_s: float) -> Path:
+    "Where `monai_points` keeps the weights of its `budget_s` snapshot: `work/model-b<budget>.pt`."
+    return Path(work) / f'model-b{budget_s:g}.pt'
+
+def monai_load(path) -> tuple:
+    "(weights, number of classes K) of a snapshot kept by `monai_points` (loaded with `weights_only=True`)."
+    ck = load_checkpoint(path, required=('state', 'n_classes'))
+    return ck['state'], int(ck['n_classes'])
+
 def monai_points(split: PeerSplit, budgets, work, lr: float = 1e-3, seed: int = 0, progress: bool = True) -> list:
     """One point per budget (`budget_s`, `train_seconds`, `heldout_dice`, `ci95`, `n_heldout`, `per_case`, `steps`,
     `predict_seconds`, `notes`): one tutorial training run up to the largest budget, its weights snapshotted as the
-    training seconds pass each budget, each snapshot predicting the held-out cases into `work/b<budget>`."""
+    training seconds pass each budget, each snapshot kept as `monai_model_path(work, budget)` and predicting the
+    held-out cases into `work/b<budget>`."""
     snaps, n_classes, load_s = monai_train(split, budgets, lr, seed, progress)
     points = []
     for s in snaps:
         out = Path(work) / f"b{s['budget_s']:g}"
+        save_checkpoint({'state': s['state'], 'n_classes': n_classes}, monai_model_path(work, s['budget_s']))
         pred_s = monai_predict(s['state'], n_classes, split, out, progress)
         points.append({'budget_s': s['budget_s'], 'train_seconds': s['train_seconds'], **score_folder(out, split),
                        'steps': s['steps'], 'predict_seconds': pred_s, 'load_seconds': load_s, 'lr': lr,

@@ -11,7 +11,7 @@ from .core import SegcoreError
 # %% auto 0
 __all__ = ['NNUNET_PINS', 'NNUNET_DEPS', 'BUDGET_TRAINER_SOURCE', 'NNUNET_CPU_ENV', 'nnunet_install_steps', 'nnunet_env',
            'nnunet_versions', 'write_nnunet_raw', 'write_splits_final', 'install_budget_trainer', 'nnunet_prepare',
-           'nnunet_point']
+           'nnunet_point', 'nnunet_rescore']
 
 # %% ../nbs/22b_peer_nnunet.ipynb 5
 NNUNET_PINS = {'nnunetv2': '2.8.1', 'dynamic-network-architectures': '0.4.4'}
@@ -284,19 +284,21 @@ def _score(pred: Path, split, score):
         from segcore.peer import score_folder as score
     return score(pred, split)
 
-def _nnunet_predict(py: Path, split, prep: dict, env: dict, tag: str, work: Path, dataset_id: int) -> tuple:
-    "nnU-Net's default inference on `imagesTs` → `work/pred_<tag>/<case id>.nii.gz`; (folder, seconds)."
+def _nnunet_predict(py: Path, images: Path, ids: dict, cases, env: dict, tag: str, work: Path,
+                    dataset_id: int) -> tuple:
+    """nnU-Net's default inference on the folder `images` (`<nnU-Net id>_0000.nii.gz`, `ids`: segcore id -> nnU-Net
+    id) → `work/pred_<tag>/<case id>.nii.gz` for each of `cases`; (folder, seconds)."""
     pred_nn, pred = work / f'pred_{tag}_nnunet', work / f'pred_{tag}'
     for d in (pred_nn, pred): shutil.rmtree(d, ignore_errors=True)
-    cmd = [py.parent / 'nnUNetv2_predict', '-i', prep['raw'] / 'imagesTs', '-o', pred_nn, '-d', dataset_id, '-c',
+    cmd = [py.parent / 'nnUNetv2_predict', '-i', images, '-o', pred_nn, '-d', dataset_id, '-c',
            '3d_fullres', '-f', 0, '-tr', 'nnUNetTrainerSegcoreBudget', '-chk', 'checkpoint_final.pth', '-device', 'cpu',
            '-npp', 1, '-nps', 1]
     secs = _run_logged(cmd, env, work / f'predict_{tag}.log', 'prediction')
-    ids = json.loads((prep['raw'] / 'segcore_cases.json').read_text())['nnunet_ids']
     pred.mkdir(parents=True)
-    for c in split.heldout:
+    for c in cases:
         if (pred_nn / f'{ids[c]}.nii.gz').is_file(): (pred_nn / f'{ids[c]}.nii.gz').rename(pred / f'{c}.nii.gz')
     return pred, secs
+
 
 # %% ../nbs/22b_peer_nnunet.ipynb 27
 def nnunet_point(split, budget_s: float, work, py=None, seed: int = 0, progress: bool = True,
@@ -326,7 +328,8 @@ def nnunet_point(split, budget_s: float, work, py=None, seed: int = 0, progress:
     done, logs = json.loads((fold / 'segcore_budget.json').read_text()), sorted(fold.glob('training_log_*.txt'))
     bar.update()
     bar.set_description(f'nnU-Net {budget_s:g} s: predict')
-    pred, predict_s = _nnunet_predict(py, split, prep, env, tag, work, dataset_id)
+    ids = json.loads((prep['raw'] / 'segcore_cases.json').read_text())['nnunet_ids']
+    pred, predict_s = _nnunet_predict(py, prep['raw'] / 'imagesTs', ids, split.heldout, env, tag, work, dataset_id)
     s = _score(pred, split, score)
     bar.update()
     bar.close()
@@ -343,3 +346,23 @@ def nnunet_point(split, budget_s: float, work, py=None, seed: int = 0, progress:
                       f"{done['train_seconds']:.0f} s of training (augmentation in the training process, untimed; "
                       f"{done['torch_threads']} torch threads); held-out predicted with nnU-Net's default inference "
                       '(mirroring TTA)')}
+
+# %% ../nbs/22b_peer_nnunet.ipynb 29
+def nnunet_rescore(split, budget_s: float, work, seed: int = 0, py=None, dataset_id: int = 990,
+                   progress: bool = True) -> tuple:
+    """nnU-Net's default inference with the model `nnunet_point` kept in `work` for `budget_s` and `seed`, on the
+    images of `split.heldout` (another dataset's cases: `peer.rescore_split`): (folder of `<case id>.nii.gz`,
+    seconds). One `SegcoreError` line when that model is not there."""
+    work, tag = Path(work), f'b{budget_s:g}_s{seed}'
+    results = work / f'results_{tag}'
+    if not any(results.glob('*/nnUNetTrainerSegcoreBudget__*/fold_0/checkpoint_final.pth')):
+        raise SegcoreError(f'{results}: no nnU-Net model of the {budget_s:g} s point (its checkpoint_final.pth)')
+    py = Path(py) if py is not None else nnunet_env(progress=progress)
+    install_budget_trainer(py)                       # nnU-Net finds the trainer class of the checkpoint by name
+    images, ids = work / f'rescore_{split.sha256[:12]}' / 'imagesTs', _nn_ids(split.heldout)
+    shutil.rmtree(images, ignore_errors=True)
+    for c in split.heldout:
+        for k, img in enumerate(split.index.case(c).images): _place(Path(img), images / f'{ids[c]}_{k:04d}.nii.gz')
+    return _nnunet_predict(py, images, ids, split.heldout, _nnunet_env(py, work, results),
+                           f'rescore_{split.sha256[:12]}_{tag}', work, dataset_id)
+

@@ -116,6 +116,12 @@ def test_cli_bad_input_is_one_line(phantom, capsys):
         assert msg in err and len(err.splitlines()) == 1, err
     assert main(['bench', 'peer', '--data', str(data / 'nope')]) == 2
     assert 'no dataset folder here' in capsys.readouterr().err
+    assert main(['bench', 'peer', '--data', str(data), '--rescore', str(data / 'nope')]) == 2
+    err = capsys.readouterr().err.strip()
+    assert f'{data / "nope"}: no dataset folder here' in err and len(err.splitlines()) == 1, err
+    assert main(['bench', 'peer', '--data', str(data), '--work', str(data / 'work')]) == 2   # never into the data
+    err = capsys.readouterr().err.strip()
+    assert 'lies inside the input' in err and '--work' in err and not (data / 'work').exists(), err
 
 
 def test_segcore_point_trains_the_peer_split(phantom, tmp_path, monkeypatch):

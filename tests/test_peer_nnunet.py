@@ -126,4 +126,8 @@ def test_nnunet_point_tiny(hippo_split, nnunet_py, tmp_path):
     assert sorted(p.name[:-7] for p in pre.iterdir()) == sorted(sp.train + sp.val)   # nnU-Net saw no held-out case
     again = pn.nnunet_prepare(sp, tmp_path / 'work', nnunet_py)
     assert again['preprocess_reused'] and again['preprocess_seconds'] == 0
+    from segcore.peer import PeerSplit                   # the kept model, scored again on the held-out images
+    pred, _ = pn.nnunet_rescore(PeerSplit(data, [], [], sp.heldout, sp.index, 'a' * 64), 20, tmp_path / 'work',
+                                py=nnunet_py, progress=False)
+    assert _score_folder(pred, sp)['per_case'] == pt['per_case']
     print(f'tiny nnU-Net point: {time.perf_counter() - t:.0f} s, {pt["steps"]} steps, Dice {pt["heldout_dice"]:.3f}')
