@@ -324,20 +324,23 @@ def rescore_peer(result: dict, data, progress: bool = True) -> dict:
     """The models of the peer benchmark `result` (`bench_peer`; kept in its work folder) scored on the cases of the
     folder `data` that none of them trained or validated on (`rescore_split`): kind 'peer-rescore', the fields of
     `result`, each point's training facts with its scores on those cases (`benchmark_heldout_dice`: its Dice on the
-    benchmark's held-out split). A point whose model is gone is listed in `not_rescored`, with a warning."""
+    benchmark's held-out split). A point whose model is gone, or that cannot predict or be scored
+    there, is listed in `not_rescored` with the reason, and a warning."""
     split = peer_split(result['data'], progress)
     other, seen = rescore_split(split, data, progress)
     work, seed, pts, gone = Path(result['work']), result['seed'], {}, []
     for m in ('segcore', *PEERS):
         pts[m] = []
         for p in result[m]:
-            try: pred, secs = _rescore_predict(m, p, work, seed, other, progress)
+            try:
+                pred, secs = _rescore_predict(m, p, work, seed, other, progress)
+                scores = score_folder(pred, other)
             except SegcoreError as e:
                 gone.append({'method': m, 'budget_s': p['budget_s'], 'why': str(e)})
                 warnings.warn(f"{NAMES[m]} {p['budget_s']:g} s: not scored again ({e})", stacklevel=2)
                 continue
-            pts[m].append({**{k: v for k, v in p.items() if k not in _SCORES}, **score_folder(pred, other),
-                           'predict_seconds': secs, 'benchmark_heldout_dice': p['heldout_dice']})
+            pts[m].append({**{k: v for k, v in p.items() if k not in _SCORES}, **scores, 'predict_seconds': secs,
+                           'benchmark_heldout_dice': p['heldout_dice']})
     return {**result, 'kind': 'peer-rescore', **pts, 'comparisons': _comparisons(pts, result['against']),
             'scored_on': str(other.data), 'scored_on_sha256': other.sha256, 'n_heldout': len(other.heldout),
             'seen_left_out': seen, 'not_rescored': gone,
@@ -423,7 +426,7 @@ def peer_body(result: dict) -> str:
             f"<p><b>Split</b>: {esc(result['split'])}. n = {result['n_train']} training, {result['n_val']} "
             f"validation, {result['n_heldout']} {'scored' if again else 'held-out'} cases. Dice: the mean over "
             "cases of each case's mean foreground Dice, with a bootstrap 95 % CI over cases.</p>"
-            + (f'<p><b>Not scored again</b> (their models are gone):</p><ul>{gone}</ul>' if gone else ''))
+            + (f'<p><b>Not scored again</b>:</p><ul>{gone}</ul>' if gone else ''))
     pts, comps = _point_rows(result), _comparison_rows(result)
     return (head + peer_svg(result) + (table_html(pd.DataFrame(pts), 'points') if pts else '<p>no points yet</p>')
             + (table_html(pd.DataFrame(comps), 'segcore against each peer at matched budgets (the same cases)')
