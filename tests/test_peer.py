@@ -157,3 +157,37 @@ def test_monai_points_end_to_end(phantom, tmp_path):
         assert p['n_heldout'] == len(sp.heldout) and 0 <= p['ci95'][0] <= p['heldout_dice'] <= p['ci95'][1] <= 1
         assert sorted(p['per_case']) == sorted(sp.heldout) and 'snapshot' in p['notes']
         assert p['predict_seconds'] > 0 and p['load_seconds'] > 0
+
+
+def test_cli_rescore_writes_its_page(phantom, tmp_path, monkeypatch):
+    "`--rescore OTHER`: the points of --work scored on OTHER's unseen cases (here perfect predictions), page and JSON."
+    import shutil
+    import segcore.peer_monai
+    from segcore.cli import main
+    data, sp = phantom
+    monkeypatch.setattr(peer, 'segcore_point', lambda split, b, work, seed=0, profile='quick', progress=True,
+                        members=1: _fake_point('segcore', b, split))
+    monkeypatch.setattr(segcore.peer_monai, 'monai_points', lambda split, budgets, work, lr=1e-3, seed=0,
+                        progress=True: [_fake_point('monai', b, split) for b in budgets])
+    def perfect(method, point, work, seed, split, progress):          # the labels themselves, as predictions
+        out = peer._fresh(work / 'rescore' / f'{method}-{point["budget_s"]:g}')
+        for c in split.heldout: shutil.copy(split.index.case(c).label, out / f'{c}.nii.gz')
+        return out, 0.5
+    monkeypatch.setattr(peer, '_rescore_predict', perfect)
+    other = tmp_path / 'other'
+    for c in [*sp.heldout, sp.val[0]]:                  # the held-out cases again, and one validation case
+        for sub, f in (('images', sp.index.case(c).images[0]), ('labels', sp.index.case(c).label)):
+            (other / sub).mkdir(parents=True, exist_ok=True)
+            shutil.copy(f, other / sub / f'{c}.nii.gz')
+    args = ['bench', 'peer', '--data', str(data), '--against', 'monai', '--budget-s', '60', '--work',
+            str(tmp_path / 'w'), '--quiet', '--out', str(tmp_path / 'out')]
+    assert main(args) == 0                               # the benchmark first, then its models scored again
+    assert main([*args, '--rescore', str(other)]) == 0
+    j = sorted((tmp_path / 'out').glob('peer-rescore-*.json'))
+    r = json.loads(j[0].read_text())
+    assert (r['kind'], r['n_heldout'], r['seen_left_out'], r['not_rescored']) == \
+        ('peer-rescore', len(sp.heldout), [sp.val[0]], [])
+    assert [(p['heldout_dice'], p['benchmark_heldout_dice']) for p in (*r['segcore'], *r['monai'])] == \
+        [(1.0, pytest.approx(0.8)), (1.0, pytest.approx(0.6))]
+    page = j[0].with_suffix('.html').read_text()
+    assert 'the kept models on other cases' in page and 'benchmark held-out Dice' in page and str(other) in page
