@@ -220,10 +220,19 @@ def _check_recipe(work, profile: str, member_s: float):
                                f"{have[1]} run(s), not {want[0]} with {want[1]}; give this recipe its own "
                                "--work folder")
 
+def _check_cases(work, split: PeerSplit):
+    "Raise unless every point in `work` was scored on the held-out cases of `split` (one dataset per folder)."
+    for r in _points(work):
+        if sorted(r['point'].get('per_case', {})) != sorted(split.heldout):
+            raise SegcoreError(f"{Path(work) / 'points.json'}: holds a {r['method']} point at {r['budget_s']:g} s "
+                               f"scored on other held-out cases than the split of {split.data}; give each dataset "
+                               "its own --work folder")
+
 def _run_points(split, against, budgets, work: Path, seed: int, progress: bool, profile: str = 'quick',
                 member_s: float = 0):
     """Compute and save every point not yet in `work/points.json` (segcore's: `profile`, ensembles of
     `ensemble_members` runs; one recipe per folder)."""
+    _check_cases(work, split)
     _check_recipe(work, profile, member_s)
     for b in [b for b in budgets if _done(work, 'segcore', b, seed) is None]:
         _add_point(work, 'segcore', seed, segcore_point(split, b, _fresh(work / 'segcore' / f'b{b:g}-s{seed}'), seed,

@@ -191,3 +191,17 @@ def test_cli_rescore_writes_its_page(phantom, tmp_path, monkeypatch):
         [(1.0, pytest.approx(0.8)), (1.0, pytest.approx(0.6))]
     page = j[0].with_suffix('.html').read_text()
     assert 'the kept models on other cases' in page and 'benchmark held-out Dice' in page and str(other) in page
+
+
+def test_work_of_another_dataset_is_refused(phantom, tmp_path, monkeypatch):
+    "A --work folder holds one dataset's points: another dataset's split does not reuse them (it would mix the two)."
+    data, _ = phantom
+    monkeypatch.setattr(peer, 'segcore_point', lambda split, b, work, seed=0, profile='quick', progress=True,
+                        members=1: _fake_point('segcore', b, split))
+    peer.bench_peer(data, [], [60], tmp_path / 'w', progress=False)
+    lab = np.zeros((6, 6, 6), np.uint8)
+    lab[1:4, 1:4, 1:4] = 1
+    _volumes(tmp_path / 'other', {f'x{i}': lab for i in range(8)})
+    with pytest.raises(SegcoreError, match='holds a segcore point at 60 s scored on other held-out cases'):
+        peer.bench_peer(tmp_path / 'other', [], [60], tmp_path / 'w', progress=False)
+    assert len(json.loads((tmp_path / 'w' / 'points.json').read_text())) == 1       # nothing added or lost
