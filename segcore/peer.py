@@ -4,7 +4,7 @@
 
 # %% ../nbs/22a_peer.ipynb 3
 from __future__ import annotations
-import datetime, json, shutil, time, warnings
+import datetime, hashlib, json, shutil, time, warnings
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
@@ -108,33 +108,60 @@ def _check_same_split(run, split: PeerSplit):
         raise SegcoreError(f'{run}: the run trained on another split than the peer split of {split.data}')
 
 # %% ../nbs/22a_peer.ipynb 17
+def _fresh(folder) -> Path:
+    "`folder`, emptied: a run interrupted before its point was saved starts again (its schedule was planned anew)."
+    folder = Path(folder)
+    if folder.exists(): shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    return folder
+
+def _member_runs(work: Path, runs, profile: str, share_s: float, seed: int, members: int, overrides: dict) -> list:
+    """The run folders of a point's `members` runs: `work/run` (`work/run-<i>`), or with a shared folder `runs`
+    `runs/<profile>-<share>s-seed<k>` (+ a hash of `overrides`): one folder per recipe, length and seed."""
+    if runs is None: return [work / 'run'] if members == 1 else [work / f'run-{i}' for i in range(members)]
+    tag = '-' + hashlib.sha256(json.dumps(overrides, sort_keys=True).encode()).hexdigest()[:8] if overrides else ''
+    return [Path(runs) / f'{profile}-{share_s:g}s-seed{seed + i}{tag}' for i in range(members)]
+
+def _finished(run: Path) -> dict | None:
+    "The summary of a finished run in the folder `run`, or None (no folder, no summary, or not finished)."
+    from segcore.rundir import RunDir
+    from segcore.train import FINISHED
+    if not (run / 'summary.json').is_file(): return None
+    s = RunDir(run).summary()
+    return s if s.get('status') in FINISHED else None
+
 def segcore_point(split: PeerSplit, budget_s: float, work, seed: int = 0, profile: str = 'quick',
-                  progress: bool = True, members: int = 1, **overrides) -> dict:
+                  progress: bool = True, members: int = 1, runs=None, **overrides) -> dict:
     """Train segcore (`profile`, schedule planned into `budget_s` training seconds) into `work/run`, predict the
     held-out cases into `work/pred` and score them: one point (`budget_s`, `train_seconds`, `heldout_dice`, `ci95`,
-    `n_heldout`, `per_case`, `steps`, `predict_seconds`, `members`, `notes`). `members` > 1: that many runs (seeds
-    `seed`, `seed`+1, …) into `work/run-<i>`, each planned into `budget_s / members`, their ensemble predicts (mean
-    of the softmax). `overrides`: config keys (tests)."""
+    `n_heldout`, `per_case`, `steps`, `predict_seconds`, `members`, `reused_runs`, `notes`). `members` > 1: that many
+    runs (seeds `seed`, `seed`+1, …) into `work/run-<i>`, each planned into `budget_s / members`, their ensemble
+    predicts (mean of the softmax). `runs`: a folder of runs shared by points (`_member_runs`), where a finished run
+    of the same recipe, length and seed is reused, not trained again. `overrides`: config keys (tests)."""
     from dataclasses import replace
     from segcore.train import train
     from segcore.rundir import RunDir
-    work, runs = Path(work), [Path(work) / 'run'] if members == 1 else [Path(work) / f'run-{i}' for i in range(members)]
+    work = Path(work)
+    folders = _member_runs(work, runs, profile, budget_s / members, seed, members, overrides)
     t0 = time.perf_counter()
     cfg, plan = _budgeted_config(split.data, budget_s / members, seed, profile, **overrides)
     plan_s = time.perf_counter() - t0
-    sums = [train(replace(cfg, seed=seed + i), run, progress=progress, plan=plan) for i, run in enumerate(runs)]
-    for run in runs: _check_same_split(run, split)
-    cfg, rate = RunDir(runs[0]).config(), sums[0]['budget']['planned_steps_per_s']      # the planned schedule
-    pred_s = _predict_heldout(runs if members > 1 else runs[0], split, work / 'pred', progress)
+    done = [_finished(r) for r in folders]
+    sums = [s or train(replace(cfg, seed=seed + i), _fresh(r), progress=progress, plan=plan)
+            for i, (s, r) in enumerate(zip(done, folders))]
+    for run in folders: _check_same_split(run, split)
+    cfg, rate = RunDir(folders[0]).config(), sums[0]['budget']['planned_steps_per_s']      # the planned schedule
+    pred_s = _predict_heldout(folders if members > 1 else folders[0], split, work / 'pred', progress)
     sc = score_folder(work / 'pred', split)
     steps = sum(s['epochs_run'] for s in sums) * cfg.iterations_per_epoch
+    reused = sum(s is not None for s in done)
     return {'budget_s': float(budget_s), 'train_seconds': sum(s['train_seconds'] for s in sums), **sc,
             'steps': steps, 'predict_seconds': pred_s, 'plan_seconds': plan_s, 'planned_steps_per_s': rate,
-            'epochs': sum(s['epochs_run'] for s in sums), 'seed': seed, 'members': members,
-            'run': str(runs[0]) if members == 1 else [str(r) for r in runs], 'profile': profile,
-            'notes': _segcore_notes(profile, cfg, rate, members, budget_s)}
+            'epochs': sum(s['epochs_run'] for s in sums), 'seed': seed, 'members': members, 'reused_runs': reused,
+            'run': str(folders[0]) if members == 1 else [str(r) for r in folders], 'profile': profile,
+            'notes': _segcore_notes(profile, cfg, rate, members, budget_s, shared=runs is not None)}
 
-def _segcore_notes(profile: str, cfg, rate: float, members: int, budget_s: float) -> str:
+def _segcore_notes(profile: str, cfg, rate: float, members: int, budget_s: float, shared: bool = False) -> str:
     "The segcore point's notes: its recipe and how its seconds are counted."
     how = (f"profile {profile}: {cfg.epochs} epochs × {cfg.iterations_per_epoch} steps (batch {cfg.batch_size}, "
            f"patch {'×'.join(map(str, cfg.patch_size))}) planned from a measured {rate:.2f} steps/s so the warm-up "
@@ -143,8 +170,11 @@ def _segcore_notes(profile: str, cfg, rate: float, members: int, budget_s: float
         how = (f"an ensemble of {members} runs of profile {profile} (seeds differ), each planned into "
                f"{budget_s / members:g} s from its own measured step rate; it predicts with the mean of their "
                f"softmax; the first: {how.split(': ', 1)[1]}")
-    return (how + "; training seconds count the epochs (patch sampling, augmentation, steps), not validation; best "
-            "checkpoint on the fold-0 validation cases; standard inference (Gaussian sliding window, no TTA)")
+    share = ("; a run of the same length and seed is trained once and shared by every point that holds it (the "
+             "300 s point's run is the first of the 600 s point's runs, …)") if shared else ''
+    return (how + share + "; training seconds count the epochs (patch sampling, augmentation, steps) of every run in "
+            "the model, not validation; best checkpoint on the fold-0 validation cases; standard inference (Gaussian "
+            "sliding window, no TTA)")
 
 # %% ../nbs/22a_peer.ipynb 23
 def compare_points(ours: dict, peer: dict) -> dict:
@@ -176,13 +206,6 @@ def _done(work, method: str, budget: float, seed: int) -> dict | None:
     "The finished point of `method` at `budget` and `seed`, or None."
     return next((r['point'] for r in _points(work) if (r['method'], r['budget_s'], r['seed'])
                  == (method, float(budget), seed)), None)
-
-def _fresh(folder) -> Path:
-    "`folder`, emptied: a run interrupted before its point was saved starts again (its schedule was planned anew)."
-    folder = Path(folder)
-    if folder.exists(): shutil.rmtree(folder)
-    folder.mkdir(parents=True)
-    return folder
 
 # %% ../nbs/22a_peer.ipynb 27
 def _check_request(against, budgets) -> tuple:
@@ -231,13 +254,14 @@ def _check_cases(work, split: PeerSplit):
 def _run_points(split, against, budgets, work: Path, seed: int, progress: bool, profile: str = 'quick',
                 member_s: float = 0):
     """Compute and save every point not yet in `work/points.json` (segcore's: `profile`, ensembles of
-    `ensemble_members` runs; one recipe per folder)."""
+    `ensemble_members` runs, shared between its points through `work/segcore/runs`; one recipe per folder)."""
     _check_cases(work, split)
     _check_recipe(work, profile, member_s)
     for b in [b for b in budgets if _done(work, 'segcore', b, seed) is None]:
         _add_point(work, 'segcore', seed, segcore_point(split, b, _fresh(work / 'segcore' / f'b{b:g}-s{seed}'), seed,
                                                         profile=profile, progress=progress,
-                                                        members=ensemble_members(b, member_s)))
+                                                        members=ensemble_members(b, member_s),
+                                                        runs=work / 'segcore' / 'runs'))
     if 'nnunet' in against:
         from segcore.peer_nnunet import nnunet_point
         for b in [b for b in budgets if _done(work, 'nnunet', b, seed) is None]:
@@ -269,7 +293,7 @@ def bench_peer(data, against=PEERS, budgets=(60, 300, 600, 1200), work=None, see
     if not (isinstance(member_s, (int, float)) and np.isfinite(member_s) and member_s >= 0):
         raise SegcoreError(f'--member-s must be seconds >= 0 (0: one run per budget), got {member_s!r}')
     split = peer_split(data, progress)
-    work = Path(work) if work else default_cache_dir() / 'peer' / split.sha256[:12]
+    work = (Path(work) if work else default_cache_dir() / 'peer' / split.sha256[:12]).resolve()
     work.mkdir(parents=True, exist_ok=True)
     _run_points(split, against, budgets, work, seed, progress, profile, member_s)
     pts = {m: [p for b in budgets if (p := _done(work, m, b, seed)) is not None] if m in ('segcore', *against) else []
@@ -306,18 +330,14 @@ def rescore_split(split: PeerSplit, data, progress: bool = False) -> tuple:
 
 
 # %% ../nbs/22a_peer.ipynb 35
-def _segcore_runs(work: Path, budget_s: float, seed: int, members: int) -> list:
-    "The run folders of segcore's point at `budget_s` and `seed`, as `_run_points` names them."
-    folder = Path(work) / 'segcore' / f'b{budget_s:g}-s{seed}'
-    return [folder / 'run'] if members == 1 else [folder / f'run-{i}' for i in range(members)]
-
 def _rescore_predict(method: str, point: dict, work: Path, seed: int, split: PeerSplit, progress: bool) -> tuple:
     "(folder of `<case>.nii.gz` for `split.heldout`, seconds): predicted by the model `method` kept for `point`."
     b = point['budget_s']
     out = work / 'rescore' / split.sha256[:12] / f'{method}-b{b:g}-s{seed}'
     if method == 'segcore':
-        runs = _segcore_runs(work, b, seed, point.get('members', 1))
-        return out, _predict_heldout(runs if len(runs) > 1 else runs[0], split, _fresh(out), progress)
+        run = point['run']                               # one folder, or the ensemble's list
+        return out, _predict_heldout(run if isinstance(run, str) else [Path(r) for r in run], split, _fresh(out),
+                                     progress)
     if method == 'monai':
         from segcore.peer_monai import monai_load, monai_model_path, monai_predict
         state, k = monai_load(monai_model_path(work / 'monai' / f's{seed}', b))

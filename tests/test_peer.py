@@ -76,7 +76,7 @@ def _fake_point(method, b, split):
 def test_resume_skips_done_points_and_the_page(phantom, tmp_path, monkeypatch):
     data, sp = phantom
     calls = []
-    def seg(split, b, work, seed=0, profile='quick', progress=True, members=1):
+    def seg(split, b, work, seed=0, profile='quick', progress=True, members=1, runs=None):
         calls.append(('segcore', b))
         return _fake_point('segcore', b, split)
     def nn(split, b, work, py=None, seed=0, progress=True):
@@ -166,7 +166,7 @@ def test_cli_rescore_writes_its_page(phantom, tmp_path, monkeypatch):
     from segcore.cli import main
     data, sp = phantom
     monkeypatch.setattr(peer, 'segcore_point', lambda split, b, work, seed=0, profile='quick', progress=True,
-                        members=1: _fake_point('segcore', b, split))
+                        members=1, runs=None: _fake_point('segcore', b, split))
     monkeypatch.setattr(segcore.peer_monai, 'monai_points', lambda split, budgets, work, lr=1e-3, seed=0,
                         progress=True: [_fake_point('monai', b, split) for b in budgets])
     def perfect(method, point, work, seed, split, progress):          # the labels themselves, as predictions
@@ -197,7 +197,7 @@ def test_work_of_another_dataset_is_refused(phantom, tmp_path, monkeypatch):
     "A --work folder holds one dataset's points: another dataset's split does not reuse them (it would mix the two)."
     data, _ = phantom
     monkeypatch.setattr(peer, 'segcore_point', lambda split, b, work, seed=0, profile='quick', progress=True,
-                        members=1: _fake_point('segcore', b, split))
+                        members=1, runs=None: _fake_point('segcore', b, split))
     peer.bench_peer(data, [], [60], tmp_path / 'w', progress=False)
     lab = np.zeros((6, 6, 6), np.uint8)
     lab[1:4, 1:4, 1:4] = 1
