@@ -176,7 +176,7 @@ def _segcore_notes(profile: str, cfg, rate: float, members: int, budget_s: float
             "the model, not validation; best checkpoint on the fold-0 validation cases; standard inference (Gaussian "
             "sliding window, no TTA)")
 
-# %% ../nbs/22a_peer.ipynb 23
+# %% ../nbs/22a_peer.ipynb 25
 def compare_points(ours: dict, peer: dict) -> dict:
     """segcore's point `ours` against a peer's `peer` at the same budget: {'budget_s', 'ratio' (Dice ours/peer),
     'diff' (mean paired difference ours - peer), 'diff_ci95', 'n_paired'} over the cases both scored."""
@@ -187,7 +187,7 @@ def compare_points(ours: dict, peer: dict) -> dict:
     return {'budget_s': ours['budget_s'], 'ratio': ours['heldout_dice'] / peer['heldout_dice']
             if peer['heldout_dice'] else float('nan'), 'diff': m, 'diff_ci95': [lo, hi], 'n_paired': len(d)}
 
-# %% ../nbs/22a_peer.ipynb 26
+# %% ../nbs/22a_peer.ipynb 28
 PEERS = ('nnunet', 'monai')
 NAMES = {'segcore': 'segcore', 'nnunet': 'nnU-Net v2', 'monai': 'MONAI tutorial'}
 
@@ -207,7 +207,7 @@ def _done(work, method: str, budget: float, seed: int) -> dict | None:
     return next((r['point'] for r in _points(work) if (r['method'], r['budget_s'], r['seed'])
                  == (method, float(budget), seed)), None)
 
-# %% ../nbs/22a_peer.ipynb 27
+# %% ../nbs/22a_peer.ipynb 29
 def _check_request(against, budgets) -> tuple:
     "(peers, budgets) checked: known peers (nnunet, monai), budgets > 0 seconds, both sorted without repeats."
     against = tuple(dict.fromkeys(p.strip().lower() for a in against for p in str(a).split(',') if p.strip()))
@@ -219,7 +219,7 @@ def _check_request(against, budgets) -> tuple:
         raise SegcoreError(f'budgets must be positive seconds, got {budgets!r}')
     return against, budgets
 
-# %% ../nbs/22a_peer.ipynb 29
+# %% ../nbs/22a_peer.ipynb 31
 def _versions(nnunet_points: list) -> dict:
     "Versions of segcore, torch and monai here, and nnU-Net's venv's (nnunetv2, its torch) from its points."
     from importlib.metadata import version
@@ -273,7 +273,7 @@ def _run_points(split, against, budgets, work: Path, seed: int, progress: bool, 
         for p in monai_points(split, todo, _fresh(work / 'monai' / f's{seed}'), seed=seed, progress=progress):
             _add_point(work, 'monai', seed, p)
 
-# %% ../nbs/22a_peer.ipynb 30
+# %% ../nbs/22a_peer.ipynb 32
 def _comparisons(pts: dict, against) -> list:
     "segcore's point against each peer's at every matched budget (`compare_points`, with the peer's name)."
     return [{'peer': m, **compare_points(a, b)} for m in against for a in pts['segcore'] for b in pts[m]
@@ -309,7 +309,7 @@ def bench_peer(data, against=PEERS, budgets=(60, 300, 600, 1200), work=None, see
             'device': _device_info(), 'versions': _versions(pts['nnunet']), 'work': str(work),
             'date': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')}
 
-# %% ../nbs/22a_peer.ipynb 34
+# %% ../nbs/22a_peer.ipynb 36
 def rescore_split(split: PeerSplit, data, progress: bool = False) -> tuple:
     """(a `PeerSplit` of the folder `data` whose `heldout` are its usable labelled cases that `split` neither trained
     nor validated on, by case id and by patient id; nobody trains on it, the ids of the cases left out as seen)."""
@@ -329,7 +329,7 @@ def rescore_split(split: PeerSplit, data, progress: bool = False) -> tuple:
     return PeerSplit(data, [], [], new, discover(data), report['data']['sha256']), seen
 
 
-# %% ../nbs/22a_peer.ipynb 35
+# %% ../nbs/22a_peer.ipynb 37
 def _rescore_predict(method: str, point: dict, work: Path, seed: int, split: PeerSplit, progress: bool) -> tuple:
     "(folder of `<case>.nii.gz` for `split.heldout`, seconds): predicted by the model `method` kept for `point`."
     b = point['budget_s']
@@ -346,7 +346,7 @@ def _rescore_predict(method: str, point: dict, work: Path, seed: int, split: Pee
     return nnunet_rescore(split, b, work / 'nnunet', seed, progress=progress)
 
 
-# %% ../nbs/22a_peer.ipynb 36
+# %% ../nbs/22a_peer.ipynb 38
 _SCORES = ('heldout_dice', 'ci95', 'n_heldout', 'per_case', 'classes', 'predict_seconds')
 
 def rescore_peer(result: dict, data, progress: bool = True) -> dict:
@@ -379,7 +379,7 @@ def rescore_peer(result: dict, data, progress: bool = True) -> dict:
                      'nothing was trained, selected or tuned on them'}
 
 
-# %% ../nbs/22a_peer.ipynb 42
+# %% ../nbs/22a_peer.ipynb 44
 def peer_svg(result: dict) -> str:
     "Held-out mean foreground Dice (95 % CI bars) against training seconds (log axis), one line per method: SVG."
     import matplotlib
@@ -400,7 +400,7 @@ def peer_svg(result: dict) -> str:
     ax.legend(loc='lower right')
     return figure_svg(fig)
 
-# %% ../nbs/22a_peer.ipynb 43
+# %% ../nbs/22a_peer.ipynb 45
 def _ci(d, ci) -> str: return f'{d:.3f} (95 % CI {ci[0]:.3f}–{ci[1]:.3f})'
 
 def _point_rows(result: dict) -> list:
@@ -433,7 +433,7 @@ def _notes_html(result: dict) -> str:
         items += [f'<li><b>{esc(NAMES[m])}</b> ({esc(", ".join(b))} s): {esc(n)}</li>' for n, b in by_note.items() if n]
     return f'<h2>Notes</h2><ul>{"".join(items)}</ul>' if items else ''
 
-# %% ../nbs/22a_peer.ipynb 44
+# %% ../nbs/22a_peer.ipynb 46
 def _device_text(d: dict) -> str:
     "The device of `bench._device_info` as words."
     if d.get('type') == 'cuda': return f"CUDA {d.get('name')} ({d.get('memory_gb')} GB, CUDA {d.get('cuda')})"
