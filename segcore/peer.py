@@ -270,7 +270,9 @@ def _run_points(split, against, budgets, work: Path, seed: int, progress: bool, 
     todo = [b for b in budgets if _done(work, 'monai', b, seed) is None]
     if 'monai' in against and todo:
         from segcore.peer_monai import monai_points
-        for p in monai_points(split, todo, _fresh(work / 'monai' / f's{seed}'), seed=seed, progress=progress):
+        mon = work / 'monai' / f's{seed}'          # not emptied: it keeps the weights of the budgets already done
+        mon.mkdir(parents=True, exist_ok=True)
+        for p in monai_points(split, todo, mon, seed=seed, progress=progress):
             _add_point(work, 'monai', seed, p)
 
 # %% ../nbs/22a_peer.ipynb 32

@@ -90,7 +90,10 @@ def test_resume_skips_done_points_and_the_page(phantom, tmp_path, monkeypatch):
     monkeypatch.setattr(segcore.peer_monai, 'monai_points', mon)
     monkeypatch.setitem(sys.modules, 'segcore.peer_nnunet', types.SimpleNamespace(nnunet_point=nn))
     peer.bench_peer(data, ['nnunet,monai'], [60, 300], tmp_path / 'w', progress=False)
+    kept = tmp_path / 'w' / 'monai' / 's0' / 'model-b60.pt'
+    kept.write_bytes(b'weights of the 60 s snapshot')
     r = peer.bench_peer(data, ['monai'], [300, 600], tmp_path / 'w', progress=False)
+    assert kept.read_bytes() == b'weights of the 60 s snapshot'     # a later budget keeps the earlier ones' models
     assert calls == [('segcore', 60.0), ('segcore', 300.0), ('nnunet', 60.0), ('nnunet', 300.0),
                      ('monai', (60.0, 300.0)), ('segcore', 600.0), ('monai', (600.0,))]
     assert [p['budget_s'] for p in r['segcore']] == [300, 600] and r['nnunet'] == []
