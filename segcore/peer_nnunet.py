@@ -89,6 +89,10 @@ def _place(src: Path, dst: Path):
         from segcore.io import read_image, write_image
         write_image(read_image(src), dst)
 
+def _place_images(case, folder: Path, nn_id: str):
+    "The images of `case` in `folder` under nnU-Net's names: `<nn_id>_0000.nii.gz`, `<nn_id>_0001.nii.gz`, …"
+    for k, img in enumerate(case.images): _place(Path(img), folder / f'{nn_id}_{k:04d}.nii.gz')
+
 def _label_values(split) -> list:
     "Sorted foreground label values: the declared classes, else those in the training cases' labels."
     if split.index.classes: return sorted(int(k) for k in split.index.classes if int(k) != 0)
@@ -113,7 +117,7 @@ def write_nnunet_raw(split, raw_root, dataset_id: int = 990, name: str = 'Segcor
     for c in trval + held:
         case, sub = split.index.case(c), ('imagesTr' if c in trval else 'imagesTs')
         if len(case.images) != n_ch: raise SegcoreError(f'{case.images[0]}: {len(case.images)} channel(s), not {n_ch}')
-        for k, img in enumerate(case.images): _place(Path(img), root / sub / f'{ids[c]}_{k:04d}.nii.gz')
+        _place_images(case, root / sub, ids[c])
         if c in trval: _place(Path(case.label), root / 'labelsTr' / f'{ids[c]}.nii.gz')
     names = split.index.classes or {}
     labels = {'background': 0, **{str(names.get(v, f'class_{v}')): v for v in _label_values(split)}}
@@ -361,8 +365,7 @@ def nnunet_rescore(split, budget_s: float, work, seed: int = 0, py=None, dataset
     install_budget_trainer(py)                       # nnU-Net finds the trainer class of the checkpoint by name
     images, ids = work / f'rescore_{split.sha256[:12]}' / 'imagesTs', _nn_ids(split.heldout)
     shutil.rmtree(images, ignore_errors=True)
-    for c in split.heldout:
-        for k, img in enumerate(split.index.case(c).images): _place(Path(img), images / f'{ids[c]}_{k:04d}.nii.gz')
+    for c in split.heldout: _place_images(split.index.case(c), images, ids[c])
     return _nnunet_predict(py, images, ids, split.heldout, _nnunet_env(py, work, results),
                            f'rescore_{split.sha256[:12]}_{tag}', work, dataset_id)
 
