@@ -170,8 +170,9 @@ def _segcore_notes(profile: str, cfg, rate: float, members: int, budget_s: float
         how = (f"an ensemble of {members} runs of profile {profile} (seeds differ), each planned into "
                f"{budget_s / members:g} s from its own measured step rate; it predicts with the mean of their "
                f"softmax; the first: {how.split(': ', 1)[1]}")
-    share = ("; a run of the same length and seed is trained once and shared by every point that holds it (the "
-             "300 s point's run is the first of the 600 s point's runs, …)") if shared else ''
+    share = ("; a run of the same length and seed is trained once and shared by every point that holds it (a "
+             "one-run point's run is also the first run of each longer point whose runs have its length)"
+             if shared else '')
     return (how + share + "; training seconds count the epochs (patch sampling, augmentation, steps) of every run in "
             "the model, not validation; best checkpoint on the fold-0 validation cases; standard inference (Gaussian "
             "sliding window, no TTA)")
