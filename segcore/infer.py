@@ -183,41 +183,6 @@ class Predictor:
             msg = f"image has {vol.n_channels} channel(s); the model expects {s['in_channels']}"
             raise DataError(vol.path, msg, 'channel_count')
 
-    def predict_array(self, image: np.ndarray, affine, uncertainty: bool = False,
-                      probabilities: bool = False) -> tuple:
-        """(label map (*S) uint8 on the input grid, uncertainty maps or None) for a raw image (C, *S) float32; with
-        `probabilities`, the mean class probabilities (K, *S) on the input grid come third (`predict_regions` for a
-        region-trained run)."""
-        if self.regions: return self.predict_regions(image, affine, uncertainty, probabilities)
-        img, _, aff = preprocess(image, affine, None, self.cfg.target_spacing, self.cfg.normalization)
-        lg = self.member_logits(img)
-        probs = torch.softmax(lg, 1)
-        shape = tuple(image.shape[1:])
-        mean = to_source_grid(torch.log(probs.mean(0).clamp_min(1e-12)), aff, affine, shape)
-        label = mean.argmax(0).cpu().numpy().astype(np.uint8)
-        spacing = tuple(np.linalg.norm(np.asarray(affine)[:-1, :-1], axis=0))
-        wanted = probabilities or (self.post is not None and self.post.needs_probs)
-        source_probs = torch.softmax(mean, 0).cpu().numpy() if wanted else None
-        if self.post is not None:      # a tuned threshold starts from the probabilities, other steps from the labels
-            label = self.post(source_probs if self.post.needs_probs else label, spacing=spacing).astype(np.uint8)
-        label = self.values[label]     # classes 0 … K-1 written as the dataset's label values (e.g. BraTS 0, 1, 2, 4)
-        maps = None
-        if uncertainty:
-            maps = {k: to_source_grid(v[None], aff, affine, shape)[0].cpu().numpy().astype(np.float32)
-                    for k, v in uncertainty_maps(probs, lg).items()}
-        return (label, maps, source_probs) if probabilities else (label, maps)
-
-    def member_logits(self, img: torch.Tensor) -> torch.Tensor:
-        """Logits (N, K, *S) of every model, TTA member and MC draw for a preprocessed image (C, *S): each run's
-        model slides its own patch with its own overlap (an ensemble may mix patch sizes, as nnU-Net's may mix
-        configurations)."""
-        groups = {}                              # (patch, overlap) -> models, in the runs' order
-        for m, c in zip(self.models, self.cfgs):
-            ov = window_overlap(c)
-            groups.setdefault(str((c.patch_size, ov)), (c.patch_size, ov, []))[2].append(m)
-        return torch.cat([predict_samples(ms, img, patch, self.device, self.tta, self.mc, ov, self.amp,
-                                          return_logits=True) for patch, ov, ms in groups.values()])
-
     def to_classes(self, label: np.ndarray) -> np.ndarray:
         "A label map (*S) of the dataset's label values as the model's classes 0 … K-1 (inverse of `values`)."
         lut = np.zeros(256, np.uint8)
@@ -229,6 +194,7 @@ class Predictor:
         self.check_input(vol)
         return self.predict_array(vol.channels_first().astype(np.float32), vol.affine, uncertainty)
 
+# %% ../nbs/18_infer.ipynb 24
 def load_postprocessing(run, spec, spatial_dims: int | None = None, n_classes: int = 2):
     """Post-processing of a run (`RunDir` or path): its `postprocessing.json` for 'auto', none for 'none', or a file's.
     With `spatial_dims` it is tried on a small label map of `n_classes`, so steps that cannot run fail here."""
@@ -248,7 +214,45 @@ def load_postprocessing(run, spec, spatial_dims: int | None = None, n_classes: i
         msg = (str(e).strip().splitlines() or [''])[0][:300]
         raise DataError(p, f'not a valid post-processing file ({type(e).__name__}: {msg})', 'invalid') from None
 
-# %% ../nbs/18_infer.ipynb 29
+# %% ../nbs/18_infer.ipynb 26
+@patch
+def predict_array(self: Predictor, image: np.ndarray, affine, uncertainty: bool = False,
+                  probabilities: bool = False) -> tuple:
+    """(label map (*S) uint8 on the input grid, uncertainty maps or None) for a raw image (C, *S) float32; with
+    `probabilities`, the mean class probabilities (K, *S) on the input grid come third (`predict_regions` for a
+    region-trained run)."""
+    if self.regions: return self.predict_regions(image, affine, uncertainty, probabilities)
+    img, _, aff = preprocess(image, affine, None, self.cfg.target_spacing, self.cfg.normalization)
+    lg = self.member_logits(img)
+    probs = torch.softmax(lg, 1)
+    shape = tuple(image.shape[1:])
+    mean = to_source_grid(torch.log(probs.mean(0).clamp_min(1e-12)), aff, affine, shape)
+    label = mean.argmax(0).cpu().numpy().astype(np.uint8)
+    spacing = tuple(np.linalg.norm(np.asarray(affine)[:-1, :-1], axis=0))
+    wanted = probabilities or (self.post is not None and self.post.needs_probs)
+    source_probs = torch.softmax(mean, 0).cpu().numpy() if wanted else None
+    if self.post is not None:      # a tuned threshold starts from the probabilities, other steps from the labels
+        label = self.post(source_probs if self.post.needs_probs else label, spacing=spacing).astype(np.uint8)
+    label = self.values[label]     # classes 0 … K-1 written as the dataset's label values (e.g. BraTS 0, 1, 2, 4)
+    maps = None
+    if uncertainty:
+        maps = {k: to_source_grid(v[None], aff, affine, shape)[0].cpu().numpy().astype(np.float32)
+                for k, v in uncertainty_maps(probs, lg).items()}
+    return (label, maps, source_probs) if probabilities else (label, maps)
+
+@patch
+def member_logits(self: Predictor, img: torch.Tensor) -> torch.Tensor:
+    """Logits (N, K, *S) of every model, TTA member and MC draw for a preprocessed image (C, *S): each run's
+    model slides its own patch with its own overlap (an ensemble may mix patch sizes, as nnU-Net's may mix
+    configurations)."""
+    groups = {}                              # (patch, overlap) -> models, in the runs' order
+    for m, c in zip(self.models, self.cfgs):
+        ov = window_overlap(c)
+        groups.setdefault(str((c.patch_size, ov)), (c.patch_size, ov, []))[2].append(m)
+    return torch.cat([predict_samples(ms, img, patch, self.device, self.tta, self.mc, ov, self.amp,
+                                      return_logits=True) for patch, ov, ms in groups.values()])
+
+# %% ../nbs/18_infer.ipynb 33
 def region_refusal(run, what: str, instead: str) -> str:
     "The one line that refuses a softmax-only feature (`what`) for the region-trained `run`."
     return (f'{RunDir(run).path}: {what} works on softmax class probabilities, and this run was trained on regions '
@@ -267,7 +271,7 @@ def predict_regions(self: Predictor, image: np.ndarray, affine, uncertainty: boo
     label = regions_to_labels(probs, self.region_values)
     return (label, None, probs) if probabilities else (label, None)
 
-# %% ../nbs/18_infer.ipynb 34
+# %% ../nbs/18_infer.ipynb 38
 def collect_inputs(path) -> list:
     "[(case name, path)] for a file, a DICOM series folder, a folder of images / series, or a dataset folder."
     path = Path(path)
@@ -289,7 +293,7 @@ def collect_inputs(path) -> list:
     if dup: raise DataError(path, f'several inputs share the case name(s) {", ".join(dup)}', 'duplicate_id')
     return items
 
-# %% ../nbs/18_infer.ipynb 36
+# %% ../nbs/18_infer.ipynb 40
 def read_channels(p) -> Volume:
     """The image of input `p`: `read_image` of one file or DICOM series, or a list of one file per channel read as
     one `Volume` (channels last, the first file's path and grid); a `DataError` naming a file that does not fit."""
@@ -303,7 +307,7 @@ def read_channels(p) -> Volume:
                                f'{ref.spatial_shape}', 'channel_geometry')
     return Volume(np.stack([v.array.reshape(ref.spatial_shape) for v in vols], -1), ref.affine, Path(p[0]), ref.meta)
 
-# %% ../nbs/18_infer.ipynb 39
+# %% ../nbs/18_infer.ipynb 43
 def dataset_root(path) -> Path | None:
     """The dataset folder `path` is or lies in (itself or up to two parents): one with `dataset.json`, `imagesTr/`,
     `images/` beside a label folder, or `annotations.csv`; None when there is none."""
@@ -319,7 +323,7 @@ def protected_inputs(*paths) -> list:
     "`paths` (None skipped) and the dataset folders they lie in: what an output must not overlap."
     return [q for p in paths if p is not None for q in (p, dataset_root(p)) if q is not None]
 
-# %% ../nbs/18_infer.ipynb 40
+# %% ../nbs/18_infer.ipynb 44
 PREDICT_FORMAT, MANIFEST = 'segcore-predict/1', 'segcore-predict.json'
 UNCERTAINTY_MAPS = ('entropy', 'variance', 'mutual_information', 'energy')
 
@@ -364,7 +368,7 @@ def check_prediction_folder(out, files, inputs) -> Path:
 def _manifest(out: Path, files, status: str, **info):
     atomic_write_json(out / MANIFEST, {'format': PREDICT_FORMAT, 'status': status, 'files': sorted(files), **info})
 
-# %% ../nbs/18_infer.ipynb 42
+# %% ../nbs/18_infer.ipynb 46
 def predict_to_folder(runs, input_path, out_dir, tta='none', uncertainty=False, mc_dropout=0, device='auto',
                       postprocess='auto', progress=True) -> dict:
     """Predict every input, write masks (+ uncertainty maps) aligned with each input and `volumes.csv` into `out_dir`
@@ -409,7 +413,7 @@ def predict_to_folder(runs, input_path, out_dir, tta='none', uncertainty=False, 
               postprocess=None if pred.post is None else pred.post.to_dict())
     return {'cases': [n for n, _ in vols], 'volumes': rows, 'out': str(out_dir)}
 
-# %% ../nbs/18_infer.ipynb 46
+# %% ../nbs/18_infer.ipynb 50
 def _tuned_threshold(fg_probs: list, refs: list) -> dict | None:
     "A binary task's foreground threshold tuned on validation, when it beats 0.5 (the argmax); its curve and n."
     tuned = tune_threshold(fg_probs, [r == 1 for r in refs])

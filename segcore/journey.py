@@ -197,6 +197,7 @@ def _stage_row(s: dict) -> str:
             f'<td>{esc(_status(s))}</td><td class="num">{sec}</td><td>{esc(s.get("summary") or "")}</td>'
             f'<td>{links}</td></tr>')
 
+# %% ../nbs/21a_journey.ipynb 21
 def _ci3(ci) -> str:
     return f'{ci[0]:+.3f} to {ci[1]:+.3f}' if ci and all(v is not None for v in ci) else 'n/a'
 
@@ -257,6 +258,7 @@ def findings_html(run: dict) -> str:
     return ('<div style="border:2px solid #2a6;padding:4px 14px;margin:12px 0;background:#f4fbf6"><h2>Findings</h2>'
             f"<ul>{lists}</ul>{lost if missed else ''}</div>")
 
+# %% ../nbs/21a_journey.ipynb 23
 def index_html(run: dict) -> str:
     "The journey's `index.html`: provenance, then one row per stage with status, time, summary and links."
     d, env = run['data'], run['environment']
@@ -283,7 +285,7 @@ def index_html(run: dict) -> str:
             + f'{prov}{findings_html(run)}<table><tr>{head}</tr>{rows}</table>{foot}')
     return page(f'segcore journey: {Path(d["path"]).name}', body)
 
-# %% ../nbs/21a_journey.ipynb 24
+# %% ../nbs/21a_journey.ipynb 28
 _CAVEATS = {
     '01': 'The findings are about files, geometry and intensities; they do not check the quality of the labels.',
     '02': ('One model on one patient-grouped split: the CI is over held-out cases, not over training runs (the seed '
@@ -313,7 +315,7 @@ def stage_card(rec: dict) -> str:
             f'background:#f4fbf6"><p><b>Result</b></p><ul>{"".join(f"<li>{x}</li>" for x in lines)}</ul>'
             f'<p style="color:#555"><b>Caveat:</b> {esc(_CAVEATS.get(k, ""))}</p></div>')
 
-# %% ../nbs/21a_journey.ipynb 27
+# %% ../nbs/21a_journey.ipynb 31
 def _device() -> str:
     "The device the stages will train on, in words."
     try:
@@ -371,7 +373,7 @@ def _run_stage(k: str, out: Path, run: dict, params: dict, kdir: Path, quiet: bo
     print(msg, flush=True)
     return rec
 
-# %% ../nbs/21a_journey.ipynb 28
+# %% ../nbs/21a_journey.ipynb 32
 def run_journey(data=None, out='reports/latest', profile: str = 'quick', stages=None, seed: int = 0,
                 quiet: bool = False, params: dict | None = None) -> dict:
     """Execute the journey notebooks on `data` into `out`: each stage's executed notebook, its HTML, `index.html`
@@ -414,7 +416,7 @@ def run_journey(data=None, out='reports/latest', profile: str = 'quick', stages=
     print(f'report: {out / "index.html"}')
     return run
 
-# %% ../nbs/21a_journey.ipynb 30
+# %% ../nbs/21a_journey.ipynb 34
 def stage_parameters(items) -> dict:
     """`['06.trials=24', '06.space=segresnet']` → `{'06': {'trials': 24, 'space': 'segresnet'}}` (values read as
     YAML), checked against the names in each stage notebook's `parameters` cell."""
@@ -434,7 +436,7 @@ def stage_parameters(items) -> dict:
         out.setdefault(st, {})[name] = val
     return out
 
-# %% ../nbs/21a_journey.ipynb 35
+# %% ../nbs/21a_journey.ipynb 39
 _TITLE = re.compile(r'<title>(.*?)</title>', re.S | re.I)
 
 def _journey_row(folder: Path, root: Path) -> str | None:
