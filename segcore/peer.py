@@ -331,7 +331,6 @@ def rescore_split(split: PeerSplit, data, progress: bool = False) -> tuple:
                                       f'(all {len(usable)} were seen)', 'empty')
     return PeerSplit(data, [], [], new, discover(data), report['data']['sha256']), seen
 
-
 # %% ../nbs/22a_peer.ipynb 37
 def _rescore_predict(method: str, point: dict, work: Path, seed: int, split: PeerSplit, progress: bool) -> tuple:
     "(folder of `<case>.nii.gz` for `split.heldout`, seconds): predicted by the model `method` kept for `point`."
@@ -347,7 +346,6 @@ def _rescore_predict(method: str, point: dict, work: Path, seed: int, split: Pee
         return out, monai_predict(state, k, split, _fresh(out), progress)
     from segcore.peer_nnunet import nnunet_rescore
     return nnunet_rescore(split, b, work / 'nnunet', seed, progress=progress)
-
 
 # %% ../nbs/22a_peer.ipynb 38
 _SCORES = ('heldout_dice', 'ci95', 'n_heldout', 'per_case', 'classes', 'predict_seconds')
@@ -380,7 +378,6 @@ def rescore_peer(result: dict, data, progress: bool = True) -> dict:
                      f"{result['n_val']} validation cases) scored on the {len(other.heldout)} usable labelled cases of "
                      f"{other.data} that none of them trained or validated on ({len(seen)} such cases left out); "
                      'nothing was trained, selected or tuned on them'}
-
 
 # %% ../nbs/22a_peer.ipynb 44
 def peer_svg(result: dict) -> str:

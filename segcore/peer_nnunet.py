@@ -303,7 +303,6 @@ def _nnunet_predict(py: Path, images: Path, ids: dict, cases, env: dict, tag: st
         if (pred_nn / f'{ids[c]}.nii.gz').is_file(): (pred_nn / f'{ids[c]}.nii.gz').rename(pred / f'{c}.nii.gz')
     return pred, secs
 
-
 # %% ../nbs/22b_peer_nnunet.ipynb 27
 def nnunet_point(split, budget_s: float, work, py=None, seed: int = 0, progress: bool = True,
                  iterations_per_epoch: int = 5, dataset_id: int = 990, name: str = 'SegcoreHippocampus',
@@ -368,4 +367,3 @@ def nnunet_rescore(split, budget_s: float, work, seed: int = 0, py=None, dataset
     for c in split.heldout: _place_images(split.index.case(c), images, ids[c])
     return _nnunet_predict(py, images, ids, split.heldout, _nnunet_env(py, work, results),
                            f'rescore_{split.sha256[:12]}_{tag}', work, dataset_id)
-
