@@ -74,7 +74,7 @@ def score_folder(pred_dir, split: PeerSplit) -> dict:
 
 # %% ../nbs/22a_peer.ipynb 15
 def _budgeted_config(data, budget_s: float, seed: int = 0, profile: str = 'quick', **overrides) -> tuple:
-    """(`TrainConfig`, plan, measured steps/s): `profile` on the data's plan, its schedule planned into
+    """(`TrainConfig`, plan): `profile` on the data's plan, its schedule planned into
     `budget_s` seconds of training steps (config `budget_s`: the trainer plans it from its measured step rate; when
     less than one epoch fits, one shorter epoch). `overrides`: config keys (tests)."""
     from segcore.config import load_config
